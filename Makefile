@@ -1,0 +1,48 @@
+# The two commands: `make run` (serve the dashboard with demo data) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+PYTEST_ARGS ?=
+export FLASK_APP := wsgi.py
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamp files re-run the install only when the dependency lists change.
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo
+	@echo
+	@echo "Flagpost is starting on http://127.0.0.1:$(PORT)/"
+	@$(BIN)/flask demo-logins
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy webapp/evaluation webapp/services
+
+pytest: $(VENV)/.installed-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# pytest exits 5 when it collects nothing, which fails this target too: an empty run never passes.
+test: lint typecheck pytest
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/evaluation.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,125 @@
+"""Plain factory functions: keyword overrides, flush (never commit)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.security import generate_password_hash
+
+from webapp.extensions import db
+from webapp.models import (
+    Environment,
+    Feature,
+    FeatureState,
+    Identity,
+    Organisation,
+    Project,
+    ProjectRole,
+    Segment,
+    Trait,
+    TypedValue,
+    User,
+)
+
+# A cheap hash keeps tests fast; production uses werkzeug's default (scrypt).
+FAST_HASH = "pbkdf2:sha256:1000"
+DEFAULT_PASSWORD = "password123"
+
+
+def make_project(name: str = "Demo", organisation: str = "Acme") -> Project:
+    org = db.session.query(Organisation).filter_by(name=organisation).one_or_none()
+    if org is None:
+        org = Organisation(name=organisation)
+        db.session.add(org)
+    project = Project(name=name, organisation=org)
+    db.session.add(project)
+    db.session.flush()
+    return project
+
+
+def make_environment(
+    project: Project | None = None, name: str = "Development", **kwargs: Any
+) -> Environment:
+    project = project or make_project()
+    environment = Environment(project=project, name=name, **kwargs)
+    db.session.add(environment)
+    db.session.flush()
+    return environment
+
+
+def make_user(
+    email: str = "admin@example.com",
+    role: str | None = "admin",
+    project: Project | None = None,
+    password: str = DEFAULT_PASSWORD,
+    all_projects: bool = False,
+) -> User:
+    """Create a user with ``role`` on ``project`` (or on every project)."""
+    user = User(email=email, password_hash=generate_password_hash(password, method=FAST_HASH))
+    if role is not None:
+        project_id = None if all_projects or project is None else project.id
+        user.roles.append(ProjectRole(project_id=project_id, role=role))
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def make_feature(
+    project: Project,
+    name: str = "new_dashboard",
+    enabled: bool = False,
+    value: TypedValue = None,
+    **kwargs: Any,
+) -> Feature:
+    """Create a feature with a default state in every environment of the project."""
+    feature = Feature(project=project, name=name, **kwargs)
+    db.session.add(feature)
+    for environment in project.environments:
+        state = FeatureState(feature=feature, environment=environment, enabled=enabled)
+        state.value = value
+        db.session.add(state)
+    db.session.flush()
+    return feature
+
+
+def make_identity(
+    environment: Environment, identifier: str = "alice", traits: dict[str, TypedValue] | None = None
+) -> Identity:
+    identity = Identity(environment_id=environment.id, identifier=identifier)
+    db.session.add(identity)
+    db.session.flush()
+    for key, value in (traits or {}).items():
+        trait = Trait(identity_id=identity.id, environment_id=environment.id, key=key)
+        trait.value = value
+        db.session.add(trait)
+    db.session.flush()
+    return identity
+
+
+def make_segment(
+    project: Project,
+    name: str = "Pro users",
+    rules: list[dict[str, Any]] | None = None,
+    **kwargs: Any,
+) -> Segment:
+    rules = (
+        rules
+        if rules is not None
+        else [
+            {
+                "type": "ALL",
+                "rules": [
+                    {
+                        "type": "ANY",
+                        "rules": [],
+                        "conditions": [{"property_": "plan", "operator": "EQUAL", "value": "pro"}],
+                    }
+                ],
+                "conditions": [],
+            }
+        ]
+    )
+    segment = Segment(project=project, name=name, rules=rules, **kwargs)
+    db.session.add(segment)
+    db.session.flush()
+    return segment

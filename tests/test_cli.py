@@ -1,0 +1,189 @@
+"""The flask commands: create-user, seed-demo, demo-logins."""
+
+import pytest
+from sqlalchemy import func, select, text
+
+from tests.factories import make_project
+from webapp.extensions import db
+from webapp.models import (
+    Environment,
+    Feature,
+    Identity,
+    IdentityLink,
+    IdentityOverride,
+    ProjectRole,
+    Segment,
+    SegmentOverride,
+    Trait,
+    User,
+)
+from webapp.services import demo, users
+
+
+@pytest.fixture
+def instance_dir(app, tmp_path, monkeypatch):
+    # The demo-logins file goes to the instance folder; keep tests away from the real one.
+    monkeypatch.setattr(app, "instance_path", str(tmp_path))
+    return tmp_path
+
+
+def test_create_user__password_from_environment(runner, monkeypatch):
+    monkeypatch.setenv("FLAGPOST_PASSWORD", "s3cret-pass")
+    result = runner.invoke(args=["create-user", "Root@Example.com", "--role", "admin"])
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(select(User))
+    assert user.email == "root@example.com"
+    assert [(r.project_id, r.role) for r in user.roles] == [(None, "admin")]
+    assert users.authenticate("root@example.com", "s3cret-pass") is not None
+
+
+def test_create_user__prompts_for_the_password(runner, monkeypatch):
+    monkeypatch.delenv("FLAGPOST_PASSWORD", raising=False)
+    result = runner.invoke(
+        args=["create-user", "qa@example.com", "--role", "qa"],
+        input="long-password\nlong-password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert users.authenticate("qa@example.com", "long-password") is not None
+
+
+def test_create_user__project_option__grants_on_that_project(runner, monkeypatch):
+    project = make_project("Demo")
+    db.session.commit()
+    monkeypatch.setenv("FLAGPOST_PASSWORD", "s3cret-pass")
+    result = runner.invoke(
+        args=["create-user", "e@example.com", "--role", "editor", "--project", "Demo"]
+    )
+    assert result.exit_code == 0, result.output
+    role = db.session.scalar(select(ProjectRole))
+    assert (role.project_id, role.role) == (project.id, "editor")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["create-user", "not-an-email"], "Invalid email address"),
+        (["create-user", "a@b@c.com"], "Invalid email address"),
+        (["create-user", "x@example.com", "--project", "Nope"], "No project named 'Nope'"),
+        (["create-user", "x@example.com", "--role", "god"], "Invalid value for '--role'"),
+    ],
+)
+def test_create_user__bad_input__exits_non_zero_with_a_message(runner, monkeypatch, args, message):
+    monkeypatch.setenv("FLAGPOST_PASSWORD", "s3cret-pass")
+    result = runner.invoke(args=args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert db.session.scalar(select(func.count(User.id))) == 0
+
+
+def test_create_user__duplicate__exits_non_zero(runner, monkeypatch):
+    monkeypatch.setenv("FLAGPOST_PASSWORD", "s3cret-pass")
+    assert runner.invoke(args=["create-user", "dup@example.com"]).exit_code == 0
+    result = runner.invoke(args=["create-user", "DUP@example.com"])
+    assert result.exit_code != 0
+    assert "already exists" in result.output
+    assert db.session.scalar(select(func.count(User.id))) == 1
+
+
+def test_create_user__short_password__exits_non_zero(runner, monkeypatch):
+    monkeypatch.setenv("FLAGPOST_PASSWORD", "short")
+    result = runner.invoke(args=["create-user", "x@example.com"])
+    assert result.exit_code != 0
+    assert "at least 8 characters" in result.output
+
+
+COUNTED = [
+    Environment,
+    Feature,
+    Segment,
+    SegmentOverride,
+    Identity,
+    Trait,
+    IdentityOverride,
+    User,
+    IdentityLink,
+]
+
+
+def _snapshot():
+    counts = {
+        model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
+        for model in COUNTED
+    }
+    traits = db.session.execute(
+        text("SELECT identity_id, key, value_type, value_text FROM traits ORDER BY id")
+    ).all()
+    return counts, traits
+
+
+def test_seed_demo__fills_an_empty_database(runner, instance_dir):
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    counts, _ = _snapshot()
+    assert counts["environments"] == 2
+    assert 25 <= counts["features"] <= 35
+    assert 8 <= counts["segments"] <= 10
+    per_env = demo.IDENTITIES_PER_ENVIRONMENT + 1  # + the QA account's own identity
+    assert counts["identities"] == 2 * per_env
+    assert counts["users"] == 4
+    assert counts["identity_overrides"] >= 4
+    multivariate = db.session.scalar(
+        select(func.count(Feature.id)).where(Feature.type == "MULTIVARIATE")
+    )
+    assert multivariate >= 3
+    operators = {
+        c["operator"]
+        for s in db.session.scalars(select(Segment))
+        for r in s.rules
+        for sub in r["rules"]
+        for c in sub["conditions"]
+    }
+    assert {"EQUAL", "IN", "REGEX", "PERCENTAGE_SPLIT", "MODULO", "LESS_THAN"} <= operators
+    # The printed logins really work.
+    logins = (instance_dir / "demo_logins.txt").read_text()
+    for role in demo.DEMO_ROLES:
+        line = next(line for line in logins.splitlines() if line.strip().startswith(role))
+        _role, email, password = line.split()
+        assert users.authenticate(email, password) is not None
+        assert password in result.output
+
+
+def test_seed_demo__traits_are_realistic_and_typed(runner, instance_dir):
+    runner.invoke(args=["seed-demo"])
+    types = dict(
+        db.session.execute(text("SELECT key, MIN(value_type) FROM traits GROUP BY key")).all()
+    )
+    assert types == {
+        "plan": "string",
+        "country": "string",
+        "age": "integer",
+        "app_version": "string",
+        "beta_opt_in": "boolean",
+        "signup_days": "integer",
+        "email": "string",
+    }
+
+
+def test_seed_demo__second_run__changes_nothing(runner, instance_dir):
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    before = _snapshot()
+    logins = (instance_dir / "demo_logins.txt").read_text()
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0
+    assert "nothing was changed" in result.output
+    assert _snapshot() == before
+    assert (instance_dir / "demo_logins.txt").read_text() == logins
+
+
+def test_seed_demo__database_with_a_user__is_left_alone(runner, instance_dir, monkeypatch):
+    monkeypatch.setenv("FLAGPOST_PASSWORD", "s3cret-pass")
+    runner.invoke(args=["create-user", "me@example.com", "--role", "admin"])
+    result = runner.invoke(args=["seed-demo"])
+    assert "nothing was changed" in result.output
+    assert db.session.scalar(select(func.count(Environment.id))) == 0
+
+
+def test_demo_logins__without_seed__says_so(runner, instance_dir):
+    result = runner.invoke(args=["demo-logins"])
+    assert result.exit_code == 0
+    assert "No demo logins recorded" in result.output

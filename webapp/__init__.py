@@ -1,0 +1,57 @@
+"""Flagpost: feature flags built around identities."""
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from . import config
+from .extensions import csrf, db, login_manager, migrate
+
+
+def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Create and configure a Flagpost application."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(config.DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_mapping(config.from_environment(os.environ))
+    if config_overrides:
+        app.config.from_mapping(config_overrides)
+    _finish_config(app)
+
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+    )
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from . import access, cli, errors, models, navigation  # noqa: F401  (models registers tables)
+    from .blueprints import auth as auth_bp
+    from .blueprints import dashboard
+
+    app.register_blueprint(auth_bp.bp)
+    app.register_blueprint(dashboard.bp)
+    access.init_app(app)
+    errors.init_app(app)
+    navigation.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _finish_config(app: Flask) -> None:
+    """Fill in the settings whose defaults depend on the instance folder."""
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        url = app.config.get("DATABASE_URL") or config.sqlite_url(app.instance_path)
+        app.config["SQLALCHEMY_DATABASE_URI"] = url
+    uri = config.normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    if uri.startswith("sqlite:///") and ":memory:" not in uri:
+        os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = config.load_or_create_secret_key(app.instance_path)

@@ -1,0 +1,43 @@
+"""Log in and log out."""
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from ..access import safe_next
+from ..forms import ConfirmForm, LoginForm
+from ..services import users
+
+bp = Blueprint("auth", __name__)
+
+LOGIN_FAILED = "Invalid email or password."
+
+
+@bp.get("/login")
+def login() -> str | Response:
+    """Show the login form."""
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next")) or url_for("dashboard.index"))
+    return render_template("auth/login.html", form=LoginForm())
+
+
+@bp.post("/login")
+def login_submit() -> tuple[str, int] | Response:
+    """Check the credentials; the same message for unknown email and wrong password."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = users.authenticate(form.email.data, form.password.data)
+        if user is not None:
+            login_user(user, remember=form.remember.data)
+            return redirect(safe_next(request.args.get("next")) or url_for("dashboard.index"))
+        form.form_errors.append(LOGIN_FAILED)
+    return render_template("auth/login.html", form=form), 422
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """End the session."""
+    if ConfirmForm().validate_on_submit():
+        logout_user()
+        flash("You have been logged out.", "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,63 @@
+"""Dashboard home and environment overview (with server-side keys for admins)."""
+
+from flask import Blueprint, flash, g, redirect, render_template, session, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from ..access import role_required
+from ..forms import ConfirmForm, ServerKeyForm
+from ..services import environments, users
+from ..services.errors import ValidationError
+
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    """List the user's projects and their environments."""
+    projects = environments.summarise_projects(users.accessible_projects(current_user))
+    return render_template("dashboard/index.html", projects=projects)
+
+
+@bp.get("/environments/<int:environment_id>")
+@role_required("viewer")
+def environment(environment_id: int) -> str:
+    """Show one environment and remember it as the current one."""
+    session["environment_id"] = environment_id
+    summary = environments.summarise(g.environment)
+    is_admin = users.has_role(current_user, g.project.id, "admin")
+    return render_template(
+        "dashboard/environment.html",
+        summary=summary,
+        is_admin=is_admin,
+        key_form=ServerKeyForm(),
+        confirm_form=ConfirmForm(),
+    )
+
+
+@bp.post("/environments/<int:environment_id>/server-keys")
+@role_required("admin")
+def create_server_key(environment_id: int) -> Response | tuple[str, int]:
+    """Create a server-side key and show it once."""
+    form = ServerKeyForm()
+    if not form.validate_on_submit():
+        flash("A key needs a name of 1 to 200 characters.", "error")
+        return redirect(url_for("dashboard.environment", environment_id=environment_id))
+    try:
+        key = environments.create_server_key(g.environment, form.name.data, current_user)
+    except ValidationError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Server key “{key.name}” created: {key.key}", "success")
+    return redirect(url_for("dashboard.environment", environment_id=environment_id))
+
+
+@bp.post("/environments/<int:environment_id>/server-keys/<int:key_id>/revoke")
+@role_required("admin")
+def revoke_server_key(environment_id: int, key_id: int) -> Response:
+    """Revoke a server-side key."""
+    if ConfirmForm().validate_on_submit():
+        key = environments.revoke_server_key(g.environment, key_id, current_user)
+        flash(f"Server key “{key.name}” revoked.", "success")
+    return redirect(url_for("dashboard.environment", environment_id=environment_id))

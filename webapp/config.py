@@ -1,0 +1,75 @@
+"""Safe configuration defaults; secrets and deployment values come from elsewhere.
+
+Order of precedence (last wins): these defaults, ``instance/config.py``, environment
+variables, then the mapping passed to ``create_app`` (tests).
+"""
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    # Dashboards stay open for hours; a token that expires mid-session only loses work.
+    "WTF_CSRF_TIME_LIMIT": None,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "PORT": 5000,
+    # SDK request bodies are small; anything bigger is refused with 413 before parsing.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+}
+
+ENV_VARS = ("DATABASE_URL", "SECRET_KEY", "PORT", "SESSION_COOKIE_SECURE")
+
+
+def sqlite_url(instance_path: str) -> str:
+    """Return the URL of the embedded SQLite database inside the instance folder."""
+    return f"sqlite:///{Path(instance_path) / 'flagpost.sqlite'}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Point bare ``postgres://``/``postgresql://`` URLs at the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    """Read the supported settings from environment variables."""
+    found: dict[str, Any] = {}
+    for name in ENV_VARS:
+        if environ.get(name):
+            found[name] = environ[name]
+    if "PORT" in found:
+        found["PORT"] = int(found["PORT"])
+    if "SESSION_COOKIE_SECURE" in found:
+        found["SESSION_COOKIE_SECURE"] = found["SESSION_COOKIE_SECURE"].lower() in (
+            "1",
+            "true",
+            "yes",
+        )
+    return found
+
+
+def load_or_create_secret_key(instance_path: str) -> str:
+    """Return the instance's secret key, generating it once into ``instance/secret_key``."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Create with 0600 so the key is never world-readable, even briefly. O_EXCL makes
+    # concurrent first starts (several gunicorn workers) agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,69 @@
+"""The data model; importing this package registers every table."""
+
+from .audit import AuditEvent
+from .base import TypedValue, decode_value, encode_value, utcnow, value_type_of
+from .feature import (
+    FEATURE_NAME_PATTERN,
+    FEATURE_TYPES,
+    Feature,
+    FeatureState,
+    MultivariateAllocation,
+    MultivariateOption,
+)
+from .identity import (
+    IDENTIFIER_MAX,
+    TRAIT_KEY_MAX,
+    TRAIT_STRING_MAX,
+    TRAIT_TYPES,
+    Identity,
+    IdentityOverride,
+    Trait,
+    numeric_form,
+)
+from .organisation import (
+    SERVER_KEY_PREFIX,
+    Environment,
+    Organisation,
+    Project,
+    ServerKey,
+    new_client_key,
+    new_server_key,
+)
+from .segment import Segment, SegmentOverride
+from .user import ROLES, IdentityLink, ProjectRole, User
+
+__all__ = [
+    "AuditEvent",
+    "Environment",
+    "FEATURE_NAME_PATTERN",
+    "FEATURE_TYPES",
+    "Feature",
+    "FeatureState",
+    "IDENTIFIER_MAX",
+    "Identity",
+    "IdentityLink",
+    "IdentityOverride",
+    "MultivariateAllocation",
+    "MultivariateOption",
+    "Organisation",
+    "Project",
+    "ProjectRole",
+    "ROLES",
+    "SERVER_KEY_PREFIX",
+    "Segment",
+    "SegmentOverride",
+    "ServerKey",
+    "TRAIT_KEY_MAX",
+    "TRAIT_STRING_MAX",
+    "TRAIT_TYPES",
+    "Trait",
+    "TypedValue",
+    "User",
+    "decode_value",
+    "encode_value",
+    "new_client_key",
+    "new_server_key",
+    "numeric_form",
+    "utcnow",
+    "value_type_of",
+]

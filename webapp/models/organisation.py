@@ -1,0 +1,111 @@
+"""Organisation, project, environment and the environment's keys."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import Model
+from .base import TimestampMixin, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from .feature import Feature
+    from .segment import Segment
+
+SERVER_KEY_PREFIX = "ser."
+
+
+def new_client_key() -> str:
+    """Return a client-side environment key: 22 random URL-safe characters."""
+    return secrets.token_urlsafe(16)[:22]
+
+
+def new_server_key() -> str:
+    """Return a server-side environment key: ``ser.`` and random URL-safe characters."""
+    return SERVER_KEY_PREFIX + secrets.token_urlsafe(30)
+
+
+class Organisation(TimestampMixin, Model):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+    projects: Mapped[list[Project]] = relationship(
+        back_populates="organisation", cascade="all, delete-orphan", order_by="Project.id"
+    )
+
+
+class Project(TimestampMixin, Model):
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("organisation_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+
+    organisation: Mapped[Organisation] = relationship(back_populates="projects")
+    environments: Mapped[list[Environment]] = relationship(
+        back_populates="project", cascade="all, delete-orphan", order_by="Environment.id"
+    )
+    features: Mapped[list[Feature]] = relationship(
+        back_populates="project", cascade="all, delete-orphan", order_by="Feature.name"
+    )
+    segments: Mapped[list[Segment]] = relationship(
+        back_populates="project",
+        cascade="all, delete-orphan",
+        order_by="(Segment.position, Segment.id)",
+    )
+
+
+class Environment(TimestampMixin, Model):
+    __tablename__ = "environments"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    # Imported documents keep their own api_key whatever its form, hence the generous length.
+    client_key: Mapped[str] = mapped_column(String(255), unique=True, default=new_client_key)
+    allow_client_traits: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    hide_disabled_flags: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # Bumped by every change that affects evaluation; SDK workers compare it to their cache.
+    revision: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    revised_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    project: Mapped[Project] = relationship(back_populates="environments")
+    server_keys: Mapped[list[ServerKey]] = relationship(
+        back_populates="environment", cascade="all, delete-orphan", order_by="ServerKey.id"
+    )
+
+    def bump_revision(self) -> None:
+        """Mark the environment's evaluation data as changed (caches reload it)."""
+        self.revision = (self.revision or 0) + 1
+        self.revised_at = utcnow()
+
+
+class ServerKey(Model):
+    __tablename__ = "server_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    environment_id: Mapped[int] = mapped_column(
+        ForeignKey("environments.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(255), unique=True, default=new_server_key)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    environment: Mapped[Environment] = relationship(back_populates="server_keys")
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,58 @@
+"""Navigation and the project/environment switcher, available to every template."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, g, session
+from flask_login import current_user
+
+from .services import users
+
+# Pages appear in the navigation once their blueprint is registered, so later areas plug in
+# without touching the layout. Each endpoint takes ``environment_id``.
+NAV_PAGES = (
+    ("Users", "users.index"),
+    ("Segments", "segments.index"),
+    ("Features", "features.index"),
+    ("Audit log", "audit.index"),
+)
+MY_IDENTITIES = ("My identities", "identities.mine")
+
+
+def init_app(app: Flask) -> None:
+    """Register the navigation context processor."""
+    app.context_processor(_navigation_context)
+
+
+def current_environment_id() -> int | None:
+    """Return the environment the user is looking at: the URL's, else the last chosen."""
+    environment = getattr(g, "environment", None)
+    if environment is not None:
+        return int(environment.id)
+    chosen = session.get("environment_id")
+    return chosen if isinstance(chosen, int) else None
+
+
+def _navigation_context() -> dict[str, Any]:
+    if not current_user.is_authenticated:
+        return {"nav_pages": [], "switcher": [], "current_environment": None}
+    projects = users.accessible_projects(current_user)
+    switcher = [(project, list(project.environments)) for project in projects]
+    environment_id = current_environment_id()
+    environments = {env.id: env for _, envs in switcher for env in envs}
+    current = environments.get(environment_id) if environment_id is not None else None
+    if current is None and environments:
+        current = next(iter(environments.values()))
+    pages = [
+        (label, endpoint) for label, endpoint in NAV_PAGES if endpoint in current_app.view_functions
+    ]
+    if MY_IDENTITIES[1] in current_app.view_functions:
+        pages.append(MY_IDENTITIES)
+    role = users.role_for(current_user, current.project_id) if current is not None else None
+    return {
+        "nav_pages": pages,
+        "switcher": switcher,
+        "current_environment": current,
+        "current_role": role,
+    }

@@ -1,0 +1,1 @@
+"""Business logic: explicit arguments in, models or dataclasses out, domain errors raised."""

@@ -1,0 +1,109 @@
+"""Environments: overview figures and server-side key management."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import (
+    Environment,
+    Feature,
+    Identity,
+    IdentityOverride,
+    Project,
+    Segment,
+    ServerKey,
+    User,
+    utcnow,
+)
+from . import audit
+from .errors import NotFound, ValidationError
+
+
+@dataclass(frozen=True)
+class EnvironmentSummary:
+    environment: Environment
+    features: int
+    segments: int
+    identities: int
+    identity_overrides: int
+
+
+def summarise(environment: Environment) -> EnvironmentSummary:
+    """Count what an environment holds, for the dashboard home and overview."""
+    project_id = environment.project_id
+
+    def count(query: object) -> int:
+        return int(db.session.scalar(query) or 0)  # type: ignore[call-overload]
+
+    return EnvironmentSummary(
+        environment=environment,
+        features=count(select(func.count(Feature.id)).where(Feature.project_id == project_id)),
+        segments=count(select(func.count(Segment.id)).where(Segment.project_id == project_id)),
+        identities=count(
+            select(func.count(Identity.id)).where(Identity.environment_id == environment.id)
+        ),
+        identity_overrides=count(
+            select(func.count(IdentityOverride.id)).where(
+                IdentityOverride.environment_id == environment.id
+            )
+        ),
+    )
+
+
+def summarise_projects(projects: list[Project]) -> list[tuple[Project, list[EnvironmentSummary]]]:
+    """Summarise every environment of the given projects."""
+    return [(p, [summarise(env) for env in p.environments]) for p in projects]
+
+
+def create_server_key(environment: Environment, name: str, actor: User | None) -> ServerKey:
+    """Create a named server-side key for an environment.
+
+    :raises ValidationError: when the name is empty or longer than 200 characters.
+    """
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ValidationError("A key needs a name of 1 to 200 characters", "name")
+    key = ServerKey(environment=environment, name=name)
+    db.session.add(key)
+    db.session.flush()
+    audit.record(
+        actor,
+        "create",
+        "server_key",
+        object_id=key.id,
+        object_label=name,
+        project_id=environment.project_id,
+        environment_id=environment.id,
+        after={"name": name, "key_prefix": key.key[:8]},
+    )
+    db.session.commit()
+    return key
+
+
+def revoke_server_key(environment: Environment, key_id: int, actor: User | None) -> ServerKey:
+    """Revoke one of an environment's server-side keys; SDKs using it get 403 from now on.
+
+    :raises NotFound: when the key does not belong to the environment.
+    """
+    key = db.session.get(ServerKey, key_id)
+    if key is None or key.environment_id != environment.id:
+        raise NotFound("No such server key in this environment")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        audit.record(
+            actor,
+            "revoke",
+            "server_key",
+            object_id=key.id,
+            object_label=key.name,
+            project_id=environment.project_id,
+            environment_id=environment.id,
+            before={"revoked": False},
+            after={"revoked": True},
+        )
+        environment.bump_revision()
+        db.session.commit()
+    return key
