@@ -1,0 +1,219 @@
+"""Differential tests: Flagpost's engine against flagsmith-flag-engine 11.x (the oracle).
+
+Hypothesis draws Flagsmith environment documents and identities; the official
+path is ``flagsmith.mappers.map_environment_document_to_context`` +
+``flag_engine.engine.get_evaluation_result`` (exactly what the SDK's local
+evaluation runs), ours is ``snapshot_from_document`` + ``compile_snapshot`` +
+``evaluate``. Every flag's enabled, value, variant and reason must agree, and so
+must the list of matched project segments.
+
+Settings: ``derandomize=False`` keeps exploring new examples on every CI run (a
+fixed seed would re-check the same 2,000 forever), and ``database=None`` keeps
+runs hermetic: no example store on disk, so a failure is reproduced from the
+printed ``@reproduce_failure``/falsifying example rather than from local state.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flag_engine.engine import get_evaluation_result
+from flag_engine.segments.evaluator import context_matches_condition
+from flagsmith.mappers import map_environment_document_to_context
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import (
+    IN_VALUES,
+    MODULO_VALUES,
+    OPERATORS,
+    REGEX_VALUES,
+    SEMVER_VALUES,
+    SPLIT_VALUES,
+    TEXT_VALUES,
+    documents,
+    identities,
+)
+
+from webapp.evaluation import (
+    Condition,
+    IdentityInput,
+    compile_snapshot,
+    evaluate,
+    evaluate_feature,
+    snapshot_from_document,
+)
+from webapp.evaluation.segments import CompiledCondition, Subject
+
+DIFFERENTIAL = settings(
+    max_examples=2000,
+    deadline=None,
+    database=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def _typed(value: Any) -> tuple[str, Any]:
+    # True == 1 == 1.0 in Python; the type is part of the answer.
+    return type(value).__name__, value
+
+
+def _official_identity_context(doc: dict[str, Any], identity: dict[str, Any]) -> Any:
+    context = map_environment_document_to_context(doc)
+    identity_context: dict[str, Any] = {
+        "identifier": identity["identifier"],
+        "traits": identity["traits"],
+    }
+    if "key" in identity:
+        identity_context["key"] = identity["key"]
+    return {**context, "identity": identity_context}
+
+
+def _without_override_hijack(doc: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
+    # Known, deliberate difference (SPEC §2): the SDK applies identity overrides
+    # via `$.identity.identifier IN [...]`, which a trait literally named
+    # "$.identity.identifier" hijacks. Flagpost applies overrides by identity.
+    traits = identity["traits"]
+    if doc["identity_overrides"] and traits.get("$.identity.identifier") is not None:
+        traits = {**traits, "$.identity.identifier": identity["identifier"]}
+    return {**identity, "traits": traits}
+
+
+def assert_same_flags(official: dict[str, Any], ours: Any) -> None:
+    """Assert both engines produced the same flags, feature by feature."""
+    assert set(official) == set(ours)
+    for name, flag in official.items():
+        mine = ours[name]
+        got = (mine.enabled, _typed(mine.value), mine.variant, mine.reason)
+        expected = (flag["enabled"], _typed(flag["value"]), flag["variant"], flag["reason"])
+        assert got == expected, name
+
+
+def official_segments(result: Any) -> list[tuple[str, str]]:
+    """Return the engine's matched project segments (the SDK drops override pseudo-segments)."""
+    return [
+        (str(s["metadata"]["id"]), s["name"])
+        for s in result["segments"]
+        if s.get("metadata", {}).get("source") == "api"
+    ]
+
+
+@DIFFERENTIAL
+@given(doc=documents(), identity=identities(), data=st.data())
+def test_evaluate__random_documents__equal_official_engine(
+    doc: dict[str, Any], identity: dict[str, Any], data: st.DataObject
+) -> None:
+    # Given
+    identity = _without_override_hijack(doc, identity)
+    compiled = compile_snapshot(snapshot_from_document(doc))
+    subject = IdentityInput(identity["identifier"], identity["traits"], identity.get("key"))
+
+    # When
+    official = get_evaluation_result(_official_identity_context(doc, identity))
+    ours = evaluate(compiled, subject)
+
+    # Then
+    assert_same_flags(official["flags"], ours.flags)
+    assert [(s.key, s.name) for s in ours.segments] == official_segments(official)
+    name = data.draw(st.sampled_from(sorted(official["flags"])))
+    assert evaluate_feature(compiled, name, subject) == ours.flags[name]
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(doc=documents())
+def test_evaluate__no_identity__equals_sdk_environment_flags(doc: dict[str, Any]) -> None:
+    # Given: the SDK evaluates environment flags with the segments removed
+    context = map_environment_document_to_context(doc)
+    context.pop("segments", None)
+    compiled = compile_snapshot(snapshot_from_document(doc))
+
+    # When
+    official = get_evaluation_result(context)
+    ours = evaluate(compiled)
+
+    # Then
+    assert_same_flags(official["flags"], ours.flags)
+    assert ours.segments == ()
+
+
+# ---- condition level: an exhaustive grid ----------------------------------------
+_GRID_TRAITS: list[Any] = [
+    *TEXT_VALUES,
+    *[v[:-7] for v in SEMVER_VALUES],
+    "1.2.3+build.5",
+    "beta",
+    0,
+    7,
+    10,
+    -3,
+    10.5,
+    3.0,
+    1e16,
+    True,
+    False,
+    None,
+]
+
+
+def _grid() -> list[tuple[str, str | None]]:
+    pools = {
+        "REGEX": REGEX_VALUES,
+        "MODULO": [*MODULO_VALUES, None],
+        "IN": IN_VALUES,
+        "PERCENTAGE_SPLIT": SPLIT_VALUES,
+    }
+    default = [*TEXT_VALUES, *SEMVER_VALUES, None]
+    return [(op, v) for op in [*OPERATORS, "UNKNOWN_OP"] for v in pools.get(op, default)]
+
+
+def test_conditions__operator_value_trait_grid__equal_official_engine() -> None:
+    # Given every operator with every pooled value, against every kind of trait
+    outcomes: dict[str, set[bool]] = {}
+    for operator, value in _grid():
+        condition = Condition("t", operator, value)
+        compiled = CompiledCondition(condition, "7")
+        for trait in _GRID_TRAITS:
+            context: Any = {
+                "environment": {"key": "k", "name": "n"},
+                "identity": {"identifier": "u", "key": "k_u", "traits": {"t": trait}},
+            }
+            subject = Subject("u", "k_u", {"t": trait}, "k", "n")
+            official_condition = {"property": "t", "operator": operator, "value": value}
+
+            # When
+            expected = context_matches_condition(context, official_condition, "7")
+            got = compiled.check(subject)
+
+            # Then
+            assert got == expected, (operator, value, trait)
+            outcomes.setdefault(operator, set()).add(got)
+    # Every real operator both matched and failed somewhere in the grid.
+    assert all(outcomes[op] == {True, False} for op in OPERATORS), outcomes
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "trait", "error"),
+    [
+        ("REGEX", "(unclosed", "x", re.error),
+        ("MODULO", "0|0", 4, ZeroDivisionError),
+        ("PERCENTAGE_SPLIT", None, "x", TypeError),
+        ("IN", None, "x", AttributeError),
+    ],
+)
+def test_conditions__where_the_engine_raises__we_evaluate_to_false(
+    operator: str, value: str | None, trait: Any, error: type[Exception]
+) -> None:
+    # Given a condition the official engine crashes on (a documented difference)
+    context: Any = {
+        "environment": {"key": "k", "name": "n"},
+        "identity": {"identifier": "u", "key": "k_u", "traits": {"t": trait}},
+    }
+    official_condition: Any = {"property": "t", "operator": operator, "value": value}
+    with pytest.raises(error):
+        context_matches_condition(context, official_condition, "7")
+
+    # When / Then: Flagpost fails the condition instead of the whole request
+    compiled = CompiledCondition(Condition("t", operator, value), "7")
+    assert compiled.check(Subject("u", "k_u", {"t": trait}, "k", "n")) is False
