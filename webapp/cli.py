@@ -1,16 +1,19 @@
-"""Command-line interface: ``flask create-user``, ``flask seed-demo``, ``flask demo-logins``."""
+"""Command-line interface: ``flask create-user``, ``flask seed-demo``, ``flask demo-logins``,
+``flask import-environment`` and ``flask export-environment``."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
 
 from .models import ROLES
-from .services import demo, users
-from .services.errors import ValidationError
+from .services import demo, documents, users
+from .services.errors import NotFound, ValidationError
 
 DEMO_LOGINS_FILE = "demo_logins.txt"
 
@@ -20,6 +23,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(demo_logins_command)
+    app.cli.add_command(import_environment_command)
+    app.cli.add_command(export_environment_command)
 
 
 @click.command("create-user")
@@ -77,3 +82,59 @@ def _format_logins(logins: list[demo.DemoLogin]) -> str:
     lines = ["Demo logins (passwords are random; this file is instance/demo_logins.txt):"]
     lines += [f"  {login.role:<7} {login.email:<40} {login.password}" for login in logins]
     return "\n".join(lines) + "\n"
+
+
+@click.command("import-environment")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--organisation",
+    "organisation_name",
+    default="Imported",
+    show_default=True,
+    help="The organisation a new project is created in.",
+)
+def import_environment_command(file: Path, organisation_name: str) -> None:
+    """Import a Flagsmith environment document (the JSON of /environment-document/)."""
+    doc = _read_json(file)
+    try:
+        total = documents.parse_document(doc).size
+        with click.progressbar(length=total, label="Importing") as bar:
+            result = documents.import_environment_document(
+                doc, organisation_name=organisation_name, progress=bar.update
+            )
+    except ValidationError as exc:
+        raise click.ClickException(f"{file}: {exc}") from exc
+    environment = result.environment
+    verb = "Created" if result.created else "Updated"
+    counts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in result.counts().items())
+    click.echo(f"{verb} environment {environment.name!r} ({environment.client_key}): {counts}.")
+
+
+@click.command("export-environment")
+@click.argument("key")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+def export_environment_command(key: str, output: Path | None) -> None:
+    """Write an environment's Flagsmith document (by client-side key) as pretty JSON."""
+    try:
+        doc = documents.export_environment(key)
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {output}.", err=True)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{path}: not a JSON document ({exc})") from exc
