@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +11,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from tests.conftest import make_test_app
+from tests.live import serve
 from webapp.extensions import db
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -73,14 +72,8 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     app = make_test_app(f"sqlite:///{tmp_path / 'live.sqlite'}", WTF_CSRF_ENABLED=True)
     with app.app_context():
         db.create_all()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(app, f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serve(app) as url:
+        yield LiveServer(app, url)
 
 
 @pytest.fixture

@@ -1,0 +1,168 @@
+"""The official Flagsmith SDK and the OpenFeature provider, unchanged, against a live server."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from flagsmith import Flagsmith
+from openfeature import api as openfeature_api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature_flagsmith.provider import FlagsmithProvider
+from sqlalchemy import select
+
+from tests.conftest import make_test_app
+from tests.live import serve
+from webapp.extensions import db
+from webapp.models import Environment, Identity, ServerKey
+from webapp.services import demo
+
+GENERATED_IDENTITIES = 300
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def live(request, tmp_path_factory):
+    """The demo data served over HTTP, on SQLite (temp file) or PostgreSQL, once per module."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("live") / "live.sqlite"
+        app = make_test_app(f"sqlite:///{path}", SDK_CACHE_TTL=0)
+        with app.app_context():
+            db.create_all()
+    else:
+        schema = request.getfixturevalue("postgres_schema")
+        app = make_test_app(schema.url, SDK_CACHE_TTL=0)
+        if schema.created:
+            schema.empty(app)
+        else:
+            schema.create(app)
+    with app.app_context():
+        demo.seed_demo()
+        environment = db.session.scalar(select(Environment).where(Environment.name == "Production"))
+        keys = (
+            environment.client_key,
+            db.session.scalar(
+                select(ServerKey.key).where(ServerKey.environment_id == environment.id)
+            ),
+        )
+        db.session.remove()
+    with serve(app) as url:
+        yield app, f"{url}/api/v1/", keys
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _flags(flags_object):
+    return {flag.feature_name: (flag.enabled, flag.value) for flag in flags_object.all_flags()}
+
+
+def _generated_identities(count):
+    rng = random.Random(20261122)
+    people = [
+        (f"gen-{index}-{rng.choice(demo.FIRST)}", demo._identity_traits(rng, index))
+        for index in range(count)
+    ]
+    # The demo's identity overrides sit on the first identities; include them.
+    people += [(f"user-{index:05d}", demo._identity_traits(rng, index)) for index in range(5)]
+    return people
+
+
+def test_remote_and_local_evaluation__agree_for_generated_identities(live):
+    app, api_url, (client_key, server_key) = live
+    remote = Flagsmith(environment_key=client_key, api_url=api_url)
+    local = Flagsmith(
+        environment_key=server_key,
+        api_url=api_url,
+        enable_local_evaluation=True,
+        environment_refresh_interval_seconds=3600,
+    )
+    try:
+        mismatches = []
+        variety = set()
+        for identifier, traits in _generated_identities(GENERATED_IDENTITIES):
+            remote_flags = _flags(remote.get_identity_flags(identifier, traits))
+            local_flags = _flags(local.get_identity_flags(identifier, traits))
+            variety.add(remote_flags["checkout_button_color"])
+            if remote_flags != local_flags:
+                mismatches.append(
+                    (
+                        identifier,
+                        {
+                            name: (remote_flags.get(name), local_flags.get(name))
+                            for name in remote_flags.keys() | local_flags.keys()
+                            if remote_flags.get(name) != local_flags.get(name)
+                        },
+                    )
+                )
+        assert mismatches == []
+        assert len(variety) == 3  # all multivariate options were served
+    finally:
+        local.environment_data_polling_manager_thread.stop()
+
+
+def test_remote__identity_flags_with_traits__are_stored_and_segmented(live):
+    app, api_url, (client_key, _) = live
+    client = Flagsmith(environment_key=client_key, api_url=api_url)
+    flags = client.get_identity_flags("remote-pro", traits={"plan": "pro", "age": 44})
+    assert flags.get_feature_value("max_upload_mb") == 250
+    assert flags.is_feature_enabled("billing_portal")
+    with app.app_context():
+        identity = db.session.scalar(select(Identity).where(Identity.identifier == "remote-pro"))
+        assert {t.key: t.value for t in identity.traits} == {"plan": "pro", "age": 44}
+
+
+def test_remote__transient_traits__are_used_but_not_stored(live):
+    app, api_url, (client_key, _) = live
+    client = Flagsmith(environment_key=client_key, api_url=api_url)
+    flags = client.get_identity_flags(
+        "remote-transient", traits={"plan": {"value": "pro", "transient": True}, "age": 30}
+    )
+    assert flags.get_feature_value("max_upload_mb") == 250
+    with app.app_context():
+        identity = db.session.scalar(
+            select(Identity).where(Identity.identifier == "remote-transient")
+        )
+        assert {t.key: t.value for t in identity.traits} == {"age": 30}
+
+
+def test_remote__environment_flags__are_the_defaults(live):
+    _, api_url, (client_key, _) = live
+    flags = Flagsmith(environment_key=client_key, api_url=api_url).get_environment_flags()
+    assert flags.get_feature_value("max_upload_mb") == 25
+    assert flags.get_feature_value("checkout_button_color") == "green"
+    assert not flags.is_feature_enabled("new_dashboard")
+
+
+def test_local__environment_flags__match_remote(live):
+    _, api_url, (client_key, server_key) = live
+    local = Flagsmith(
+        environment_key=server_key,
+        api_url=api_url,
+        enable_local_evaluation=True,
+        environment_refresh_interval_seconds=3600,
+    )
+    try:
+        remote = Flagsmith(environment_key=client_key, api_url=api_url)
+        assert _flags(local.get_environment_flags()) == _flags(remote.get_environment_flags())
+    finally:
+        local.environment_data_polling_manager_thread.stop()
+
+
+def test_openfeature_provider__resolves_boolean_and_string_flags(live):
+    _, api_url, (client_key, _) = live
+    provider = FlagsmithProvider(client=Flagsmith(environment_key=client_key, api_url=api_url))
+    openfeature_api.set_provider(provider)
+    client = openfeature_api.get_client()
+    staff = EvaluationContext(
+        targeting_key="of-staff",
+        attributes={"email": "ann@acme.com", "plan": "free", "signup_days": 400},
+    )
+    outsider = EvaluationContext(
+        targeting_key="of-outsider",
+        attributes={"email": "bob@gmail.com", "plan": "free", "signup_days": 400},
+    )
+    assert client.get_boolean_value("ai_assistant", False, staff) is True
+    assert client.get_boolean_value("ai_assistant", True, outsider) is False
+    new = EvaluationContext(targeting_key="of-new", attributes={"signup_days": 3})
+    details = client.get_string_details("welcome_message", "fallback", new)
+    assert details.value == "Welcome aboard! Here's a tour."
+    assert client.get_string_value("welcome_message", "fallback", outsider) == "Welcome to Acme!"

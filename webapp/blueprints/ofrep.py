@@ -1,0 +1,79 @@
+"""OpenFeature Remote Evaluation Protocol endpoints under /ofrep/v1 (CSRF-exempt)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+from flask import Blueprint, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from ..models import utcnow
+from ..services import ofrep
+from ..services.sdk_input import BadRequest, parse_json
+from .sdk_api import json_response, snapshot_cache
+
+bp = Blueprint("ofrep", __name__, url_prefix="/ofrep/v1")
+
+
+def _key_from_headers() -> str | None:
+    authorization = request.headers.get("Authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return request.headers.get("X-Environment-Key") or request.headers.get("X-API-Key")
+
+
+@bp.before_request
+def authenticate() -> Response | None:
+    """Accept the environment key as Bearer token, X-Environment-Key or X-API-Key."""
+    key = _key_from_headers()
+    if not key:
+        return json_response({"errorDetails": "Missing environment key"}, 401)
+    resolved = snapshot_cache().resolve(key)
+    if resolved is None:
+        return json_response({"errorDetails": "Invalid environment key"}, 403)
+    g.key_info, g.bundle = resolved
+    return None
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response:
+    return json_response({"errorDetails": exc.description or exc.name}, exc.code or 500)
+
+
+@bp.errorhandler(ofrep.OfrepError)
+def ofrep_error(exc: ofrep.OfrepError) -> Response:
+    key = request.view_args.get("key") if request.view_args else None
+    return json_response(ofrep.failure_json(key, exc.code, exc.detail), exc.status)
+
+
+def _context() -> ofrep.OfrepContext:
+    body = request.get_data(cache=False)
+    if not body.strip():
+        return ofrep.parse_request(None)
+    try:
+        return ofrep.parse_request(parse_json(body))
+    except BadRequest as exc:
+        raise ofrep.OfrepError("PARSE_ERROR", str(exc)) from exc
+
+
+@bp.post("/evaluate/flags/<path:key>")
+def evaluate_flag(key: str) -> Response:
+    """Evaluate one flag for the context's targeting key."""
+    context = _context()
+    payload = ofrep.evaluate_one(g.bundle, g.key_info.is_server, context, key, utcnow())
+    return json_response({**payload, "cacheable": False})
+
+
+@bp.post("/evaluate/flags")
+def evaluate_flags() -> Response:
+    """Evaluate every flag; answers 304 when If-None-Match carries the current ETag."""
+    items = ofrep.evaluate_all(g.bundle, g.key_info.is_server, _context(), utcnow())
+    body = orjson.dumps({"flags": items})
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    if etag in request.headers.get("If-None-Match", ""):
+        response = Response(status=304)
+    else:
+        response = Response(body, mimetype="application/json")
+    response.headers["ETag"] = etag
+    return response

@@ -1,0 +1,163 @@
+"""The SDK API under /api/v1, compatible with Flagsmith's (CSRF-exempt, key-authenticated)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import http_date, parse_date
+
+from ..models import utcnow
+from ..services import documents, sdk
+from ..services.errors import DomainError, Forbidden
+from ..services.sdk_input import (
+    IdentifyInput,
+    parse_bulk_traits,
+    parse_identifier,
+    parse_identify,
+    parse_json,
+    parse_trait_request,
+)
+from ..services.snapshots import SnapshotCache
+from .sdk_openapi import OPENAPI
+
+bp = Blueprint("sdk_api", __name__, url_prefix="/api/v1")
+
+INVALID_KEY = "Invalid or missing Environment Key"
+CACHE_EXTENSION = "flagpost_snapshots"
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    """Encode with orjson (fast, and strict about what it emits)."""
+    return Response(orjson.dumps(payload), status=status, mimetype="application/json")
+
+
+def error(status: int, detail: str) -> Response:
+    return json_response({"detail": detail}, status)
+
+
+def snapshot_cache() -> SnapshotCache:
+    """Return this worker's snapshot cache, creating it on first use."""
+    cache = current_app.extensions.get(CACHE_EXTENSION)
+    if cache is None:
+        cache = current_app.extensions[CACHE_EXTENSION] = SnapshotCache(
+            ttl=current_app.config.get("SDK_CACHE_TTL", 0.5)
+        )
+    return cache  # type: ignore[no-any-return]
+
+
+@bp.before_request
+def authenticate() -> Response | None:
+    """Resolve the environment key; 403 for missing, malformed, unknown or revoked keys."""
+    if request.endpoint == "sdk_api.openapi":
+        return None  # the API description is public
+    key = request.headers.get("X-Environment-Key")
+    resolved = snapshot_cache().resolve(key)
+    if resolved is None:
+        return error(403, INVALID_KEY)
+    g.key_info, g.bundle = resolved
+    return None
+
+
+@bp.errorhandler(DomainError)
+def domain_error(exc: DomainError) -> Response:
+    return error(exc.status, str(exc))
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response:
+    return error(exc.code or 500, exc.description or exc.name)
+
+
+def _body() -> Any:
+    return parse_json(request.get_data(cache=False))
+
+
+@bp.get("/flags/")
+def flags() -> Response:
+    """Return the environment's default flags, or one with ``?feature=NAME``."""
+    items = sdk.environment_flags(g.bundle, g.key_info.is_server)
+    name = request.args.get("feature")
+    if name is None:
+        return json_response(items)
+    for item in items:
+        if item["feature"]["name"] == name:
+            return json_response(item)
+    return error(404, "Given feature not found")
+
+
+def _identify_response(payload: IdentifyInput) -> Response:
+    is_server = g.key_info.is_server
+    result = sdk.identify(g.bundle, payload, is_server=is_server, now=utcnow())
+    flags = sdk.serialise_flags(g.bundle, result.results, is_server)
+    traits = [{"trait_key": k, "trait_value": v} for k, v in result.traits.items()]
+    return json_response({"identifier": result.identifier, "flags": flags, "traits": traits})
+
+
+@bp.get("/identities/")
+def get_identity() -> Response:
+    """Identify by query string (creating the identity if new) and return its flags."""
+    identifier = parse_identifier(request.args.get("identifier"))
+    return _identify_response(IdentifyInput(identifier))
+
+
+@bp.post("/identities/")
+def post_identity() -> Response:
+    """Identify with traits: store them (unless transient), evaluate, return flags."""
+    return _identify_response(parse_identify(_body()))
+
+
+def _require_trait_writes() -> None:
+    if not (g.key_info.is_server or g.bundle.allow_client_traits):
+        raise Forbidden("Setting traits is not allowed with a client-side key here")
+
+
+@bp.post("/traits/")
+def set_trait() -> Response:
+    """Store one trait on an identity (created if new), without evaluating."""
+    payload = _body()
+    identifier, trait = parse_trait_request(payload, "")
+    _require_trait_writes()
+    sdk.set_traits(g.bundle.environment_id, [(identifier, trait)], utcnow())
+    return json_response(
+        {"identity": {"identifier": identifier}, "trait_key": trait.key, "trait_value": trait.value}
+    )
+
+
+@bp.put("/traits/bulk/")
+def set_traits_bulk() -> Response:
+    """Store up to 100 traits across identities in one transaction."""
+    items = parse_bulk_traits(_body())
+    _require_trait_writes()
+    sdk.set_traits(g.bundle.environment_id, items, utcnow())
+    return json_response(
+        [
+            {"identity": {"identifier": identifier}, "trait_key": t.key, "trait_value": t.value}
+            for identifier, t in items
+        ]
+    )
+
+
+@bp.get("/environment-document/")
+def environment_document() -> Response:
+    """Serve the document for local evaluation (server-side keys only)."""
+    if not g.key_info.is_server:
+        return error(403, "The environment document needs a server-side key")
+    bundle = g.bundle
+    since = parse_date(request.headers.get("If-Modified-Since"))
+    # HTTP dates have whole seconds: compare at that resolution.
+    modified = bundle.revised_at.replace(microsecond=0)
+    if since is not None and modified <= since:
+        response = Response(status=304)
+    else:
+        response = json_response(documents.export_environment(bundle.client_key))
+    response.headers["Last-Modified"] = http_date(modified)
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """Describe these endpoints (OpenAPI 3.1)."""
+    return json_response(OPENAPI)

@@ -1,0 +1,224 @@
+"""The OpenAPI 3.1 description of the SDK API, served at /api/v1/openapi.json."""
+
+from typing import Any
+
+_KEY = [{"EnvironmentKey": []}]
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _responses(ok: dict[str, Any], *extra: int) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": ok}
+    descriptions = {
+        304: "Not modified since If-Modified-Since",
+        400: "Invalid input",
+        403: "Invalid or missing Environment Key",
+        404: "Not found",
+        413: "Body larger than 64 KiB",
+    }
+    for status in (403, *extra):
+        if status == 304:
+            responses["304"] = {"description": descriptions[304]}
+            continue
+        responses[str(status)] = {
+            "description": descriptions[status],
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+    return responses
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+TRAIT_VALUE = {"type": ["string", "integer", "number", "boolean", "null"], "maxLength": 2000}
+TRAIT_KEY = {"type": "string", "minLength": 1, "maxLength": 200}
+IDENTIFIER = {"type": "string", "minLength": 1, "maxLength": 2000}
+IDENTITY_REF = {
+    "type": "object",
+    "required": ["identifier"],
+    "properties": {"identifier": IDENTIFIER},
+}
+TRAIT_WRITE = {
+    "type": "object",
+    "required": ["identity", "trait_key"],
+    "properties": {"identity": IDENTITY_REF, "trait_key": TRAIT_KEY, "trait_value": TRAIT_VALUE},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["detail"],
+        "properties": {"detail": {"type": "string"}},
+    },
+    "Feature": {
+        "type": "object",
+        "required": ["id", "name", "type"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "type": {"type": "string", "enum": ["STANDARD", "MULTIVARIATE"]},
+            "description": {"type": ["string", "null"]},
+            "created_date": {"type": "string"},
+        },
+    },
+    "Flag": {
+        "type": "object",
+        "required": ["id", "feature", "enabled", "feature_state_value"],
+        "properties": {
+            "id": {"type": "integer"},
+            "feature": {"$ref": "#/components/schemas/Feature"},
+            "enabled": {"type": "boolean"},
+            "feature_state_value": {"type": ["string", "integer", "number", "boolean", "null"]},
+            "environment": {"type": "integer"},
+            "identity": {"type": "null"},
+            "feature_segment": {"type": "null"},
+            "reason": {"type": "string"},
+        },
+    },
+    "Trait": {
+        "type": "object",
+        "required": ["trait_key", "trait_value"],
+        "properties": {"trait_key": {"type": "string"}, "trait_value": TRAIT_VALUE},
+    },
+    "IdentityResponse": {
+        "type": "object",
+        "required": ["identifier", "flags", "traits"],
+        "properties": {
+            "identifier": {"type": "string"},
+            "flags": {"type": "array", "items": {"$ref": "#/components/schemas/Flag"}},
+            "traits": {"type": "array", "items": {"$ref": "#/components/schemas/Trait"}},
+        },
+    },
+    "IdentifyRequest": {
+        "type": "object",
+        "required": ["identifier"],
+        "properties": {
+            "identifier": IDENTIFIER,
+            "transient": {"type": "boolean"},
+            "traits": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {
+                    "type": "object",
+                    "required": ["trait_key"],
+                    "properties": {
+                        "trait_key": TRAIT_KEY,
+                        "trait_value": TRAIT_VALUE,
+                        "transient": {"type": "boolean"},
+                    },
+                },
+            },
+        },
+    },
+    "TraitWrite": TRAIT_WRITE,
+}
+
+FLAG = {"$ref": "#/components/schemas/Flag"}
+IDENTITY_RESPONSE = {"$ref": "#/components/schemas/IdentityResponse"}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Flagpost SDK API",
+        "version": "1.0.0",
+        "description": "Flagsmith-compatible endpoints for SDKs, authenticated by the "
+        "X-Environment-Key header (client-side key, or a server-side `ser.` key).",
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": _KEY,
+    "components": {
+        "securitySchemes": {
+            "EnvironmentKey": {"type": "apiKey", "in": "header", "name": "X-Environment-Key"}
+        },
+        "schemas": SCHEMAS,
+    },
+    "paths": {
+        "/flags/": {
+            "get": {
+                "summary": "Environment default flags (one with ?feature=NAME)",
+                "parameters": [
+                    {
+                        "name": "feature",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": _responses(
+                    _json({"oneOf": [{"type": "array", "items": FLAG}, FLAG]}), 404
+                ),
+            }
+        },
+        "/identities/": {
+            "get": {
+                "summary": "Identify (creating the identity if new) and evaluate its flags",
+                "parameters": [
+                    {"name": "identifier", "in": "query", "required": True, "schema": IDENTIFIER}
+                ],
+                "responses": _responses(_json(IDENTITY_RESPONSE), 400),
+            },
+            "post": {
+                "summary": "Identify with traits (null deletes, transient is not stored)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/IdentifyRequest"}
+                        }
+                    },
+                },
+                "responses": _responses(_json(IDENTITY_RESPONSE), 400, 413),
+            },
+        },
+        "/traits/": {
+            "post": {
+                "summary": "Set one trait on an identity without evaluating",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/TraitWrite"}}
+                    },
+                },
+                "responses": _responses(
+                    _json({"$ref": "#/components/schemas/TraitWrite"}), 400, 413
+                ),
+            }
+        },
+        "/traits/bulk/": {
+            "put": {
+                "summary": "Set up to 100 traits across identities",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "array",
+                                "maxItems": 100,
+                                "items": {"$ref": "#/components/schemas/TraitWrite"},
+                            }
+                        }
+                    },
+                },
+                "responses": _responses(
+                    _json({"type": "array", "items": {"$ref": "#/components/schemas/TraitWrite"}}),
+                    400,
+                    413,
+                ),
+            }
+        },
+        "/environment-document/": {
+            "get": {
+                "summary": "Environment document for local evaluation (server-side keys only)",
+                "parameters": [
+                    {
+                        "name": "If-Modified-Since",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": _responses(_json({"type": "object"}), 304),
+            }
+        },
+    },
+}

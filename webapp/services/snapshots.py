@@ -1,0 +1,198 @@
+"""A compiled snapshot of each environment, cached per worker and checked by revision.
+
+Every change that affects evaluation bumps ``Environment.revision``. A worker re-reads a
+key's environment id and revision at most every ``ttl`` seconds (one indexed read) and
+recompiles only when the revision moved, so a change reaches every worker and every app
+server sharing the database within ``ttl`` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from ..evaluation import CompiledEnvironment, compile_snapshot, snapshot_from_document
+from ..extensions import db
+from ..models import (
+    SERVER_KEY_PREFIX,
+    Environment,
+    Feature,
+    FeatureState,
+    IdentityOverride,
+    ServerKey,
+)
+from . import documents
+
+KEY_MAX = 255
+DEFAULT_TTL = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What an SDK key grants: one environment, as client or server."""
+
+    environment_id: int
+    revision: int
+    is_server: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureMeta:
+    """What SDK responses say about a feature besides its evaluated state."""
+
+    name: str
+    state_id: int
+    server_key_only: bool
+    feature_json: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentBundle:
+    """An environment compiled for the SDK API at one revision."""
+
+    environment_id: int
+    revision: int
+    revised_at: datetime
+    client_key: str
+    allow_client_traits: bool
+    hide_disabled_flags: bool
+    compiled: CompiledEnvironment
+    features: tuple[FeatureMeta, ...]
+    identities_with_overrides: frozenset[int]
+
+
+def is_plausible_key(key: str | None) -> bool:
+    """Reject keys that cannot exist without touching the database."""
+    return bool(key) and len(key or "") <= KEY_MAX and (key or "").isprintable()
+
+
+def lookup_key(key: str) -> KeyInfo | None:
+    """Read which environment a key opens, and its current revision (one indexed read).
+
+    :return: None for unknown or revoked keys.
+    """
+    if key.startswith(SERVER_KEY_PREFIX):
+        server = db.session.execute(
+            select(Environment.id, Environment.revision, ServerKey.revoked_at)
+            .join(ServerKey, ServerKey.environment_id == Environment.id)
+            .where(ServerKey.key == key)
+        ).first()
+        if server is not None:
+            if server.revoked_at is not None:
+                return None
+            return KeyInfo(server.id, server.revision, True)
+    client = db.session.execute(
+        select(Environment.id, Environment.revision).where(Environment.client_key == key)
+    ).first()
+    return None if client is None else KeyInfo(client.id, client.revision, False)
+
+
+def build_bundle(environment_id: int) -> EnvironmentBundle:
+    """Compile an environment for the SDK API from the database.
+
+    The revision is read before the data, so a change racing with the build is at worst
+    compiled again on the next check, never labelled with a revision that omits it.
+    """
+    environment = db.session.get(Environment, environment_id, populate_existing=True)
+    if environment is None:
+        raise LookupError(f"environment {environment_id} vanished")
+    revision = environment.revision
+    document = documents.build_environment_document(environment, include_identity_overrides=False)
+    compiled = compile_snapshot(snapshot_from_document(document))
+    with_overrides = db.session.scalars(
+        select(IdentityOverride.identity_id).distinct().where(
+            IdentityOverride.environment_id == environment_id
+        )
+    ).all()
+    return EnvironmentBundle(
+        environment_id=environment.id,
+        revision=revision,
+        revised_at=environment.revised_at,
+        client_key=environment.client_key,
+        allow_client_traits=environment.allow_client_traits,
+        hide_disabled_flags=environment.hide_disabled_flags,
+        compiled=compiled,
+        features=_feature_meta(environment_id),
+        identities_with_overrides=frozenset(with_overrides),
+    )
+
+
+def _feature_meta(environment_id: int) -> tuple[FeatureMeta, ...]:
+    rows = db.session.execute(
+        select(Feature, FeatureState.id)
+        .join(FeatureState, FeatureState.feature_id == Feature.id)
+        .where(FeatureState.environment_id == environment_id)
+        .order_by(Feature.name)
+    ).all()
+    return tuple(
+        FeatureMeta(
+            name=feature.name,
+            state_id=state_id,
+            server_key_only=feature.server_key_only,
+            feature_json={
+                "id": feature.sdk_id,
+                "name": feature.name,
+                "type": feature.type,
+                "description": feature.description or None,
+                "created_date": feature.created_at.isoformat(),
+            },
+        )
+        for feature, state_id in rows
+    )
+
+
+class SnapshotCache:
+    """Per-worker cache of key lookups and compiled environments."""
+
+    def __init__(
+        self,
+        ttl: float = DEFAULT_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._keys: dict[str, tuple[float, KeyInfo | None]] = {}
+        self._bundles: dict[int, EnvironmentBundle] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, key: str | None) -> tuple[KeyInfo, EnvironmentBundle] | None:
+        """Return the key's grant and its environment compiled at the current revision.
+
+        :return: None for a missing, malformed, unknown or revoked key.
+        """
+        if key is None or not is_plausible_key(key):
+            return None
+        now = self._clock()
+        cached = self._keys.get(key)
+        if cached is None or cached[0] <= now:
+            info = lookup_key(key)
+            if len(self._keys) > 10_000:
+                self._keys.clear()  # unknown keys must not grow the cache without bound
+            self._keys[key] = (now + self.ttl, info)
+        else:
+            info = cached[1]
+        if info is None:
+            return None
+        return info, self._bundle(info)
+
+    def _bundle(self, info: KeyInfo) -> EnvironmentBundle:
+        bundle = self._bundles.get(info.environment_id)
+        if bundle is not None and bundle.revision >= info.revision:
+            return bundle
+        with self._lock:
+            bundle = self._bundles.get(info.environment_id)
+            if bundle is None or bundle.revision < info.revision:
+                bundle = build_bundle(info.environment_id)
+                self._bundles[info.environment_id] = bundle
+        return bundle
+
+    def clear(self) -> None:
+        """Forget everything (tests, or after a bulk import in the same process)."""
+        self._keys.clear()
+        self._bundles.clear()
