@@ -41,8 +41,10 @@ pytest: $(VENV)/.installed-test
 # pytest exits 5 when it collects nothing, which fails this target too: an empty run never passes.
 test: lint typecheck pytest
 
+# Benchmarks print their figures and, last, the ratio each is judged by.
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/evaluation.py
+	$(BIN)/python bench/sdk_api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -58,5 +58,10 @@ def _finish_config(app: Flask) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
     if uri.startswith("sqlite:///") and ":memory:" not in uri:
         os.makedirs(app.instance_path, exist_ok=True)
+    if uri.startswith("sqlite"):
+        # A file has no server connection to go stale; pinging it only costs a query.
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options["pool_pre_ping"] = False
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config.load_or_create_secret_key(app.instance_path)

@@ -3,11 +3,12 @@
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
+from flask import current_app
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -50,3 +51,25 @@ if TYPE_CHECKING:
     Model = Base
 else:
     Model = db.Model
+
+
+READ_ENGINE_KEY = "flagpost_read_engine"
+
+
+def read_engine() -> Engine:
+    """Return the engine for single-statement reads on the SDK hot path.
+
+    On PostgreSQL this is a second pool in autocommit mode without pre-ping: one round trip
+    per read instead of up to four (ping, BEGIN, SELECT, ROLLBACK). Callers retry once on a
+    dead connection instead of pinging first. SQLite uses the main engine (in-memory test
+    databases exist only on its connection, and a file has nothing to ping).
+    """
+    engine = db.engine
+    if engine.dialect.name == "sqlite":
+        return engine
+    extensions = current_app.extensions
+    cached: Engine | None = extensions.get(READ_ENGINE_KEY)
+    if cached is None or cached.url != engine.url:
+        cached = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+        extensions[READ_ENGINE_KEY] = cached
+    return cached

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import DBAPIError
 
 from ..evaluation import FlagResult, IdentityInput, IdentityOverride, evaluate
-from ..extensions import db
+from ..extensions import db, read_engine
 from ..models import (
     Feature,
     Identity,
@@ -88,24 +89,53 @@ def environment_flags(bundle: EnvironmentBundle, is_server: bool) -> list[dict[s
     return serialise_flags(bundle, dict(evaluate(bundle.compiled).flags), is_server)
 
 
+# Built once: constructing this expression costs about as much as running it, and it is
+# the one query of every identify request.
+_LOAD_IDENTITY = (
+    select(Identity.id, Identity.last_seen_at, Trait.key, Trait.value_type, Trait.value_text)
+    .outerjoin(Trait, Trait.identity_id == Identity.id)
+    .where(
+        Identity.environment_id == bindparam("environment_id"),
+        Identity.identifier_hash == bindparam("identifier_hash"),
+    )
+)
+
+
+def _read(statement: Any, params: dict[str, Any]) -> Sequence[Row[Any]]:
+    """Run a read on the fast read pool, or on the session's connection if it has work.
+
+    The ORM session costs about as much as the query itself; a Core connection does not.
+    Inside an open session transaction the session's connection must be used, both to see
+    its pending writes and because closing another connection could roll back a shared one.
+    """
+    # registry.has(): asking the session itself would create one just to answer "no".
+    if db.session.registry.has() and db.session().in_transaction():
+        return db.session.connection().execute(statement, params).all()
+    engine = read_engine()
+    try:
+        with engine.connect() as connection:
+            return connection.execute(statement, params).all()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        # The pool held a connection the server had closed (restart, failover): SQLAlchemy
+        # has invalidated the pool, so one retry gets a fresh connection.
+        with engine.connect() as connection:
+            return connection.execute(statement, params).all()
+
+
 def load_identity(environment_id: int, identifier: str) -> StoredIdentity:
     """Read an identity and its traits in one indexed query (LEFT JOIN)."""
-    rows = db.session.execute(
-        select(Identity.id, Identity.last_seen_at, Trait.key, Trait.value_type, Trait.value_text)
-        .outerjoin(Trait, Trait.identity_id == Identity.id)
-        .where(
-            Identity.environment_id == environment_id,
-            Identity.identifier_hash == sha256_hex(identifier),
-        )
-    ).all()
+    rows = _read(
+        _LOAD_IDENTITY,
+        {"environment_id": environment_id, "identifier_hash": sha256_hex(identifier)},
+    )
     if not rows:
         return StoredIdentity(None, None, {})
     return StoredIdentity(rows[0].id, rows[0].last_seen_at, _traits_from_rows(rows))
 
 
-def _traits_from_rows(
-    rows: Sequence[Row[int, datetime, str, str, str | None]],
-) -> dict[str, TraitValue]:
+def _traits_from_rows(rows: Sequence[Row[Any]]) -> dict[str, TraitValue]:
     traits: dict[str, TraitValue] = {}
     for row in rows:
         if row.key is not None:
@@ -145,6 +175,15 @@ def create_identity(environment_id: int, identifier: str, now: datetime) -> int:
     return int(identity_id)
 
 
+def same_value(stored: TraitValue | None, incoming: TraitValue) -> bool:
+    """Tell whether storing ``incoming`` would change nothing (type included: "42" != 42)."""
+    if type(stored) is not type(incoming):
+        return False
+    if isinstance(incoming, float):
+        return repr(stored) == repr(incoming)  # stored text is repr: -0.0 differs from 0.0
+    return stored == incoming
+
+
 def trait_changes(
     stored: dict[str, TraitValue], incoming: Iterable[TraitInput]
 ) -> tuple[dict[str, TraitValue], list[str]]:
@@ -159,7 +198,7 @@ def trait_changes(
         if trait.value is None:
             if trait.key in stored:
                 deletions.append(trait.key)
-        elif current is None or encode_value(current) != encode_value(trait.value):
+        elif not same_value(current, trait.value):
             upserts[trait.key] = trait.value
     return upserts, deletions
 
