@@ -14,8 +14,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Row
-from sqlalchemy.exc import DBAPIError
 
 from ..evaluation import FlagResult, IdentityInput, IdentityOverride, evaluate
 from ..extensions import db, read_engine
@@ -30,6 +28,7 @@ from ..models import (
 )
 from ..models import IdentityOverride as IdentityOverrideRow
 from ..models.base import PREFIX_LENGTH, sha256_hex
+from .fastread import PreparedRead, as_utc
 from .sdk_input import IdentifyInput, TraitInput, TraitValue
 from .snapshots import EnvironmentBundle, FeatureMeta
 
@@ -89,9 +88,9 @@ def environment_flags(bundle: EnvironmentBundle, is_server: bool) -> list[dict[s
     return serialise_flags(bundle, dict(evaluate(bundle.compiled).flags), is_server)
 
 
-# Built once: constructing this expression costs about as much as running it, and it is
-# the one query of every identify request.
-_LOAD_IDENTITY = (
+# Built and compiled once: constructing this expression costs about as much as running it,
+# and it is the one query of every identify request.
+_LOAD_IDENTITY = PreparedRead(
     select(Identity.id, Identity.last_seen_at, Trait.key, Trait.value_type, Trait.value_text)
     .outerjoin(Trait, Trait.identity_id == Identity.id)
     .where(
@@ -101,27 +100,16 @@ _LOAD_IDENTITY = (
 )
 
 
-def _read(statement: Any, params: dict[str, Any]) -> Sequence[Row[Any]]:
+def _read(prepared: PreparedRead, params: dict[str, Any]) -> Sequence[Any]:
     """Run a read on the fast read pool, or on the session's connection if it has work.
 
-    The ORM session costs about as much as the query itself; a Core connection does not.
     Inside an open session transaction the session's connection must be used, both to see
-    its pending writes and because closing another connection could roll back a shared one.
+    its pending writes and because another connection could roll back a shared one (the
+    in-memory SQLite of tests). ``registry.has()`` avoids creating a session just to ask.
     """
-    # registry.has(): asking the session itself would create one just to answer "no".
     if db.session.registry.has() and db.session().in_transaction():
-        return db.session.connection().execute(statement, params).all()
-    engine = read_engine()
-    try:
-        with engine.connect() as connection:
-            return connection.execute(statement, params).all()
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-        # The pool held a connection the server had closed (restart, failover): SQLAlchemy
-        # has invalidated the pool, so one retry gets a fresh connection.
-        with engine.connect() as connection:
-            return connection.execute(statement, params).all()
+        return db.session.connection().execute(prepared.statement, params).all()
+    return prepared.rows(read_engine(), params)
 
 
 def load_identity(environment_id: int, identifier: str) -> StoredIdentity:
@@ -132,16 +120,16 @@ def load_identity(environment_id: int, identifier: str) -> StoredIdentity:
     )
     if not rows:
         return StoredIdentity(None, None, {})
-    return StoredIdentity(rows[0].id, rows[0].last_seen_at, _traits_from_rows(rows))
+    return StoredIdentity(rows[0][0], as_utc(rows[0][1]), _traits_from_rows(rows))
 
 
-def _traits_from_rows(rows: Sequence[Row[Any]]) -> dict[str, TraitValue]:
+def _traits_from_rows(rows: Sequence[Any]) -> dict[str, TraitValue]:
     traits: dict[str, TraitValue] = {}
-    for row in rows:
-        if row.key is not None:
-            value = decode_value(row.value_type, row.value_text)
+    for _id, _seen, key, kind, text in rows:
+        if key is not None:
+            value = decode_value(kind, text)
             if value is not None:
-                traits[row.key] = value
+                traits[key] = value
     return traits
 
 
