@@ -4,47 +4,21 @@ import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
+from webapp.blueprints.sdk_openapi import OPENAPI
 from webapp.extensions import db
 from webapp.models import Identity
 
-KEY = {"type": "string"}
-SUCCESS = {
-    "type": "object",
-    "required": ["key", "value", "reason"],
-    "properties": {
-        "key": KEY,
-        "reason": {"type": "string"},
-        "variant": {"type": "string"},
-        "metadata": {
-            "type": "object",
-            "additionalProperties": {"type": ["boolean", "string", "number"]},
-        },
-        "value": {"type": ["boolean", "string", "integer", "number", "object"]},
-        "cacheable": {"type": "boolean"},
-    },
-}
-FAILURE = {
-    "type": "object",
-    "required": ["key", "errorCode"],
-    "properties": {
-        "key": KEY,
-        "errorCode": {
-            "enum": [
-                "PARSE_ERROR",
-                "TARGETING_KEY_MISSING",
-                "INVALID_CONTEXT",
-                "GENERAL",
-                "FLAG_NOT_FOUND",
-            ]
-        },
-        "errorDetails": {"type": "string"},
-    },
-}
-BULK = {
-    "type": "object",
-    "required": ["flags"],
-    "properties": {"flags": {"type": "array", "items": {"oneOf": [SUCCESS, FAILURE]}}},
-}
+
+def schema(name):
+    """A schema from the served OpenAPI document, so responses are checked against it."""
+    return {"$ref": f"#/components/schemas/{name}", "components": OPENAPI["components"]}
+
+
+SUCCESS = schema("ofrepSuccess")
+FAILURE = schema("ofrepFailure")
+BULK = OPENAPI["paths"]["/ofrep/v1/evaluate/flags"]["post"]["responses"]["200"]["content"][
+    "application/json"
+]["schema"] | {"components": OPENAPI["components"]}
 
 
 def valid(schema, payload):

@@ -113,6 +113,74 @@ SCHEMAS: dict[str, Any] = {
     "TraitWrite": TRAIT_WRITE,
 }
 
+_OFREP_SECURITY = [{"EnvironmentKey": []}, {"BearerAuth": []}]
+_OFREP_GENERAL = {"type": "object", "properties": {"errorDetails": {"type": "string"}}}
+_OFREP_BODY = {
+    "required": False,
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"context": {"type": "object"}}}
+        }
+    },
+}
+_ERROR_CODES = [
+    "PARSE_ERROR",
+    "TARGETING_KEY_MISSING",
+    "INVALID_CONTEXT",
+    "GENERAL",
+    "FLAG_NOT_FOUND",
+]
+OFREP_SCHEMAS: dict[str, Any] = {
+    "ofrepSuccess": {
+        "type": "object",
+        "required": ["key", "value", "reason"],
+        "properties": {
+            "key": {"type": "string"},
+            "value": {"type": ["boolean", "string", "integer", "number", "object"]},
+            "reason": {
+                "type": "string",
+                "enum": ["STATIC", "DEFAULT", "TARGETING_MATCH", "SPLIT", "DISABLED", "UNKNOWN"],
+            },
+            "variant": {"type": "string"},
+            "metadata": {
+                "type": "object",
+                "additionalProperties": {"type": ["boolean", "string", "number"]},
+            },
+            "cacheable": {"type": "boolean"},
+        },
+    },
+    "ofrepFailure": {
+        "type": "object",
+        "required": ["key", "errorCode"],
+        "properties": {
+            "key": {"type": "string"},
+            "errorCode": {"enum": _ERROR_CODES},
+            "errorDetails": {"type": "string"},
+        },
+    },
+    "ofrepBulkFailure": {
+        "type": "object",
+        "required": ["errorCode"],
+        "properties": {"errorCode": {"enum": _ERROR_CODES}, "errorDetails": {"type": "string"}},
+    },
+}
+
+_OFREP_BULK = {
+    "type": "object",
+    "required": ["flags"],
+    "properties": {
+        "flags": {
+            "type": "array",
+            "items": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/ofrepSuccess"},
+                    {"$ref": "#/components/schemas/ofrepFailure"},
+                ]
+            },
+        }
+    },
+}
+
 FLAG = {"$ref": "#/components/schemas/Flag"}
 IDENTITY_RESPONSE = {"$ref": "#/components/schemas/IdentityResponse"}
 
@@ -124,16 +192,17 @@ OPENAPI: dict[str, Any] = {
         "description": "Flagsmith-compatible endpoints for SDKs, authenticated by the "
         "X-Environment-Key header (client-side key, or a server-side `ser.` key).",
     },
-    "servers": [{"url": "/api/v1"}],
+    "servers": [{"url": "/"}],
     "security": _KEY,
     "components": {
         "securitySchemes": {
-            "EnvironmentKey": {"type": "apiKey", "in": "header", "name": "X-Environment-Key"}
+            "EnvironmentKey": {"type": "apiKey", "in": "header", "name": "X-Environment-Key"},
+            "BearerAuth": {"type": "http", "scheme": "bearer"},
         },
-        "schemas": SCHEMAS,
+        "schemas": {**SCHEMAS, **OFREP_SCHEMAS},
     },
     "paths": {
-        "/flags/": {
+        "/api/v1/flags/": {
             "get": {
                 "summary": "Environment default flags (one with ?feature=NAME)",
                 "parameters": [
@@ -149,7 +218,7 @@ OPENAPI: dict[str, Any] = {
                 ),
             }
         },
-        "/identities/": {
+        "/api/v1/identities/": {
             "get": {
                 "summary": "Identify (creating the identity if new) and evaluate its flags",
                 "parameters": [
@@ -170,7 +239,7 @@ OPENAPI: dict[str, Any] = {
                 "responses": _responses(_json(IDENTITY_RESPONSE), 400, 413),
             },
         },
-        "/traits/": {
+        "/api/v1/traits/": {
             "post": {
                 "summary": "Set one trait on an identity without evaluating",
                 "requestBody": {
@@ -184,7 +253,7 @@ OPENAPI: dict[str, Any] = {
                 ),
             }
         },
-        "/traits/bulk/": {
+        "/api/v1/traits/bulk/": {
             "put": {
                 "summary": "Set up to 100 traits across identities",
                 "requestBody": {
@@ -206,7 +275,7 @@ OPENAPI: dict[str, Any] = {
                 ),
             }
         },
-        "/environment-document/": {
+        "/api/v1/environment-document/": {
             "get": {
                 "summary": "Environment document for local evaluation (server-side keys only)",
                 "parameters": [
@@ -218,6 +287,47 @@ OPENAPI: dict[str, Any] = {
                     }
                 ],
                 "responses": _responses(_json({"type": "object"}), 304),
+            }
+        },
+        "/ofrep/v1/evaluate/flags/{key}": {
+            "post": {
+                "summary": "OFREP: evaluate one flag (context.targetingKey is the identifier)",
+                "security": _OFREP_SECURITY,
+                "parameters": [
+                    {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": _OFREP_BODY,
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/ofrepSuccess"}),
+                    "400": _json({"$ref": "#/components/schemas/ofrepFailure"}, "Bad request"),
+                    "401": _json(_OFREP_GENERAL, "Missing key"),
+                    "403": _json(_OFREP_GENERAL, "Invalid key"),
+                    "404": _json({"$ref": "#/components/schemas/ofrepFailure"}, "Not found"),
+                    "413": _json(_OFREP_GENERAL, "Body larger than 64 KiB"),
+                },
+            }
+        },
+        "/ofrep/v1/evaluate/flags": {
+            "post": {
+                "summary": "OFREP: evaluate every flag; ETag / If-None-Match supported",
+                "security": _OFREP_SECURITY,
+                "parameters": [
+                    {
+                        "name": "If-None-Match",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": _OFREP_BODY,
+                "responses": {
+                    "200": _json(_OFREP_BULK),
+                    "304": {"description": "Not modified"},
+                    "400": _json({"$ref": "#/components/schemas/ofrepBulkFailure"}, "Bad request"),
+                    "401": _json(_OFREP_GENERAL, "Missing key"),
+                    "403": _json(_OFREP_GENERAL, "Invalid key"),
+                    "413": _json(_OFREP_GENERAL, "Body larger than 64 KiB"),
+                },
             }
         },
     },

@@ -1,0 +1,73 @@
+"""The identify service: last-seen throttling and type-aware change detection."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from tests.api.conftest import build_sdk_environment
+from webapp.extensions import db
+from webapp.models import Identity, utcnow
+from webapp.services import sdk
+from webapp.services.sdk_input import IdentifyInput, TraitInput
+from webapp.services.snapshots import SnapshotCache
+
+
+def _identify(bundle, identifier, now, traits=()):
+    return sdk.identify(bundle, IdentifyInput(identifier, tuple(traits)), is_server=False, now=now)
+
+
+def _last_seen(identifier):
+    db.session.expire_all()
+    return db.session.scalar(select(Identity.last_seen_at).where(Identity.identifier == identifier))
+
+
+def test_last_seen__is_written_at_most_once_per_resolution(app):
+    env = build_sdk_environment()
+    db.session.commit()
+    _, bundle = SnapshotCache().resolve(env.client_key)
+    start = utcnow()
+    _identify(bundle, "walker", start)
+    assert _last_seen("walker") == start
+    _identify(bundle, "walker", start + timedelta(minutes=5))
+    assert _last_seen("walker") == start  # nothing changed, no write
+    later = start + sdk.LAST_SEEN_RESOLUTION + timedelta(seconds=1)
+    _identify(bundle, "walker", later)
+    assert _last_seen("walker") == later
+
+
+def test_last_seen__moves_with_a_trait_change(app):
+    env = build_sdk_environment()
+    db.session.commit()
+    _, bundle = SnapshotCache().resolve(env.client_key)
+    start = utcnow()
+    _identify(bundle, "runner", start)
+    soon = start + timedelta(seconds=30)
+    _identify(bundle, "runner", soon, [TraitInput("plan", "pro")])
+    assert _last_seen("runner") == soon
+
+
+def test_same_value__distinguishes_types():
+    assert sdk.same_value("42", "42")
+    assert not sdk.same_value("42", 42)
+    assert not sdk.same_value(1, True)
+    assert not sdk.same_value(3, 3.0)
+    assert not sdk.same_value(0.0, -0.0)
+    assert not sdk.same_value(None, "x")
+    assert sdk.same_value(2.5, 2.5)
+
+
+def test_trait_changes__only_real_changes():
+    stored = {"plan": "pro", "age": 30}
+    upserts, deletions = sdk.trait_changes(
+        stored,
+        [
+            TraitInput("plan", "pro"),
+            TraitInput("age", "30"),
+            TraitInput("gone", None),
+            TraitInput("new", True),
+        ],
+    )
+    assert upserts == {"age": "30", "new": True}
+    assert deletions == []
+    _, deletions = sdk.trait_changes(stored, [TraitInput("plan", None)])
+    assert deletions == ["plan"]
