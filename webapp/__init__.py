@@ -32,16 +32,9 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
 
     from . import access, cli, errors, models, navigation  # noqa: F401  (models registers tables)
-    from .blueprints import auth as auth_bp
-    from .blueprints import dashboard, ofrep, sdk_api
+    from .blueprints import register_blueprints
 
-    app.register_blueprint(auth_bp.bp)
-    app.register_blueprint(dashboard.bp)
-    app.register_blueprint(sdk_api.bp)
-    # The SDK API authenticates by environment key, never by session cookie.
-    csrf.exempt(sdk_api.bp)
-    app.register_blueprint(ofrep.bp)
-    csrf.exempt(ofrep.bp)
+    register_blueprints(app)
     access.init_app(app)
     errors.init_app(app)
     navigation.init_app(app)

@@ -13,6 +13,8 @@ from ..services import ofrep
 from ..services.sdk_input import BadRequest, parse_json
 from .sdk_api import json_response, snapshot_cache
 
+# SDKs authenticate by environment key, never by session cookie.
+CSRF_EXEMPT = True
 bp = Blueprint("ofrep", __name__, url_prefix="/ofrep/v1")
 
 

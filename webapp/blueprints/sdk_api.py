@@ -23,6 +23,8 @@ from ..services.sdk_input import (
 from ..services.snapshots import SnapshotCache
 from .sdk_openapi import OPENAPI
 
+# SDKs authenticate by environment key, never by session cookie.
+CSRF_EXEMPT = True
 bp = Blueprint("sdk_api", __name__, url_prefix="/api/v1")
 
 INVALID_KEY = "Invalid or missing Environment Key"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
@@ -30,6 +30,8 @@ class User(UserMixin, Model):  # type: ignore[misc]  # UserMixin is untyped
     active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Per-user dashboard choices, e.g. {"trait_columns": {"<environment id>": ["plan"]}}.
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
 
     roles: Mapped[list[ProjectRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

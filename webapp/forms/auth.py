@@ -1,4 +1,4 @@
-"""Flask-WTF forms; every POST in the dashboard goes through one."""
+"""Forms for logging in and for environment keys."""
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
