@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date, parse_date
 
@@ -20,7 +20,7 @@ from ..services.sdk_input import (
     parse_json,
     parse_trait_request,
 )
-from ..services.snapshots import SnapshotCache
+from ..services.snapshots import SnapshotCache, app_cache
 from .sdk_openapi import OPENAPI
 
 # SDKs authenticate by environment key, never by session cookie.
@@ -28,7 +28,6 @@ CSRF_EXEMPT = True
 bp = Blueprint("sdk_api", __name__, url_prefix="/api/v1")
 
 INVALID_KEY = "Invalid or missing Environment Key"
-CACHE_EXTENSION = "flagpost_snapshots"
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -41,13 +40,8 @@ def error(status: int, detail: str) -> Response:
 
 
 def snapshot_cache() -> SnapshotCache:
-    """Return this worker's snapshot cache, creating it on first use."""
-    cache = current_app.extensions.get(CACHE_EXTENSION)
-    if cache is None:
-        cache = current_app.extensions[CACHE_EXTENSION] = SnapshotCache(
-            ttl=current_app.config.get("SDK_CACHE_TTL", 0.5)
-        )
-    return cache  # type: ignore[no-any-return]
+    """Return this worker's snapshot cache."""
+    return app_cache()
 
 
 @bp.before_request

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from ..evaluation import CompiledEnvironment, compile_snapshot, snapshot_from_document
@@ -179,9 +180,10 @@ class SnapshotCache:
             info = cached[1]
         if info is None:
             return None
-        return info, self._bundle(info)
+        return info, self.bundle(info)
 
-    def _bundle(self, info: KeyInfo) -> EnvironmentBundle:
+    def bundle(self, info: KeyInfo) -> EnvironmentBundle:
+        """Return the environment compiled at ``info.revision`` or later."""
         bundle = self._bundles.get(info.environment_id)
         if bundle is not None and bundle.revision >= info.revision:
             return bundle
@@ -196,3 +198,34 @@ class SnapshotCache:
         """Forget everything (tests, or after a bulk import in the same process)."""
         self._keys.clear()
         self._bundles.clear()
+
+
+# The cache is per app (per worker process): infrastructure, like db.session, so reading
+# current_app here is the one exception to "services take explicit arguments".
+CACHE_EXTENSION = "flagpost_snapshots"
+
+
+def app_cache() -> SnapshotCache:
+    """Return this worker's snapshot cache (one per app), creating it on first use."""
+    cache: SnapshotCache | None = current_app.extensions.get(CACHE_EXTENSION)
+    if cache is None:
+        cache = SnapshotCache(ttl=current_app.config.get("SDK_CACHE_TTL", DEFAULT_TTL))
+        current_app.extensions[CACHE_EXTENSION] = cache
+    return cache
+
+
+def bundle_for_environment(environment_id: int) -> EnvironmentBundle:
+    """Return the environment compiled at its current revision, for dashboard pages.
+
+    Reads the revision now (the dashboard must show a change right after making it), then
+    reuses the worker's compiled snapshot when it is current: the page shows exactly what
+    the SDK API serves.
+
+    :raises LookupError: when the environment does not exist.
+    """
+    revision = db.session.scalar(
+        select(Environment.revision).where(Environment.id == environment_id)
+    )
+    if revision is None:
+        raise LookupError(f"no environment {environment_id}")
+    return app_cache().bundle(KeyInfo(environment_id, revision, is_server=True))
