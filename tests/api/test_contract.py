@@ -391,3 +391,25 @@ def test_unknown_api_path__is_json_404(client, sdk_env):
     response = client.get("/api/v1/nope/", headers=sdk_env.client())
     assert response.status_code == 404
     assert "detail" in response.get_json()
+
+
+def test_environment_document__is_rebuilt_when_the_revision_moves(client, sdk_env):
+    def override_identifiers():
+        document = client.get("/api/v1/environment-document/", headers=sdk_env.server())
+        return {o["identifier"] for o in document.get_json()["identity_overrides"]}
+
+    assert override_identifiers() == {"vip-user"}
+    from tests.factories import make_identity
+    from webapp.models import IdentityOverride
+
+    newcomer = make_identity(sdk_env.environment, "newcomer")
+    feature = db.session.scalar(select(Feature).where(Feature.name == "dark_mode"))
+    db.session.add(
+        IdentityOverride(
+            identity=newcomer, feature=feature, enabled=False, environment_id=sdk_env.environment.id
+        )
+    )
+    assert override_identifiers() == {"vip-user"}  # same revision: the cached document
+    sdk_env.environment.bump_revision()
+    db.session.commit()
+    assert override_identifiers() == {"vip-user", "newcomer"}

@@ -148,7 +148,10 @@ def environment_document() -> Response:
     if since is not None and modified <= since:
         response = Response(status=304)
     else:
-        response = json_response(documents.export_environment(bundle.client_key))
+        body = snapshot_cache().document(
+            bundle, lambda: orjson.dumps(documents.export_environment(bundle.client_key))
+        )
+        response = Response(body, mimetype="application/json")
     response.headers["Last-Modified"] = http_date(modified)
     return response
 

@@ -160,6 +160,7 @@ class SnapshotCache:
         self._clock = clock
         self._keys: dict[str, tuple[float, KeyInfo | None]] = {}
         self._bundles: dict[int, EnvironmentBundle] = {}
+        self._documents: dict[int, tuple[int, bytes]] = {}
         self._lock = threading.Lock()
 
     def resolve(self, key: str | None) -> tuple[KeyInfo, EnvironmentBundle] | None:
@@ -194,10 +195,24 @@ class SnapshotCache:
                 self._bundles[info.environment_id] = bundle
         return bundle
 
+    def document(self, bundle: EnvironmentBundle, build: Callable[[], bytes]) -> bytes:
+        """Return the environment document at the bundle's revision, building it once.
+
+        Identity overrides are part of the document and bump the revision when they
+        change; traits are not in it, so the revision is a sound cache key.
+        """
+        cached = self._documents.get(bundle.environment_id)
+        if cached is not None and cached[0] == bundle.revision:
+            return cached[1]
+        body = build()
+        self._documents[bundle.environment_id] = (bundle.revision, body)
+        return body
+
     def clear(self) -> None:
         """Forget everything (tests, or after a bulk import in the same process)."""
         self._keys.clear()
         self._bundles.clear()
+        self._documents.clear()
 
 
 # The cache is per app (per worker process): infrastructure, like db.session, so reading
