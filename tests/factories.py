@@ -123,3 +123,115 @@ def make_segment(
     db.session.add(segment)
     db.session.flush()
     return segment
+
+
+# ---- Identity page (identities area) ------------------------------------------------------
+
+
+def identities_make_override(
+    identity: Identity,
+    feature: Feature,
+    enabled: bool = True,
+    value: TypedValue = None,
+    **kwargs: Any,
+) -> Any:
+    """Create an identity override (kwargs: expires_at, option_id, created_by_id)."""
+    from webapp.models import IdentityOverride
+
+    override = IdentityOverride(
+        identity_id=identity.id,
+        feature_id=feature.id,
+        environment_id=identity.environment_id,
+        enabled=enabled,
+        **kwargs,
+    )
+    override.value = value
+    db.session.add(override)
+    db.session.flush()
+    return override
+
+
+def identities_make_segment_override(
+    segment: Segment,
+    feature: Feature,
+    environment: Environment,
+    enabled: bool = True,
+    value: TypedValue = None,
+    priority: int | None = 1,
+) -> Any:
+    """Create a segment override of a feature in one environment."""
+    from webapp.models import SegmentOverride
+
+    override = SegmentOverride(
+        segment=segment, feature=feature, environment=environment, enabled=enabled,
+        priority=priority,
+    )
+    override.value = value
+    db.session.add(override)
+    db.session.flush()
+    return override
+
+
+def identities_make_option(feature: Feature, value: TypedValue, percentage: float) -> Any:
+    """Add a multivariate option with this percentage in every environment's default state."""
+    from webapp.models import MultivariateAllocation, MultivariateOption
+
+    option = MultivariateOption(feature=feature, default_allocation=percentage)
+    option.value = value
+    db.session.add(option)
+    for state in feature.states:
+        state.allocations.append(MultivariateAllocation(option=option, percentage=percentage))
+    db.session.flush()
+    return option
+
+
+def identities_make_link(user: User, identity: Identity) -> Any:
+    """Link an identity to a dashboard user ("This is me")."""
+    from webapp.models import IdentityLink
+
+    link = IdentityLink(user_id=user.id, identity_id=identity.id)
+    db.session.add(link)
+    db.session.flush()
+    return link
+
+
+def features_make_segment_override(
+    segment: Segment,
+    feature: Feature,
+    environment: Environment,
+    value: TypedValue = None,
+    priority: int | None = None,
+    enabled: bool = True,
+) -> Any:
+    """Create a segment override (Features page tests)."""
+    from webapp.models import SegmentOverride
+
+    override = SegmentOverride(
+        segment_id=segment.id,
+        feature_id=feature.id,
+        environment_id=environment.id,
+        enabled=enabled,
+        priority=priority,
+    )
+    override.value = value
+    db.session.add(override)
+    db.session.flush()
+    return override
+
+
+def features_make_identity_override(
+    identity: Identity, feature: Feature, value: TypedValue = None, enabled: bool = True
+) -> Any:
+    """Create an identity override (Features page tests)."""
+    from webapp.models import IdentityOverride
+
+    override = IdentityOverride(
+        identity_id=identity.id,
+        feature_id=feature.id,
+        environment_id=identity.environment_id,
+        enabled=enabled,
+    )
+    override.value = value
+    db.session.add(override)
+    db.session.flush()
+    return override

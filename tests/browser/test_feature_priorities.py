@@ -1,0 +1,126 @@
+"""Reordering segment overrides in a real browser changes the winning value over the SDK API."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.browser.conftest import screenshot
+from tests.factories import (
+    features_make_segment_override,
+    make_environment,
+    make_feature,
+    make_identity,
+    make_project,
+    make_segment,
+    make_user,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def _rule(prop: str, value: str) -> list[dict]:
+    condition = {"property_": prop, "operator": "EQUAL", "value": value}
+    return [{"type": "ALL", "rules": [], "conditions": [condition]}]
+
+
+def _seed() -> dict:
+    project = make_project("Demo")
+    env = make_environment(project, "Production")
+    make_user("editor@example.com", "editor", project)
+    feature = make_feature(project, "banner", enabled=True, value="default")
+    make_feature(project, "dark_mode", enabled=False)
+    pro = make_segment(project, "Pro plan", _rule("plan", "pro"), position=0)
+    germany = make_segment(project, "Germany", _rule("country", "DE"), position=1)
+    features_make_segment_override(pro, feature, env, "from-pro", priority=0)
+    features_make_segment_override(germany, feature, env, "from-germany", priority=1)
+    make_identity(env, "carol", {"plan": "pro", "country": "DE"})
+    return {"env": env.id, "feature": feature.id, "key": env.client_key}
+
+
+def _banner_for_carol(page, base: str, key: str) -> str:
+    response = page.request.post(
+        f"{base}/api/v1/identities/",
+        headers={"X-Environment-Key": key, "Content-Type": "application/json"},
+        data=json.dumps({"identifier": "carol"}),
+    )
+    assert response.status == 200
+    flags = {f["feature"]["name"]: f for f in response.json()["flags"]}
+    return str(flags["banner"]["feature_state_value"])
+
+
+def _login(page, base: str) -> None:
+    page.goto(base + "/login")
+    page.fill("input[name=email]", "editor@example.com")
+    page.fill("input[name=password]", "password123")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Your projects")
+
+
+def test_feature_priorities__move_down__changes_winning_value_for_identity(live_server, page):
+    # Given carol matches both segments and "Pro plan" wins (priority 0)
+    seed = live_server.run(_seed)
+    base = live_server.url
+    assert _banner_for_carol(page, base, seed["key"]) == "from-pro"
+    _login(page, base)
+    page.goto(f"{base}/environments/{seed['env']}/features")
+    page.wait_for_selector("#features-table")
+    screenshot(page, "features-list")
+    # When the editor opens the feature and moves "Pro plan" below "Germany"
+    page.click("#features-table a:text('banner')")
+    page.wait_for_selector("#segment-overrides-table")
+    screenshot(page, "feature-detail")
+    first = "#segment-overrides-table tbody tr:first-child .segment-name"
+    assert page.inner_text(first) == "Pro plan"
+    page.click("#segment-overrides-table tbody tr:first-child button.move-down")
+    # Then the page shows Germany first, without a reload
+    page.wait_for_function(
+        "s => document.querySelector(s).textContent.trim() === 'Germany'", arg=first
+    )
+    assert "Move" in page.inner_text("#segment-overrides-table thead")
+    # and the SDK API gives carol Germany's value once the worker sees the new revision
+    deadline, value = time.monotonic() + 5, None
+    while time.monotonic() < deadline:
+        value = _banner_for_carol(page, base, seed["key"])
+        if value == "from-germany":
+            break
+        page.wait_for_timeout(200)
+    assert value == "from-germany"
+    # and the reorder shows in the audit log
+    page.goto(f"{base}/environments/{seed['env']}/audit")
+    page.wait_for_selector("#audit-table")
+    assert "reorder" in page.inner_text("#audit-table")
+    page.click("#audit-table details summary")
+    assert "Germany" in page.inner_text("#audit-table table.diff")
+    screenshot(page, "audit-log")
+
+
+def test_feature_priorities__stale_page__shows_changed_message(live_server, page):
+    # Given the editor has the feature page open
+    seed = live_server.run(_seed)
+    base = live_server.url
+    _login(page, base)
+    page.goto(f"{base}/environments/{seed['env']}/features/{seed['feature']}")
+    page.wait_for_selector("#segment-overrides-table")
+
+    # When someone else adds an override meanwhile and the editor then moves a row
+    def add_override() -> None:
+        from webapp.extensions import db
+        from webapp.models import Feature, Project
+
+        project = db.session.query(Project).one()
+        feature = db.session.get(Feature, seed["feature"])
+        segment = make_segment(project, "Staff", _rule("staff", "yes"), position=2)
+        features_make_segment_override(segment, feature, project.environments[0], "s", 2)
+
+    live_server.run(add_override)
+    page.click("#segment-overrides-table tbody tr:first-child button.move-down")
+    # Then the current list appears with the conflict message (nothing moved)
+    page.wait_for_selector("#segment-overrides-message")
+    assert "changed since you opened this page" in page.inner_text("#segment-overrides-message")
+    assert page.locator("#segment-overrides-table tbody tr").count() == 3
+    assert page.inner_text("#segment-overrides-table tbody tr:first-child .segment-name") == (
+        "Pro plan"
+    )

@@ -1,0 +1,135 @@
+"""Forms for the Features page and the Audit log filters."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+VALUE_KIND_CHOICES = [
+    SelectChoice("string", "String"),
+    SelectChoice("integer", "Integer"),
+    SelectChoice("boolean", "Boolean"),
+    SelectChoice("none", "None (null)"),
+]
+TYPE_CHOICES = [SelectChoice("STANDARD", "Standard"), SelectChoice("MULTIVARIATE", "Multivariate")]
+
+
+def percentage_of(text: str | None) -> float:
+    """Parse a percentage field; refuse blanks, NaN, infinities and values outside 0..100."""
+    try:
+        number = float((text or "").strip())
+    except ValueError:
+        raise ValidationError("Enter a number from 0 to 100.") from None
+    if not math.isfinite(number):
+        raise ValidationError("Enter a number from 0 to 100 (not NaN or infinity).")
+    if number < 0:
+        raise ValidationError("A percentage cannot be negative.")
+    if number > 100:
+        raise ValidationError("A percentage cannot exceed 100.")
+    return number
+
+
+def _check_percentage(form: Any, field: Any) -> None:
+    percentage_of(field.data)
+
+
+class FeatureForm(FlaskForm):  # type: ignore[misc]
+    """Create or edit a feature; the initial value only shows when creating."""
+
+    name = StringField("Name", validators=[InputRequired(), Length(max=150)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=20_000)])
+    type = SelectField("Type", choices=TYPE_CHOICES, default="STANDARD")
+    server_key_only = BooleanField("Server-side keys only (hidden from client keys)")
+    value_kind = SelectField("Initial value type", choices=VALUE_KIND_CHOICES, default="none")
+    value = StringField("Initial value (every environment)", validators=[Length(max=20_000)])
+
+
+class ToggleForm(FlaskForm):  # type: ignore[misc]
+    """Set (not flip) enabled, so a double click cannot undo itself."""
+
+    enabled = BooleanField("Enabled", false_values=("false", "0", "off", ""))
+
+
+class ValueForm(FlaskForm):  # type: ignore[misc]
+    value_kind = SelectField("Type", choices=VALUE_KIND_CHOICES)
+    value = StringField("Value", validators=[Length(max=20_000)])
+
+
+class OptionForm(FlaskForm):  # type: ignore[misc]
+    value_kind = SelectField("Type", choices=VALUE_KIND_CHOICES, default="string")
+    value = StringField("Value", validators=[Length(max=20_000)])
+    default_allocation = StringField(
+        "Default %", default="0", validators=[InputRequired(), _check_percentage]
+    )
+
+
+class AllocationEntry(Form):  # type: ignore[misc]
+    """One option's percentage (a sub-form: CSRF lives on the outer form)."""
+
+    option_id = HiddenField(validators=[InputRequired()])
+    percentage = StringField("Percentage", validators=[InputRequired(), _check_percentage])
+
+
+class AllocationsForm(FlaskForm):  # type: ignore[misc]
+    allocations = FieldList(FormField(AllocationEntry))
+
+    def percentages(self) -> dict[int, float]:
+        """Return option id -> percentage (call after a successful validation)."""
+        return {
+            int(entry.option_id.data): percentage_of(entry.percentage.data)
+            for entry in self.allocations.entries
+            if str(entry.option_id.data).isdigit()
+        }
+
+
+class ReorderForm(FlaskForm):  # type: ignore[misc]
+    """New order and the order the user saw, both as comma-separated override ids."""
+
+    order = StringField(validators=[InputRequired()])
+    expected = StringField(validators=[Optional()])
+
+    def validate_order(self, field: Any) -> None:
+        if parse_ids(field.data) is None:
+            raise ValidationError("The order must be a list of override ids.")
+
+    def validate_expected(self, field: Any) -> None:
+        if parse_ids(field.data or "") is None:
+            raise ValidationError("The previous order must be a list of override ids.")
+
+
+def parse_ids(text: str) -> list[int] | None:
+    """Parse ``"3,1,2"`` into ids; None when any part is not a number ("" is no ids)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        return None
+    return [int(p) for p in parts]
+
+
+class AuditFilterForm(FlaskForm):  # type: ignore[misc]
+    """GET filters for the audit page (no CSRF: it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    environment = SelectField("Environment", choices=[], validate_choice=False)
+    actor = SelectField("Actor", choices=[], validate_choice=False)
+    object_type = SelectField("Object type", choices=[], validate_choice=False)
+    identity = StringField("Identity (identifier)", validators=[Optional(), Length(max=2000)])
+    since = DateTimeLocalField("From (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    until = DateTimeLocalField("Until (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    cursor = HiddenField()
