@@ -1,5 +1,5 @@
 """Command-line interface: ``flask create-user``, ``flask seed-demo``, ``flask demo-logins``,
-``flask import-environment`` and ``flask export-environment``."""
+``flask import-environment``, ``flask export-environment`` and ``flask cleanup-overrides``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import click
 from flask import Flask, current_app
 
-from .models import ROLES
-from .services import demo, documents, users
+from .models import ROLES, utcnow
+from .services import demo, documents, overrides, users
 from .services.errors import NotFound, ValidationError
 
 DEMO_LOGINS_FILE = "demo_logins.txt"
@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_logins_command)
     app.cli.add_command(import_environment_command)
     app.cli.add_command(export_environment_command)
+    app.cli.add_command(cleanup_overrides_command)
 
 
 @click.command("create-user")
@@ -138,3 +139,10 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise click.ClickException(f"{path}: not a JSON document ({exc})") from exc
+
+
+@click.command("cleanup-overrides")
+def cleanup_overrides_command() -> None:
+    """Delete expired identity overrides (recorded as one audit event); run it periodically."""
+    count = overrides.cleanup_expired(utcnow())
+    click.echo(f"Removed {count} expired identity override{'' if count == 1 else 's'}.")

@@ -1,0 +1,62 @@
+"""Forms of the Identity page: overrides (with expiry), traits and "This is me"."""
+
+from flask_wtf import FlaskForm
+from wtforms import DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from ..models import TRAIT_KEY_MAX, TRAIT_STRING_MAX
+
+EXPIRY_CHOICES = [
+    SelectChoice("never", "never"),
+    SelectChoice("1h", "in 1 hour"),
+    SelectChoice("1d", "in 1 day"),
+    SelectChoice("1w", "in 1 week"),
+    SelectChoice("custom", "at…"),
+]
+OVERRIDE_KINDS = [
+    SelectChoice(k, "JSON" if k == "json" else k) for k in ("string", "integer", "boolean", "json")
+]
+TRAIT_KINDS = [SelectChoice(k, k) for k in ("infer", "string", "integer", "float", "boolean")]
+
+
+class ExpiryForm(FlaskForm):  # type: ignore[misc]
+    """The expiry picker every override action includes (default: never)."""
+
+    expires = SelectField(
+        "Overrides expire", choices=EXPIRY_CHOICES, default="never", validate_choice=True
+    )
+    expires_at = DateTimeLocalField(
+        "Expiry (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()]
+    )
+
+
+class ToggleOverrideForm(ExpiryForm):
+    """Flip the flag for this identity."""
+
+
+class OverrideValueForm(ExpiryForm):
+    value = TextAreaField("Value", validators=[Length(max=20_000)])
+    value_type = SelectField("Type", choices=OVERRIDE_KINDS, default="string")
+
+
+class OptionForm(ExpiryForm):
+    option_id = IntegerField("Option", validators=[InputRequired()])
+
+
+class TraitForm(FlaskForm):  # type: ignore[misc]
+    key = StringField("Key", validators=[DataRequired(), Length(max=TRAIT_KEY_MAX)])
+    value = StringField("Value", validators=[Length(max=TRAIT_STRING_MAX)])
+    value_type = SelectField("Type", choices=TRAIT_KINDS, default="infer")
+
+
+class TraitEditForm(FlaskForm):  # type: ignore[misc]
+    value = StringField("Value", validators=[Length(max=TRAIT_STRING_MAX)])
+    value_type = SelectField("Type", choices=TRAIT_KINDS, default="infer")
+
+
+class LinkForm(FlaskForm):  # type: ignore[misc]
+    """ "This is me": a QA user proves it by typing the identifier; editors may name anyone."""
+
+    proof = StringField("Type the identifier to confirm", validators=[Length(max=2000)])
+    email = StringField("Link to (email, editors only)", validators=[Length(max=254)])
