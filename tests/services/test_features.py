@@ -17,7 +17,7 @@ from tests.factories import (
 )
 from webapp.extensions import db
 from webapp.models import AuditEvent, FeatureState
-from webapp.services import features
+from webapp.services import feature_options, feature_overrides, features
 from webapp.services.errors import Conflict, NotFound, ValidationError
 
 
@@ -60,12 +60,12 @@ def test_parse_value__invalid__raises_validation_error_naming_field(kind, text, 
 )
 def test_check_percentages__invalid__raises(percentages):
     with pytest.raises(ValidationError):
-        features.check_percentages(percentages)
+        feature_options.check_percentages(percentages)
 
 
 @pytest.mark.parametrize("percentages", [[], [0], [100], [33.3, 33.3, 33.4], [0.1] * 1000])
 def test_check_percentages__valid__passes(percentages):
-    features.check_percentages(percentages)
+    feature_options.check_percentages(percentages)
 
 
 def test_kind_of__bool_before_int():
@@ -120,7 +120,7 @@ def test_create_feature__states_get_value_and_disabled(project):
 def test_update_feature__multivariate_with_options_to_standard__refused(project):
     feature = make_feature(project, "mv", type="MULTIVARIATE")
     db.session.commit()
-    features.add_option(feature, "string", "a", 10, None)
+    feature_options.add_option(feature, "string", "a", 10, None)
     with pytest.raises(ValidationError) as caught:
         features.update_feature(feature, features.FeatureInput("mv", type="STANDARD"), None)
     assert caught.value.field == "type"
@@ -133,7 +133,7 @@ def test_reorder__stale_expected__conflict_and_nothing_changes(project):
     b = features_make_segment_override(make_segment(project, "B"), feature, env, 2, priority=4)
     db.session.commit()
     with pytest.raises(Conflict):
-        features.reorder_segment_overrides(env, feature, [b.id, a.id], [b.id, a.id], None)
+        feature_overrides.reorder_segment_overrides(env, feature, [b.id, a.id], [b.id, a.id], None)
     db.session.rollback()
     assert (a.priority, b.priority) == (3, 4)
 
@@ -144,7 +144,9 @@ def test_reorder__same_order__normalises_priorities(project):
     a = features_make_segment_override(make_segment(project, "A"), feature, env, 1, priority=3)
     b = features_make_segment_override(make_segment(project, "B"), feature, env, 2, None)
     db.session.commit()
-    result = features.reorder_segment_overrides(env, feature, [a.id, b.id], [a.id, b.id], None)
+    result = feature_overrides.reorder_segment_overrides(
+        env, feature, [a.id, b.id], [a.id, b.id], None
+    )
     assert [(r.id, r.priority) for r in result.rows] == [(a.id, 0), (b.id, 1)]
 
 
@@ -153,5 +155,5 @@ def test_override_list__moved__swaps_neighbours():
         def __init__(self, id_):
             self.id = id_
 
-    listing = features.OverrideList([Row(1), Row(2), Row(3)], "1,2,3")  # type: ignore[list-item]
+    listing = feature_overrides.OverrideList([Row(1), Row(2), Row(3)], "1,2,3")  # type: ignore[list-item]
     assert listing.moved(0, 1) == "2,1,3" and listing.moved(2, -1) == "1,3,2"

@@ -1,20 +1,15 @@
-"""Features: list with override counts, create/edit/delete, per-environment default state,
-multivariate options and allocations, segment override priorities and identity overrides.
+"""Features: list with override counts, create/edit/delete and the per-environment default
+state (enabled flag and value).
 
-Feature changes are project-wide (``bump_project``); state, allocation, priority and identity
-override changes belong to one environment (``bump_environment``). Every change is audited in
-the same transaction and committed here.
-
-Past STYLE's ~400 lines: splitting it (multivariate options/allocations and override
-priorities into modules of their own) needs new files outside this area's list; left for
-the lead to approve.
+Feature changes are project-wide (``bump_project``); state changes belong to one environment
+(``bump_environment``). Every change is audited in the same transaction and committed here.
+Multivariate options and allocations live in ``feature_options``, segment override
+priorities and identity overrides in ``feature_overrides``.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,18 +22,15 @@ from ..models import (
     Environment,
     Feature,
     FeatureState,
-    Identity,
     IdentityOverride,
     MultivariateAllocation,
-    MultivariateOption,
     Project,
-    Segment,
     SegmentOverride,
     TypedValue,
     User,
 )
 from . import audit, revisions
-from .errors import Conflict, NotFound, ValidationError
+from .errors import NotFound, ValidationError
 
 VALUE_KINDS = ("string", "integer", "boolean", "none")
 VALUE_MAX = 20_000
@@ -46,7 +38,6 @@ VALUE_MAX = 20_000
 INTEGER_LIMIT = 2**53 - 1
 _NAME = re.compile(FEATURE_NAME_PATTERN)
 _INTEGER = re.compile(r"-?[0-9]+")
-IDENTITY_OVERRIDES_PER_PAGE = 25
 
 
 @dataclass(frozen=True)
@@ -79,33 +70,6 @@ class DeletionSummary:
     states: int
     segment_overrides: int
     identity_overrides: int
-
-
-@dataclass(frozen=True)
-class OverrideList:
-    """A feature's segment overrides in one environment, winner first, with move orders."""
-
-    rows: list[SegmentOverride]
-    token: str
-
-    def moved(self, index: int, step: int) -> str:
-        """Return the id order after moving row ``index`` by ``step`` (for up/down buttons)."""
-        ids = [row.id for row in self.rows]
-        target = index + step
-        ids[index], ids[target] = ids[target], ids[index]
-        return ",".join(str(i) for i in ids)
-
-
-@dataclass(frozen=True)
-class IdentityOverridePage:
-    items: list[tuple[IdentityOverride, Identity]]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def has_next(self) -> bool:
-        return self.page * self.per_page < self.total
 
 
 # ----------------------------------------------------------------------------- values
@@ -264,52 +228,6 @@ def deletion_summary(feature: Feature) -> DeletionSummary:
     return DeletionSummary(count(FeatureState), count(SegmentOverride), count(IdentityOverride))
 
 
-def list_segment_overrides(environment_id: int, feature_id: int) -> OverrideList:
-    """Return a feature's segment overrides in ``environment_id`` in evaluation order.
-
-    Lowest priority first, missing priority last, ties by the project's segment order: the
-    first row is the one that wins for an identity in every listed segment.
-    """
-    rows = list(
-        db.session.scalars(
-            select(SegmentOverride)
-            .join(Segment, Segment.id == SegmentOverride.segment_id)
-            .where(
-                SegmentOverride.environment_id == environment_id,
-                SegmentOverride.feature_id == feature_id,
-            )
-            .order_by(
-                SegmentOverride.priority.is_(None),
-                SegmentOverride.priority,
-                Segment.position,
-                Segment.id,
-            )
-        )
-    )
-    return OverrideList(rows, ",".join(str(r.id) for r in rows))
-
-
-def list_identity_overrides(
-    environment_id: int, feature_id: int, page: int = 1, per_page: int = IDENTITY_OVERRIDES_PER_PAGE
-) -> IdentityOverridePage:
-    """Page through the identities that override a feature, by identifier."""
-    page = max(page, 1)
-    where = (
-        IdentityOverride.environment_id == environment_id,
-        IdentityOverride.feature_id == feature_id,
-    )
-    total = int(db.session.scalar(select(func.count(IdentityOverride.id)).where(*where)) or 0)
-    rows = db.session.execute(
-        select(IdentityOverride, Identity)
-        .join(Identity, Identity.id == IdentityOverride.identity_id)
-        .where(*where)
-        .order_by(Identity.identifier_prefix, Identity.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return IdentityOverridePage([(o, i) for o, i in rows], page, per_page, total)
-
-
 # ----------------------------------------------------------------------------- features
 
 
@@ -419,7 +337,8 @@ def _audit_feature(
 # ----------------------------------------------------------------------------- states
 
 
-def _state_for_update(environment: Environment, feature: Feature) -> FeatureState:
+def state_for_update(environment: Environment, feature: Feature) -> FeatureState:
+    """Return the feature's default state in ``environment``, creating it when missing."""
     state = _find_state(environment.id, feature.id)
     if state is None:
         # An environment added after the feature has no row yet; create the default one.
@@ -429,13 +348,14 @@ def _state_for_update(environment: Environment, feature: Feature) -> FeatureStat
     return state
 
 
-def _save_state(
+def save_state(
     environment: Environment,
     feature: Feature,
     state: FeatureState,
     before: dict[str, Any],
     actor: User | None,
 ) -> None:
+    """Commit ``state``; version, audit and bump the environment if it differs from ``before``."""
     after = state_snapshot(state)
     if after != before:
         state.version += 1
@@ -459,10 +379,10 @@ def set_enabled(
 ) -> FeatureRow:
     """Set a feature's default enabled flag in one environment (idempotent)."""
     feature = get_feature(environment.project_id, feature_id)
-    state = _state_for_update(environment, feature)
+    state = state_for_update(environment, feature)
     before = state_snapshot(state)
     state.enabled = enabled
-    _save_state(environment, feature, state, before, actor)
+    save_state(environment, feature, state, before, actor)
     return get_row(environment, feature_id)
 
 
@@ -475,217 +395,8 @@ def set_value(
     """
     feature = get_feature(environment.project_id, feature_id)
     value = parse_value(kind, text)
-    state = _state_for_update(environment, feature)
+    state = state_for_update(environment, feature)
     before = state_snapshot(state)
     state.value = value
-    _save_state(environment, feature, state, before, actor)
+    save_state(environment, feature, state, before, actor)
     return get_row(environment, feature_id)
-
-
-# ----------------------------------------------------------------------------- multivariate
-
-
-def check_percentages(percentages: Sequence[float], field: str = "allocations") -> None:
-    """Refuse NaN, infinities, negatives, values over 100 and sums over 100.
-
-    :raises ValidationError: naming the first rule broken.
-    """
-    for percentage in percentages:
-        if not math.isfinite(percentage):
-            raise ValidationError("Percentages must be numbers", field)
-        if percentage < 0 or percentage > 100:
-            raise ValidationError("Each percentage lies between 0 and 100", field)
-    total = math.fsum(percentages)
-    # Decimal inputs such as 33.3 + 33.3 + 33.4 may sum to 100.00000000000001 in binary.
-    if total > 100 + 1e-9:
-        message = f"The allocations add up to {total:g}%; at most 100% is allowed"
-        raise ValidationError(message, field)
-
-
-def state_allocations(state: FeatureState | None, feature: Feature) -> list[tuple[Any, float]]:
-    """Pair each option of the feature with its percentage in ``state`` (0 when unset)."""
-    current = {a.option_id: a.percentage for a in state.allocations} if state else {}
-    return [(option, current.get(option.id, 0.0)) for option in feature.options]
-
-
-def add_option(
-    feature: Feature, kind: str, text: str, default_allocation: float, actor: User | None
-) -> MultivariateOption:
-    """Add a multivariate option; every environment's state gets its default allocation.
-
-    :raises ValidationError: not a multivariate feature, bad value, or an environment (or
-        the defaults) whose allocations would pass 100%.
-    """
-    if feature.type != "MULTIVARIATE":
-        raise ValidationError("Only multivariate features have options", "value")
-    value = parse_value(kind, text)
-    check_percentages([o.default_allocation for o in feature.options] + [default_allocation])
-    states = list(
-        db.session.scalars(select(FeatureState).where(FeatureState.feature_id == feature.id))
-    )
-    for state in states:
-        check_percentages([a.percentage for a in state.allocations] + [default_allocation])
-    option = MultivariateOption(feature_id=feature.id, default_allocation=default_allocation)
-    option.value = value
-    db.session.add(option)
-    db.session.flush()
-    for state in states:
-        state.allocations.append(
-            MultivariateAllocation(option_id=option.id, percentage=default_allocation)
-        )
-    _audit_option(actor, "create", feature, option, None, _option_snapshot(option))
-    revisions.bump_project(feature.project_id)
-    db.session.commit()
-    return option
-
-
-def delete_option(feature: Feature, option_id: int, actor: User | None) -> None:
-    """Delete a multivariate option and its allocations in every environment.
-
-    :raises NotFound: when the option is not the feature's.
-    """
-    option = db.session.get(MultivariateOption, option_id)
-    if option is None or option.feature_id != feature.id:
-        raise NotFound("No such option for this feature")
-    _audit_option(actor, "delete", feature, option, _option_snapshot(option), None)
-    revisions.bump_project(feature.project_id)
-    db.session.delete(option)
-    db.session.commit()
-    db.session.expire(feature)
-
-
-def _option_snapshot(option: MultivariateOption) -> dict[str, Any]:
-    return {"value": option.value, "default_allocation": option.default_allocation}
-
-
-def _audit_option(
-    actor: User | None,
-    action: str,
-    feature: Feature,
-    option: MultivariateOption,
-    before: Any,
-    after: Any,
-) -> None:
-    audit.record(
-        actor,
-        action,
-        "multivariate_option",
-        object_id=option.id,
-        object_label=f"{feature.name}: {option.value!r}"[:300],
-        project_id=feature.project_id,
-        before=before,
-        after=after,
-    )
-
-
-def set_allocations(
-    environment: Environment,
-    feature: Feature,
-    percentages: Mapping[int, float],
-    actor: User | None,
-) -> FeatureState:
-    """Set the options' percentages on the feature's default state in one environment.
-
-    :param percentages: option id -> percentage; options left out keep their percentage.
-    :raises ValidationError: unknown option, NaN, negative, over 100 or a sum over 100.
-    """
-    options = {o.id for o in feature.options}
-    unknown = set(percentages) - options
-    if unknown:
-        raise ValidationError("An option no longer exists; reload the page", "allocations")
-    state = _state_for_update(environment, feature)
-    current = {a.option_id: a for a in state.allocations}
-    merged = {oid: a.percentage for oid, a in current.items()} | dict(percentages)
-    check_percentages(list(merged.values()))
-    before = state_snapshot(state)
-    for option_id, percentage in percentages.items():
-        if option_id in current:
-            current[option_id].percentage = percentage
-        else:
-            state.allocations.append(
-                MultivariateAllocation(option_id=option_id, percentage=percentage)
-            )
-    db.session.flush()
-    _save_state(environment, feature, state, before, actor)
-    return state
-
-
-# ----------------------------------------------------------------------------- overrides
-
-
-def reorder_segment_overrides(
-    environment: Environment,
-    feature: Feature,
-    order: Sequence[int],
-    expected: Sequence[int],
-    actor: User | None,
-) -> OverrideList:
-    """Rewrite the priorities of a feature's segment overrides to 0..n-1 in ``order``.
-
-    :param expected: the order the user saw; it must still be the current one.
-    :raises Conflict: when the list changed since the user opened it.
-    :raises ValidationError: when ``order`` is not a permutation of the current overrides.
-    """
-    current = list_segment_overrides(environment.id, feature.id)
-    ids = [row.id for row in current.rows]
-    if list(expected) != ids:
-        raise Conflict(
-            "The segment overrides changed since you opened this page; "
-            "nothing was moved. Here is the current order."
-        )
-    if sorted(order) != sorted(ids) or len(order) != len(ids):
-        raise ValidationError("The new order must list each segment override once", "order")
-    by_id = {row.id: row for row in current.rows}
-    # Keyed by segment name, so the audit diff highlights exactly the priorities that moved.
-    before = {row.segment.name: row.priority for row in current.rows}
-    for priority, override_id in enumerate(order):
-        by_id[override_id].priority = priority
-    after = {by_id[i].segment.name: by_id[i].priority for i in order}
-    if before != after:
-        audit.record(
-            actor,
-            "reorder",
-            "segment_override",
-            object_id=feature.id,
-            object_label=feature.name,
-            project_id=environment.project_id,
-            environment_id=environment.id,
-            before=before,
-            after=after,
-            count=len(order),
-        )
-        revisions.bump_environment(environment.id)
-    db.session.commit()
-    return list_segment_overrides(environment.id, feature.id)
-
-
-def remove_identity_override(
-    environment: Environment, feature: Feature, override_id: int, actor: User | None
-) -> None:
-    """Delete one identity's override of a feature in this environment.
-
-    :raises NotFound: when the override is not this feature's in this environment.
-    """
-    override = db.session.get(IdentityOverride, override_id)
-    if (
-        override is None
-        or override.feature_id != feature.id
-        or override.environment_id != environment.id
-    ):
-        raise NotFound("This identity override no longer exists")
-    identity = override.identity
-    audit.record(
-        actor,
-        "delete",
-        "identity_override",
-        object_id=override.id,
-        object_label=f"{identity.identifier[:200]} · {feature.name}",
-        project_id=environment.project_id,
-        environment_id=environment.id,
-        identity_id=identity.id,
-        before={"enabled": override.enabled, "value": override.value},
-        after=None,
-    )
-    revisions.bump_environment(environment.id)
-    db.session.delete(override)
-    db.session.commit()

@@ -1,0 +1,102 @@
+"""Feature detail page: default state, segment override priorities, identity overrides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from ...access import role_required
+from ...forms import ConfirmForm
+from ...forms.features import AllocationsForm, OptionForm, ReorderForm, parse_ids
+from ...htmx import is_partial_request, render_page_or_partial
+from ...services import feature_options, feature_overrides, features
+from ...services.errors import Conflict, ValidationError
+from . import bp
+from .common import can_edit, render
+
+
+def detail_context(feature_id: int, page: int = 1) -> dict[str, Any]:
+    """Build the detail page's context (its partials re-render from the same one)."""
+    item = features.get_row(g.environment, feature_id)
+    overrides = feature_overrides.list_segment_overrides(g.environment.id, feature_id)
+    allocations = feature_options.state_allocations(item.state, item.feature)
+    saved = [{"option_id": o.id, "percentage": f"{p:g}"} for o, p in allocations]
+    return {
+        "row": item,
+        "feature": item.feature,
+        "environment": g.environment,
+        "can_edit": can_edit(),
+        "allocations": allocations,
+        "overrides": overrides,
+        "reorder_form": ReorderForm(expected=overrides.token),
+        "identity_overrides": feature_overrides.list_identity_overrides(
+            g.environment.id, feature_id, page
+        ),
+        "deletion": features.deletion_summary(item.feature),
+        "option_form": OptionForm(),
+        "allocations_form": AllocationsForm(formdata=None, data={"allocations": saved}),
+        "confirm_form": ConfirmForm(),
+        "identity_page": "identities.detail" in current_app.view_functions,
+    }
+
+
+@bp.get("/<int:feature_id>")
+@role_required("viewer")
+def detail(environment_id: int, feature_id: int) -> str:
+    """Show a feature: default state, options, segment overrides and identity overrides."""
+    session["environment_id"] = environment_id
+    return render_template("features/detail.html", **detail_context(feature_id))
+
+
+@bp.get("/<int:feature_id>/identity-overrides")
+@role_required("viewer")
+def identity_overrides(environment_id: int, feature_id: int) -> Response:
+    """Page through the identities overriding this feature."""
+    page = request.args.get("page", 1, type=int) or 1
+    return render_page_or_partial(
+        "features/detail.html",
+        "features/_identity_overrides.html",
+        **detail_context(feature_id, page),
+    )
+
+
+@bp.delete("/<int:feature_id>/identity-overrides/<int:override_id>")
+@role_required("editor")
+def remove_identity_override(environment_id: int, feature_id: int, override_id: int) -> Response:
+    """Remove one identity's override of this feature and re-render the list."""
+    feature = features.get_feature(g.project.id, feature_id)
+    if ConfirmForm().validate_on_submit():
+        feature_overrides.remove_identity_override(
+            g.environment, feature, override_id, current_user
+        )
+    page = request.args.get("page", 1, type=int) or 1
+    return render("features/_identity_overrides.html", **detail_context(feature_id, page))
+
+
+@bp.post("/<int:feature_id>/segment-overrides/order")
+@role_required("editor")
+def reorder(environment_id: int, feature_id: int) -> Response:
+    """Rewrite segment override priorities in the submitted order (optimistic check)."""
+    feature = features.get_feature(g.project.id, feature_id)
+    form = ReorderForm()
+    status, message = 200, None
+    if not form.validate_on_submit():
+        status, message = 422, "; ".join(e for errs in form.errors.values() for e in errs)
+    else:
+        order, seen = parse_ids(form.order.data) or [], parse_ids(form.expected.data or "") or []
+        try:
+            feature_overrides.reorder_segment_overrides(
+                g.environment, feature, order, seen, current_user
+            )
+        except (Conflict, ValidationError) as exc:
+            status, message = (409 if isinstance(exc, Conflict) else 422), str(exc)
+    if not is_partial_request():
+        flash(message or "Priorities saved.", "error" if message else "success")
+        return redirect(
+            url_for("features.detail", environment_id=environment_id, feature_id=feature_id)
+        )
+    context = detail_context(feature_id)
+    return render("features/_segment_overrides.html", status, message=message, **context)

@@ -1,0 +1,94 @@
+"""Features list: search, one row, and the inline enabled toggle and default-value editor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, redirect, request, session, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from ...access import role_required
+from ...forms.features import ToggleForm, ValueForm
+from ...htmx import is_partial_request, render_page_or_partial
+from ...services import features
+from ...services.errors import ValidationError
+from . import bp
+from .common import can_edit, invalid, render
+
+
+@bp.get("")
+@role_required("viewer")
+def index(environment_id: int) -> Response:
+    """List the project's features with their state in this environment; searchable."""
+    session["environment_id"] = environment_id
+    query = request.args.get("q", "")
+    rows = features.list_features(g.environment, query)
+    return render_page_or_partial(
+        "features/index.html",
+        "features/_table.html",
+        rows=rows,
+        q=query,
+        environment=g.environment,
+        can_edit=can_edit(),
+        toggle_form=ToggleForm(),
+    )
+
+
+@bp.get("/<int:feature_id>/row")
+@role_required("viewer")
+def row(environment_id: int, feature_id: int) -> Response:
+    """Render one feature's list row (Cancel of the inline value editor)."""
+    item = features.get_row(g.environment, feature_id)
+    return render("features/_row.html", row=item, environment=g.environment, can_edit=can_edit())
+
+
+@bp.post("/<int:feature_id>/enabled")
+@role_required("editor")
+def toggle(environment_id: int, feature_id: int) -> Response:
+    """Set the feature's default enabled flag in this environment."""
+    form = ToggleForm()
+    if not form.validate_on_submit():
+        return render(
+            "features/_row.html",
+            422,
+            row=features.get_row(g.environment, feature_id),
+            environment=g.environment,
+            can_edit=True,
+        )
+    item = features.set_enabled(g.environment, feature_id, bool(form.enabled.data), current_user)
+    if not is_partial_request():
+        return redirect(url_for("features.index", environment_id=environment_id))
+    return render("features/_row.html", row=item, environment=g.environment, can_edit=True)
+
+
+@bp.get("/<int:feature_id>/value/edit")
+@role_required("editor")
+def edit_value(environment_id: int, feature_id: int) -> Response:
+    """Render the inline, type-aware editor for the default value."""
+    item = features.get_row(g.environment, feature_id)
+    value = item.state.value if item.state else None
+    form = ValueForm(value_kind=item.value_kind, value="" if value is None else _text(value))
+    return render("features/_value_form.html", row=item, form=form, environment=g.environment)
+
+
+def _text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+@bp.put("/<int:feature_id>/value")
+@role_required("editor")
+def update_value(environment_id: int, feature_id: int) -> Response:
+    """Save the default value; an invalid value re-renders the editor with a 422."""
+    form = ValueForm()
+    item = features.get_row(g.environment, feature_id)
+    if form.validate_on_submit():
+        try:
+            item = features.set_value(
+                g.environment, feature_id, form.value_kind.data, form.value.data or "", current_user
+            )
+        except ValidationError as exc:
+            invalid(form, exc)
+        else:
+            return render("features/_row.html", row=item, environment=g.environment, can_edit=True)
+    return render("features/_value_form.html", 422, row=item, form=form, environment=g.environment)

@@ -1,0 +1,72 @@
+"""Multivariate options of a feature and this environment's allocations (detail partials)."""
+
+from __future__ import annotations
+
+from flask import g
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from ...access import role_required
+from ...forms import ConfirmForm
+from ...forms.features import AllocationsForm, OptionForm, percentage_of
+from ...services import feature_options, features
+from ...services.errors import ValidationError
+from . import bp
+from .common import invalid, render
+from .detail import detail_context
+
+
+@bp.post("/<int:feature_id>/options")
+@role_required("editor")
+def create_option(environment_id: int, feature_id: int) -> Response:
+    """Add a multivariate option (its default allocation applies in every environment)."""
+    feature = features.get_feature(g.project.id, feature_id)
+    form = OptionForm()
+    status = 422
+    if form.validate_on_submit():
+        try:
+            feature_options.add_option(
+                feature,
+                form.value_kind.data,
+                form.value.data or "",
+                percentage_of(form.default_allocation.data),
+                current_user,
+            )
+        except ValidationError as exc:
+            invalid(form, exc)
+        else:
+            status, form = 200, OptionForm(formdata=None)
+    context = detail_context(feature_id) | {"option_form": form}
+    return render("features/_options.html", status, **context)
+
+
+@bp.delete("/<int:feature_id>/options/<int:option_id>")
+@role_required("editor")
+def delete_option(environment_id: int, feature_id: int, option_id: int) -> Response:
+    """Delete a multivariate option and its allocations everywhere."""
+    feature = features.get_feature(g.project.id, feature_id)
+    if ConfirmForm().validate_on_submit():
+        feature_options.delete_option(feature, option_id, current_user)
+    return render("features/_options.html", **detail_context(feature_id))
+
+
+@bp.put("/<int:feature_id>/allocations")
+@role_required("editor")
+def update_allocations(environment_id: int, feature_id: int) -> Response:
+    """Save this environment's option percentages (sum at most 100)."""
+    feature = features.get_feature(g.project.id, feature_id)
+    form = AllocationsForm()
+    status = 422
+    if form.validate_on_submit():
+        try:
+            feature_options.set_allocations(
+                g.environment, feature, form.percentages(), current_user
+            )
+        except ValidationError as exc:
+            invalid(form, exc)
+        else:
+            status = 200
+    context = detail_context(feature_id)
+    if status != 200:
+        context["allocations_form"] = form
+    return render("features/_options.html", status, **context)
