@@ -1,0 +1,311 @@
+"""Segments page: list with member counts, rule builder with live preview, members, overrides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, make_response, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from ..access import role_required
+from ..forms.segments import (
+    SPECIAL_PROPERTIES,
+    DeleteForm,
+    PreviewForm,
+    SegmentForm,
+    SegmentOverrideForm,
+    allocations_of,
+    apply_action,
+    form_to_rules,
+    rules_to_formdata,
+)
+from ..htmx import hx_redirect, is_partial_request, render_page_or_partial
+from ..services import segment_overrides, segments, users
+from ..services.errors import ValidationError
+
+bp = Blueprint("segments", __name__, url_prefix="/environments/<int:environment_id>/segments")
+MEMBERS_PAGE = 50
+
+
+@bp.get("")
+@role_required("viewer")
+def index(environment_id: int) -> Response:
+    """List the project's segments with member counts in this environment."""
+    search = request.args.get("q", "").strip()
+    rows = segments.list_segments(g.project.id, environment_id, search)
+    return render_page_or_partial(
+        "segments/index.html", "segments/_table.html", rows=rows, search=search,
+        can_edit=_can_edit(), delete_form=DeleteForm(),
+    )  # fmt: skip
+
+
+@bp.get("/<int:segment_id>")
+@role_required("viewer")
+def detail(environment_id: int, segment_id: int) -> str:
+    """Show a segment: rules, members and overrides tabs."""
+    segment = segments.get_segment(g.project.id, segment_id)
+    tab = request.args.get("tab", "rules")
+    return render_template(
+        "segments/detail.html", segment=segment, tab=tab, can_edit=_can_edit(),
+        members=_members_context(environment_id, segment) if tab == "members" else None,
+        overrides=_overrides_context(segment, environment_id) if tab == "overrides" else None,
+        delete_form=DeleteForm(),
+        doomed=segment_overrides_named(segment),
+    )  # fmt: skip
+
+
+@bp.get("/<int:segment_id>/members")
+@role_required("viewer")
+def members(environment_id: int, segment_id: int) -> Response:
+    """Page through the segment's members (keyset pagination, identifier search)."""
+    segment = segments.get_segment(g.project.id, segment_id)
+    context = _members_context(environment_id, segment)
+    return render_page_or_partial(
+        "segments/detail.html", "segments/_members.html", segment=segment, tab="members",
+        members=context, can_edit=_can_edit(), delete_form=DeleteForm(), overrides=None,
+        doomed=segment_overrides_named(segment),
+    )  # fmt: skip
+
+
+@bp.get("/new")
+@role_required("editor")
+def new(environment_id: int) -> str:
+    """Show an empty rule builder."""
+    form = SegmentForm(data={"groups": [{"type": "ANY", "conditions": [{}]}]})
+    return render_template("segments/edit.html", **_builder_context(form, None))
+
+
+@bp.post("/new")
+@role_required("editor")
+def create(environment_id: int) -> Response:
+    """Create a segment from the builder, or re-render it with inline errors (422)."""
+    form = SegmentForm()
+    if not form.validate_on_submit():
+        return _builder(form, None, {}, 422)
+    try:
+        segment = segments.create_segment(
+            g.project.id, current_user, form.name.data, form.description.data, form_to_rules(form)
+        )
+    except ValidationError as exc:
+        return _builder(form, None, _errors_of(exc), 422)
+    return _to_detail(environment_id, segment.id)
+
+
+@bp.get("/<int:segment_id>/edit")
+@role_required("editor")
+def edit(environment_id: int, segment_id: int) -> str:
+    """Show the builder filled with the saved rules and version."""
+    segment = segments.get_segment(g.project.id, segment_id)
+    data = rules_to_formdata(segment.rules or [])
+    data.update(name=segment.name, description=segment.description, version=segment.version)
+    return render_template(
+        "segments/edit.html", **_builder_context(SegmentForm(data=data), segment)
+    )
+
+
+@bp.put("/<int:segment_id>/edit")
+@role_required("editor")
+def update(environment_id: int, segment_id: int) -> Response:
+    """Save edited rules; a stale ``version`` is refused with 409 (and audited)."""
+    segment = segments.get_segment(g.project.id, segment_id)
+    form = SegmentForm()
+    if not form.validate_on_submit():
+        return _builder(form, segment, {}, 422)
+    try:
+        segments.update_segment(
+            segment, current_user, name=form.name.data, description=form.description.data,
+            rules=form_to_rules(form), version=_int(form.version.data),
+        )  # fmt: skip
+    except segments.RulesInvalid as exc:
+        return _builder(form, segment, exc.by_path, 422)
+    except ValidationError as exc:
+        return _builder(form, segment, _errors_of(exc), 422)
+    return _to_detail(environment_id, segment.id)
+
+
+@bp.post("/builder")
+@role_required("editor")
+def builder(environment_id: int) -> Response:
+    """Re-render the builder from the posted state after adding or removing a part."""
+    form = PreviewForm()
+    form.validate_on_submit()
+    apply_action(form)
+    segment_id = _int(request.args.get("segment_id"))
+    segment = segments.get_segment(g.project.id, segment_id) if segment_id else None
+    response = _builder(form, segment, {}, 200, validate=False)
+    response.headers["HX-Trigger-After-Settle"] = "builder-changed"
+    return response
+
+
+@bp.post("/preview")
+@role_required("editor")
+def preview(environment_id: int) -> str:
+    """Preview the unsaved rules: count, sample and change impact against the saved rules."""
+    form = PreviewForm()
+    segment_id = _int(request.args.get("segment_id"))
+    saved = segments.get_segment(g.project.id, segment_id) if segment_id else None
+    rules = form_to_rules(form)
+    errors = segments.rule_errors(rules) if form.validate_on_submit() else {"form": "invalid"}
+    result = None
+    if not errors:
+        key = saved.hash_id if saved is not None else "preview"
+        result = segments.preview(environment_id, rules, saved, key)
+    return render_template("segments/_preview.html", result=result, errors=errors)
+
+
+@bp.delete("/<int:segment_id>")
+@role_required("editor")
+def delete(environment_id: int, segment_id: int) -> Response:
+    """Delete a segment and its overrides."""
+    segment = segments.get_segment(g.project.id, segment_id)
+    if not DeleteForm().validate_on_submit():
+        return make_response("Invalid request.", 422)
+    segments.delete_segment(segment, current_user)
+    target = url_for("segments.index", environment_id=environment_id)
+    return hx_redirect(target) if is_partial_request() else _redirect(target)
+
+
+# ---- helpers ------------------------------------------------------------------------
+def _can_edit() -> bool:
+    return users.has_role(current_user, g.project.id, "editor")
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _redirect(target: str) -> Response:
+    response = make_response("", 303)
+    response.headers["Location"] = target
+    return response
+
+
+def _to_detail(environment_id: int, segment_id: int) -> Response:
+    target = url_for("segments.detail", environment_id=environment_id, segment_id=segment_id)
+    return hx_redirect(target) if is_partial_request() else _redirect(target)
+
+
+def _errors_of(exc: ValidationError) -> dict[str, str]:
+    if isinstance(exc, segments.RulesInvalid):
+        return exc.by_path
+    return {exc.field or "form": str(exc)}
+
+
+def _builder_context(
+    form: SegmentForm, segment: Any, errors: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "form": form,
+        "segment": segment,
+        "errors": errors or {},
+        "trait_keys": segments.trait_keys(g.environment.id),
+        "special_properties": SPECIAL_PROPERTIES,
+    }
+
+
+def _builder(
+    form: SegmentForm, segment: Any, errors: dict[str, str], status: int, validate: bool = True
+) -> Response:
+    if validate and not errors and form.errors:
+        errors = {"form": "Please correct the highlighted fields."}
+    context = _builder_context(form, segment, errors)
+    template = "segments/_builder.html" if is_partial_request() else "segments/edit.html"
+    return make_response(render_template(template, **context), status)
+
+
+def _members_context(environment_id: int, segment: Any) -> dict[str, Any]:
+    search = request.args.get("q", "").strip()
+    after = _int(request.args.get("after"))
+    page = segments.member_page(environment_id, segment, after, MEMBERS_PAGE, search)
+    return {"rows": page, "search": search, "after": after, "page_size": MEMBERS_PAGE}
+
+
+def segment_overrides_named(segment: Any) -> str:
+    """Describe the overrides that go with a segment, for the delete confirmation."""
+    names = sorted({f"{o.feature.name} ({o.environment.name})" for o in segment.overrides})
+    return ", ".join(names) if names else "no overrides"
+
+
+# ---- overrides tab ------------------------------------------------------------------
+@bp.post("/<int:segment_id>/overrides")
+@role_required("editor")
+def create_override(environment_id: int, segment_id: int) -> Response:
+    """Add a segment override for a feature in this environment."""
+    segment = segments.get_segment(g.project.id, segment_id)
+    form = SegmentOverrideForm()
+
+    def save(values: dict[str, Any]) -> None:
+        feature = segment_overrides.get_feature(segment, form.feature_id.data)
+        segment_overrides.create_override(segment, feature, environment_id, current_user, **values)
+
+    return _save_override(form, segment, environment_id, save)
+
+
+@bp.put("/<int:segment_id>/overrides/<int:override_id>")
+@role_required("editor")
+def update_override(environment_id: int, segment_id: int, override_id: int) -> Response:
+    """Change an override inline (enabled, value, priority, allocations)."""
+    segment = segments.get_segment(g.project.id, segment_id)
+    row = segment_overrides.get_override(segment, override_id, environment_id)
+    return _save_override(SegmentOverrideForm(), segment, environment_id, lambda values: (
+        segment_overrides.update_override(row, current_user, **values)))  # fmt: skip
+
+
+@bp.delete("/<int:segment_id>/overrides/<int:override_id>")
+@role_required("editor")
+def delete_override(environment_id: int, segment_id: int, override_id: int) -> Response:
+    """Remove an override."""
+    segment = segments.get_segment(g.project.id, segment_id)
+    row = segment_overrides.get_override(segment, override_id, environment_id)
+    if DeleteForm().validate_on_submit():
+        segment_overrides.delete_override(row, current_user)
+    return _overrides_response(segment, environment_id, {}, 200)
+
+
+def _save_override(
+    form: SegmentOverrideForm, segment: Any, environment_id: int, save: Any
+) -> Response:
+    if not form.validate_on_submit():
+        return _overrides_response(segment, environment_id, {"form": _first_error(form)}, 422)
+    try:
+        value = segment_overrides.parse_value(form.value_type.data, form.value.data)
+        save({"enabled": form.enabled.data, "value": value, "priority": form.priority.data,
+              "allocations": allocations_of(form)})  # fmt: skip
+    except ValidationError as exc:
+        return _overrides_response(segment, environment_id, {"form": str(exc)}, 422)
+    return _overrides_response(segment, environment_id, {}, 200)
+
+
+def _first_error(form: SegmentOverrideForm) -> str:
+    for name, messages in form.errors.items():
+        return f"{name}: {messages[0] if isinstance(messages, list) else messages}"
+    return "Invalid input."
+
+
+def _overrides_context(
+    segment: Any, environment_id: int, errors: dict[str, str] | None = None
+) -> dict[str, Any]:
+    features = segment_overrides.available_features(segment, environment_id)
+    new_form = SegmentOverrideForm()
+    new_form.feature_id.choices = [(f.id, f.name) for f in features]
+    return {
+        "rows": segment_overrides.list_overrides(segment, environment_id),
+        "new_form": new_form,
+        "form": SegmentOverrideForm(),
+        "errors": errors or {},
+        "has_features": bool(features),
+    }
+
+
+def _overrides_response(
+    segment: Any, environment_id: int, errors: dict[str, str], status: int
+) -> Response:
+    context = _overrides_context(segment, environment_id, errors)
+    html = render_template(
+        "segments/_overrides.html", segment=segment, overrides=context, can_edit=_can_edit()
+    )
+    return make_response(html, status)

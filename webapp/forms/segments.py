@@ -1,0 +1,233 @@
+"""Forms of the Segments page: the rule builder, deletion and segment overrides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    FieldList,
+    FloatField,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+OPERATORS = [
+    ("EQUAL", "="),
+    ("NOT_EQUAL", "≠"),
+    ("GREATER_THAN", ">"),
+    ("GREATER_THAN_INCLUSIVE", "≥"),
+    ("LESS_THAN", "<"),
+    ("LESS_THAN_INCLUSIVE", "≤"),
+    ("CONTAINS", "contains"),
+    ("NOT_CONTAINS", "does not contain"),
+    ("REGEX", "matches regex"),
+    ("IN", "is one of"),
+    ("IS_SET", "is set"),
+    ("IS_NOT_SET", "is not set"),
+    ("MODULO", "modulo (divisor|remainder)"),
+    ("PERCENTAGE_SPLIT", "percentage split"),
+]
+SEMVER_OPERATORS = [
+    ("EQUAL", "= (semver)"),
+    ("NOT_EQUAL", "≠ (semver)"),
+    ("GREATER_THAN", "> (semver)"),
+    ("GREATER_THAN_INCLUSIVE", "≥ (semver)"),
+    ("LESS_THAN", "< (semver)"),
+    ("LESS_THAN_INCLUSIVE", "≤ (semver)"),
+]
+# The dropdown offers semver variants as "<OPERATOR>:semver"; the value gets the suffix.
+OPERATOR_CHOICES = OPERATORS + [(f"{name}:semver", label) for name, label in SEMVER_OPERATORS]
+GROUP_TYPES = [("ANY", "any of"), ("ALL", "all of"), ("NONE", "none of")]
+TOP_TYPES = [("ALL", "all groups"), ("ANY", "any group")]
+SPECIAL_PROPERTIES = [
+    ("$.identity.identifier", "Identifier"),
+    ("$.identity.key", "Identity key"),
+    ("$.environment.name", "Environment name"),
+]
+
+
+class ConditionForm(Form):  # type: ignore[misc]
+    """One condition row; validation of the value happens on the whole rule tree."""
+
+    property_ = StringField("Property", validators=[Length(max=1000)])
+    operator = SelectField("Operator", choices=OPERATOR_CHOICES, default="EQUAL")
+    value = StringField("Value", validators=[Length(max=10_000)])
+
+
+class GroupForm(Form):  # type: ignore[misc]
+    type = SelectField("Group", choices=GROUP_TYPES, default="ANY")
+    conditions = FieldList(FormField(ConditionForm), min_entries=0, max_entries=100)
+
+
+class SegmentForm(FlaskForm):  # type: ignore[misc]
+    """The rule builder: name, top-level quantifier and groups of conditions."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField("Description", validators=[Length(max=2000)])
+    match = SelectField("Match", choices=TOP_TYPES, default="ALL")
+    groups = FieldList(FormField(GroupForm), min_entries=0, max_entries=50)
+    version = HiddenField()
+    # Builder actions ("add-group", "add-condition:<g>", "remove-condition:<g>:<c>", ...).
+    action = HiddenField()
+    preview_environment = HiddenField()
+
+
+class PreviewForm(SegmentForm):
+    """The builder posted for a preview: the name may still be empty."""
+
+    name = StringField("Name", validators=[Length(max=200)])
+
+
+class AllocationForm(Form):  # type: ignore[misc]
+    """One multivariate option's percentage in a segment override."""
+
+    option_id = HiddenField()
+    percentage = FloatField("%", validators=[Optional(), NumberRange(0, 100)])
+
+
+class SegmentOverrideForm(FlaskForm):  # type: ignore[misc]
+    feature_id = SelectField("Feature", coerce=int, validate_choice=False)
+    enabled = BooleanField("Enabled")
+    value_type = SelectField(
+        "Type",
+        choices=[
+            ("string", "string"),
+            ("integer", "integer"),
+            ("boolean", "boolean"),
+            ("null", "none"),
+        ],  # fmt: skip
+        default="string",
+    )
+    value = StringField("Value", validators=[Length(max=20_000)])
+    priority = IntegerField("Priority", validators=[Optional(), NumberRange(-(2**31), 2**31 - 1)])
+    allocations = FieldList(FormField(AllocationForm), min_entries=0, max_entries=100)
+
+
+class DeleteForm(FlaskForm):  # type: ignore[misc]
+    """Nothing but the CSRF token, for deletions."""
+
+
+def form_to_rules(form: SegmentForm) -> list[dict[str, Any]]:
+    """Build the Flagsmith-shaped rules from the builder's posted state."""
+    groups = []
+    for group in form.groups:
+        conditions = [_condition(c.form) for c in group.form.conditions]
+        groups.append({"type": group.form.type.data, "rules": [], "conditions": conditions})
+    return [{"type": form.match.data or "ALL", "rules": groups, "conditions": []}]
+
+
+def _condition(form: ConditionForm) -> dict[str, Any]:
+    operator = form.operator.data or "EQUAL"
+    value: str | None = form.value.data or ""
+    if operator.endswith(":semver"):
+        operator = operator.removesuffix(":semver")
+        value = f"{value}:semver" if not str(value).endswith(":semver") else value
+    if operator in ("IS_SET", "IS_NOT_SET"):
+        value = None
+    return {"operator": operator, "property_": (form.property_.data or "").strip(), "value": value}
+
+
+def rules_to_formdata(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """Turn stored rules into builder data (deeper trees are flattened into groups)."""
+    top = rules[0] if len(rules) == 1 else {"type": "ALL", "rules": rules, "conditions": []}
+    groups = []
+    if top.get("conditions"):
+        groups.append({"type": "ALL", "conditions": top["conditions"]})
+    for rule in top.get("rules") or []:
+        groups.append({"type": rule.get("type", "ANY"), "conditions": _flat(rule)})
+    return {
+        "match": top.get("type") if top.get("type") in ("ALL", "ANY") else "ALL",
+        "groups": [
+            {"type": g["type"], "conditions": [_condition_data(c) for c in g["conditions"]]}
+            for g in groups
+        ],
+    }
+
+
+def _flat(rule: dict[str, Any]) -> list[dict[str, Any]]:
+    found = list(rule.get("conditions") or [])
+    for sub in rule.get("rules") or []:
+        found.extend(_flat(sub))
+    return found
+
+
+def _condition_data(condition: dict[str, Any]) -> dict[str, Any]:
+    operator, value = condition.get("operator", "EQUAL"), condition.get("value")
+    if isinstance(value, str) and value.endswith(":semver") and operator in dict(SEMVER_OPERATORS):
+        operator, value = f"{operator}:semver", value.removesuffix(":semver")
+    return {"property_": condition.get("property_") or "", "operator": operator,
+            "value": "" if value is None else str(value)}  # fmt: skip
+
+
+def apply_action(form: SegmentForm) -> bool:
+    """Apply an add/remove builder action to the posted form; return True if one ran."""
+    action = (form.action.data or "").split(":")
+    form.action.data = ""
+    try:
+        numbers = [int(part) for part in action[1:]]
+    except ValueError:
+        return False
+    return _ACTIONS.get(action[0], _no_action)(form, numbers)
+
+
+def _add_group(form: SegmentForm, numbers: list[int]) -> bool:
+    form.groups.append_entry({"type": "ANY", "conditions": [{"operator": "EQUAL"}]})
+    return True
+
+
+def _remove_group(form: SegmentForm, numbers: list[int]) -> bool:
+    kept = [g.data for i, g in enumerate(form.groups) if [i] != numbers[:1]]
+    _reset(form.groups, kept)
+    return True
+
+
+def _add_condition(form: SegmentForm, numbers: list[int]) -> bool:
+    if not numbers or numbers[0] >= len(form.groups):
+        return False
+    form.groups[numbers[0]].form.conditions.append_entry({"operator": "EQUAL"})
+    return True
+
+
+def _remove_condition(form: SegmentForm, numbers: list[int]) -> bool:
+    if len(numbers) != 2 or numbers[0] >= len(form.groups):
+        return False
+    conditions = form.groups[numbers[0]].form.conditions
+    _reset(conditions, [c.data for i, c in enumerate(conditions) if i != numbers[1]])
+    return True
+
+
+def _reset(field: FieldList, items: list[Any]) -> None:
+    while len(field.entries):
+        field.pop_entry()
+    for item in items:
+        field.append_entry(item)
+
+
+def _no_action(form: SegmentForm, numbers: list[int]) -> bool:
+    return False
+
+
+_ACTIONS = {
+    "add-group": _add_group,
+    "remove-group": _remove_group,
+    "add-condition": _add_condition,
+    "remove-condition": _remove_condition,
+}
+
+
+def allocations_of(form: SegmentOverrideForm) -> dict[int, float]:
+    """Return the posted allocations by option id (blank percentages are skipped)."""
+    found: dict[int, float] = {}
+    for entry in form.allocations:
+        option_id, percentage = entry.form.option_id.data, entry.form.percentage.data
+        if percentage is not None and str(option_id).isdigit():
+            found[int(option_id)] = float(percentage)
+    return found

@@ -1,0 +1,198 @@
+"""Segment overrides: a feature's enabled/value for a segment's members in one environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Feature, MultivariateAllocation, Segment, SegmentOverride, TypedValue, User
+from . import audit, revisions
+from .errors import NotFound, ValidationError
+
+VALUE_KINDS = ("string", "integer", "boolean", "null")
+VALUE_MAX = 20_000
+
+
+def parse_value(kind: str, text: str | None) -> TypedValue:
+    """Turn a form's (type, text) into a typed feature value.
+
+    :raises ValidationError: when the text does not fit the type
+    """
+    text = text or ""
+    if kind == "null":
+        return None
+    if kind == "boolean":
+        if text.lower() not in ("true", "false"):
+            raise ValidationError("A boolean value is true or false.", "value")
+        return text.lower() == "true"
+    if kind == "integer":
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ValidationError("An integer value needs digits only, e.g. 42.", "value") from None
+    if kind == "string":
+        if len(text) > VALUE_MAX:
+            raise ValidationError(f"A value has at most {VALUE_MAX} characters.", "value")
+        return text
+    raise ValidationError("Choose a value type.", "value_type")
+
+
+def list_overrides(segment: Segment, environment_id: int) -> list[SegmentOverride]:
+    """Return the segment's overrides in one environment, by feature name."""
+    query = (
+        select(SegmentOverride)
+        .join(Feature, Feature.id == SegmentOverride.feature_id)
+        .where(
+            SegmentOverride.segment_id == segment.id,
+            SegmentOverride.environment_id == environment_id,
+        )
+        .order_by(Feature.name)
+    )
+    return list(db.session.scalars(query))
+
+
+def available_features(segment: Segment, environment_id: int) -> list[Feature]:
+    """Return the project's features this segment does not override in the environment yet."""
+    taken = {o.feature_id for o in list_overrides(segment, environment_id)}
+    query = select(Feature).where(Feature.project_id == segment.project_id).order_by(Feature.name)
+    return [f for f in db.session.scalars(query) if f.id not in taken]
+
+
+def get_feature(segment: Segment, feature_id: int | None) -> Feature:
+    """Return a feature of the segment's project.
+
+    :raises ValidationError: when there is none with that id
+    """
+    feature = db.session.get(Feature, feature_id) if feature_id else None
+    if feature is None or feature.project_id != segment.project_id:
+        raise ValidationError("Choose a feature of this project.", "feature_id")
+    return feature
+
+
+def get_override(segment: Segment, override_id: int, environment_id: int) -> SegmentOverride:
+    """Return one of the segment's overrides in an environment.
+
+    :raises NotFound: when it belongs elsewhere
+    """
+    row = db.session.get(SegmentOverride, override_id)
+    if row is None or row.segment_id != segment.id or row.environment_id != environment_id:
+        raise NotFound("Segment override not found.")
+    return row
+
+
+def _state(row: SegmentOverride) -> dict[str, Any]:
+    return {
+        "feature": row.feature.name,
+        "enabled": row.enabled,
+        "value": row.value,
+        "priority": row.priority,
+        "allocations": {str(a.option_id): a.percentage for a in row.allocations},
+    }
+
+
+def _check_allocations(feature: Feature, allocations: Mapping[int, float]) -> None:
+    options = {o.id for o in feature.options}
+    if set(allocations) - options:
+        raise ValidationError("Allocations must name this feature's options.", "allocations")
+    if any(not 0 <= p <= 100 for p in allocations.values()):
+        raise ValidationError("Each allocation is between 0 and 100.", "allocations")
+    if sum(allocations.values()) > 100:
+        raise ValidationError("Allocations add up to more than 100%.", "allocations")
+
+
+def _apply(
+    row: SegmentOverride,
+    enabled: bool,
+    value: TypedValue,
+    priority: int | None,
+    allocations: Mapping[int, float],
+) -> None:
+    row.enabled, row.value, row.priority = enabled, value, priority
+    existing = {a.option_id: a for a in row.allocations}
+    for option_id, percentage in allocations.items():
+        if option_id in existing:
+            existing[option_id].percentage = percentage
+        else:
+            row.allocations.append(
+                MultivariateAllocation(option_id=option_id, percentage=percentage)
+            )
+
+
+def create_override(
+    segment: Segment,
+    feature: Feature,
+    environment_id: int,
+    actor: User,
+    *,
+    enabled: bool,
+    value: TypedValue,
+    priority: int | None = None,
+    allocations: Mapping[int, float] | None = None,
+) -> SegmentOverride:
+    """Create the segment's override of a feature in an environment (audited, bumped).
+
+    :raises ValidationError: for a feature of another project, a duplicate or bad allocations
+    """
+    if feature.project_id != segment.project_id:
+        raise ValidationError("Choose a feature of this project.", "feature_id")
+    duplicate = db.session.scalar(
+        select(SegmentOverride.id).where(
+            SegmentOverride.segment_id == segment.id,
+            SegmentOverride.feature_id == feature.id,
+            SegmentOverride.environment_id == environment_id,
+        )
+    )
+    if duplicate is not None:
+        raise ValidationError(f"This segment already overrides {feature.name}.", "feature_id")
+    _check_allocations(feature, allocations or {})
+    row = SegmentOverride(segment=segment, feature=feature, environment_id=environment_id)
+    _apply(row, enabled, value, priority, allocations or {})
+    db.session.add(row)
+    db.session.flush()
+    audit.record(actor, "create", "segment_override", object_id=row.id,
+                 object_label=f"{segment.name} / {feature.name}", project_id=segment.project_id,
+                 environment_id=environment_id, after=_state(row))  # fmt: skip
+    revisions.bump_environment(environment_id)
+    db.session.commit()
+    return row
+
+
+def update_override(
+    row: SegmentOverride,
+    actor: User,
+    *,
+    enabled: bool,
+    value: TypedValue,
+    priority: int | None,
+    allocations: Mapping[int, float] | None = None,
+) -> SegmentOverride:
+    """Change an override's enabled, value, priority and allocations (audited, bumped).
+
+    :raises ValidationError: on bad allocations
+    """
+    _check_allocations(row.feature, allocations or {})
+    before = _state(row)
+    _apply(row, enabled, value, priority, allocations or {})
+    row.version += 1
+    db.session.flush()
+    audit.record(actor, "update", "segment_override", object_id=row.id,
+                 object_label=f"{row.segment.name} / {row.feature.name}",
+                 project_id=row.segment.project_id, environment_id=row.environment_id,
+                 before=before, after=_state(row))  # fmt: skip
+    revisions.bump_environment(row.environment_id)
+    db.session.commit()
+    return row
+
+
+def delete_override(row: SegmentOverride, actor: User) -> None:
+    """Delete an override (audited, bumped)."""
+    audit.record(actor, "delete", "segment_override", object_id=row.id,
+                 object_label=f"{row.segment.name} / {row.feature.name}",
+                 project_id=row.segment.project_id, environment_id=row.environment_id,
+                 before=_state(row))  # fmt: skip
+    revisions.bump_environment(row.environment_id)
+    db.session.delete(row)
+    db.session.commit()
