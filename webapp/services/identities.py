@@ -2,7 +2,8 @@
 
 Evaluation goes through the SDK's own compiled snapshot (``bundle_for_environment``),
 the SDK's trait read (``sdk.load_identity``) and its override read
-(``sdk.identity_overrides``), so the page shows exactly what the SDK API serves.
+(``sdk.identity_overrides``), so the page shows exactly what the SDK API serves. The
+flags table's rows are built from that evaluation in ``identity_flags``.
 """
 
 from __future__ import annotations
@@ -25,65 +26,15 @@ from ..evaluation import (
 )
 from ..evaluation import IdentityOverride as OverrideInput
 from ..extensions import db
-from ..models import (
-    AuditEvent,
-    Feature,
-    FeatureState,
-    Identity,
-    IdentityOverride,
-    Segment,
-    Trait,
-    TypedValue,
-    User,
-)
+from ..models import AuditEvent, Feature, Identity, Segment, Trait, TypedValue, User
 from . import qa, sdk
 from .errors import NotFound
+from .identity_flags import FlagRow, build_rows
 from .snapshots import EnvironmentBundle, bundle_for_environment
 
 HISTORY_LIMIT = 50
 # (enabled, value) per feature name: what "the effective value changed" compares.
 EffectiveFlags = dict[str, tuple[bool, TypedValue]]
-
-
-@dataclass(frozen=True, slots=True)
-class SplitBar:
-    """The identity's bucket (0-100) on a multivariate split, with every option's range."""
-
-    bucket: float
-    ranges: tuple[tuple[float, float, TypedValue, bool], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class OverrideView:
-    """An identity override as the page shows it (expired ones too, marked)."""
-
-    id: int
-    enabled: bool
-    value: TypedValue
-    value_type: str
-    option_id: int | None
-    expires_at: datetime | None
-    expired: bool
-    expiry_label: str
-
-
-@dataclass(frozen=True, slots=True)
-class FlagRow:
-    """One row of the flags table."""
-
-    feature_id: int
-    name: str
-    is_multivariate: bool
-    default_enabled: bool
-    default_value: TypedValue
-    enabled: bool
-    value: TypedValue
-    source: str  # "default", "segment", "override" or "split"
-    source_label: str
-    reason: str
-    split: SplitBar | None
-    override: OverrideView | None
-    options: tuple[tuple[int, TypedValue], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,97 +139,6 @@ def _differs(a: tuple[bool, TypedValue] | None, b: tuple[bool, TypedValue] | Non
     return a[0] != b[0] or type(a[1]) is not type(b[1]) or a[1] != b[1]
 
 
-def _override_views(identity_id: int, now: datetime) -> dict[int, OverrideView]:
-    rows = db.session.scalars(
-        select(IdentityOverride).where(IdentityOverride.identity_id == identity_id)
-    )
-    return {
-        row.feature_id: OverrideView(
-            row.id,
-            row.enabled,
-            row.value,
-            row.value_type,
-            row.option_id,
-            row.expires_at,
-            not row.is_active(now),
-            expiry_label(row.expires_at, now),
-        )
-        for row in rows
-    }
-
-
-def expiry_label(expires_at: datetime | None, now: datetime) -> str:
-    """Describe an override's expiry: "", "expired" or "expires in 3 h"."""
-    if expires_at is None:
-        return ""
-    seconds = (expires_at - now).total_seconds()
-    if seconds <= 0:
-        return "expired"
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"expires in {int(seconds // size)} {unit}"
-    return "expires in under a minute"
-
-
-def _features(environment_id: int, project_id: int) -> list[tuple[Feature, FeatureState]]:
-    rows = db.session.execute(
-        select(Feature, FeatureState)
-        .join(FeatureState, FeatureState.feature_id == Feature.id)
-        .where(Feature.project_id == project_id, FeatureState.environment_id == environment_id)
-        .order_by(Feature.name)
-    ).all()
-    return [(feature, state) for feature, state in rows]
-
-
-def _source(item: FeatureExplanation) -> tuple[str, str]:
-    result = item.result
-    segment = next(
-        (c.segment_name for c in item.candidates if c.segment_key == result.segment_key), None
-    )
-    if item.source == "identity override":
-        return "override", "identity override"
-    if item.split is not None and result.reason_kind == "SPLIT":
-        where = f" of segment “{segment}”" if segment else ""
-        return "split", f"split{where} ({result.reason_detail})"
-    if segment is not None:
-        return "segment", f"segment “{segment}”"
-    return "default", "default"
-
-
-def _split_bar(item: FeatureExplanation) -> SplitBar | None:
-    if item.split is None or item.source == "identity override":
-        return None
-    bucket = item.split.bucket
-    ranges = tuple(
-        (r.start, r.limit, r.value, r.start <= bucket < r.limit) for r in item.split.ranges
-    )
-    return SplitBar(bucket, ranges)
-
-
-def _row(
-    feature: Feature,
-    state: FeatureState,
-    item: FeatureExplanation,
-    override: OverrideView | None,
-) -> FlagRow:
-    source, label = _source(item)
-    return FlagRow(
-        feature_id=feature.id,
-        name=feature.name,
-        is_multivariate=feature.type == "MULTIVARIATE",
-        default_enabled=state.enabled,
-        default_value=state.value,
-        enabled=item.result.enabled,
-        value=item.result.value,
-        source=source,
-        source_label=label,
-        reason=item.result.reason,
-        split=_split_bar(item),
-        override=override,
-        options=tuple((option.id, option.value) for option in feature.options),
-    )
-
-
 def _explain(identity: Identity, now: datetime) -> tuple[IdentityEvaluation, Explanation]:
     evaluation = evaluate_identity(identity, now)
     explanation = explain(
@@ -296,20 +156,7 @@ def flag_rows(identity: Identity, now: datetime, only: set[str] | None = None) -
     :return: the rows, sorted by feature name
     """
     _, explanation = _explain(identity, now)
-    return _rows(identity, explanation, now, only)
-
-
-def _rows(
-    identity: Identity, explanation: Explanation, now: datetime, only: set[str] | None
-) -> list[FlagRow]:
-    by_name = {item.name: item for item in explanation.features}
-    overrides = _override_views(identity.id, now)
-    rows = []
-    for feature, state in _features(identity.environment_id, identity.environment.project_id):
-        if (only is not None and feature.name not in only) or feature.name not in by_name:
-            continue
-        rows.append(_row(feature, state, by_name[feature.name], overrides.get(feature.id)))
-    return rows
+    return build_rows(identity, explanation, now, only)
 
 
 def flag_row(identity: Identity, feature: Feature, now: datetime) -> FlagRow:
@@ -369,7 +216,7 @@ def why_panel(identity: Identity, feature: Feature, now: datetime) -> WhyPanel:
     counterfactuals = tuple(
         counterfactual(compiled, key, evaluation.identity_input) for key in keys
     )
-    rows = _rows(identity, explanation, now, {feature.name})
+    rows = build_rows(identity, explanation, now, {feature.name})
     traits: dict[str, TypedValue] = dict(evaluation.identity_input.traits)
     return WhyPanel(rows[0], item, traces, counterfactuals, traits)
 
@@ -384,7 +231,7 @@ def load_page(identity: Identity, user: User, now: datetime) -> IdentityPage:
     evaluation, explanation = _explain(identity, now)
     return IdentityPage(
         identity=identity,
-        rows=_rows(identity, explanation, now, None),
+        rows=build_rows(identity, explanation, now, None),
         segments=_segment_links(identity, evaluation),
         traits=list_traits(identity),
         history=history(identity.id),

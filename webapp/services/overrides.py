@@ -2,15 +2,14 @@
 
 Every change is audited with the override's exact state before and after (that state is
 what undo restores) and bumps the environment revision in the same transaction, so the
-SDK API serves it at once.
+SDK API serves it at once. Parsing the form's value and expiry lives in ``override_input``
+(re-exported here).
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -31,12 +30,10 @@ from ..models import (
 from . import audit, qa, revisions
 from .errors import Conflict, NotFound, ValidationError
 from .identities import changed_names, effective_flags
+from .override_input import expiry_from_choice as expiry_from_choice
+from .override_input import parse_value as parse_value
 
 OBJECT_TYPE = "identity_override"
-VALUE_KINDS = ("string", "integer", "boolean", "json")
-EXPIRY_CHOICES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
-OVERRIDE_STRING_MAX = 20_000
-_INTEGER = re.compile(r"-?[0-9]+")
 
 # The exact override state kept in audit events (None: no override).
 State = dict[str, Any] | None
@@ -50,62 +47,6 @@ class OverrideChange:
     feature: Feature
     changed: list[str]
     message: str
-
-
-def parse_value(raw: str, kind: str) -> TypedValue:
-    """Turn form text into a typed override value (JSON is validated, stored as text).
-
-    :param raw: the text typed
-    :param kind: one of ``string``, ``integer``, ``boolean``, ``json``
-    :return: the typed value
-    :raises ValidationError: when the text is not a value of that kind
-    """
-    text = raw.strip()
-    if kind == "integer":
-        if not _INTEGER.fullmatch(text) or len(text) > 19:
-            raise ValidationError(f"{raw!r} is not a whole number.", field="value")
-        return int(text)
-    if kind == "boolean":
-        if text.lower() not in ("true", "false"):
-            raise ValidationError("A boolean is true or false.", field="value")
-        return text.lower() == "true"
-    if len(raw) > OVERRIDE_STRING_MAX:
-        raise ValidationError(
-            f"A value has at most {OVERRIDE_STRING_MAX:,} characters.", field="value"
-        )
-    if kind == "json":
-        try:
-            json.loads(text)
-        except ValueError as exc:
-            raise ValidationError(f"Not valid JSON: {exc}", field="value") from exc
-        return text
-    if kind != "string":
-        raise ValidationError(f"Unknown value type {kind!r}.", field="value_type")
-    return raw
-
-
-def expiry_from_choice(
-    choice: str | None, custom: datetime | None, now: datetime
-) -> datetime | None:
-    """Turn the expiry picker into a datetime: never, 1 hour, 1 day, 1 week or custom.
-
-    :param choice: ``""``/``never``, ``1h``, ``1d``, ``1w`` or ``custom``
-    :param custom: the custom date and time (naive means UTC)
-    :param now: the current time
-    :raises ValidationError: unknown choice, or a custom time missing or not in the future
-    """
-    if not choice or choice == "never":
-        return None
-    if choice in EXPIRY_CHOICES:
-        return now + EXPIRY_CHOICES[choice]
-    if choice != "custom":
-        raise ValidationError(f"Unknown expiry {choice!r}.", field="expires")
-    if custom is None:
-        raise ValidationError("Choose the date and time the override ends.", field="expires_at")
-    moment = custom if custom.tzinfo is not None else custom.replace(tzinfo=UTC)
-    if moment <= now:
-        raise ValidationError("The expiry must be in the future.", field="expires_at")
-    return moment
 
 
 def snapshot(row: IdentityOverride | None) -> State:

@@ -1,0 +1,44 @@
+"""The Identity page (flags, why, traits, segments, history) and the QA flow.
+
+The views live in submodules that register themselves on ``bp``: ``pages`` (the page and
+its read-only partials), ``overrides`` (override actions and undo), ``traits`` (the traits
+card and inline trait editing) and ``links`` ("This is me", My identities and its reset);
+``common`` holds the URL rules and helpers they share.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app
+
+from ...services.overrides import describe_state
+
+bp = Blueprint("identities", __name__)
+
+
+@bp.context_processor
+def _template_helpers() -> dict[str, Any]:
+    return {
+        "has_segment_page": _has_segment_page(),
+        "describe_override": describe_state,
+        "inf": float("inf"),
+    }
+
+
+def _has_segment_page() -> bool:
+    # The Segments page is built separately; link to it only once it exists with the
+    # arguments this page passes (a mismatch would break url_for, so it is checked).
+    wanted = {"environment_id", "segment_id"}
+    return any(
+        rule.endpoint == "segments.detail" and set(rule.arguments) == wanted
+        for rule in current_app.url_map.iter_rules()
+    )
+
+
+# Deliberately below ``bp``: the view modules decorate it, so they can only be imported once
+# it exists (Flask's blueprint-package pattern); importing them registers the views. Not
+# sorted on purpose: this keeps the single module's rule order, which decides the endpoint an
+# automatic OPTIONS request to a shared path (trait row/update/delete, override put/delete)
+# is matched to.
+from . import pages, overrides, traits, links  # noqa: E402, F401  # isort: skip

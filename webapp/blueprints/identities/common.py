@@ -1,0 +1,75 @@
+"""URL rules and helpers shared by the identities views."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import g, make_response, redirect, render_template, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from ...htmx import hx_redirect, is_partial_request
+from ...models import Feature, Identity, utcnow
+from ...services import identities, qa
+
+IDENTITY = "/environments/<int:environment_id>/identities/<int:identity_id>"
+FLAG = IDENTITY + "/flags/<int:feature_id>"
+TRAIT = IDENTITY + "/traits/<path:key>"
+MINE = "/environments/<int:environment_id>/my-identities"
+
+
+def load_identity(environment_id: int, identity_id: int, *, edit: bool = False) -> Identity:
+    """Find the identity in the URL's environment; for changes, check the user may edit."""
+    identity = identities.get_identity(environment_id, identity_id)
+    if edit:
+        qa.ensure_can_edit(current_user, identity)
+    return identity
+
+
+def load_feature(feature_id: int) -> Feature:
+    """Find a feature of the current project."""
+    return identities.get_feature(g.project.id, feature_id)
+
+
+def render(
+    template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> Response:
+    """Render a template with ``status`` and extra response headers."""
+    response = make_response(render_template(template, **context), status)
+    response.headers.update(headers or {})
+    return response
+
+
+def trigger(**events: Any) -> dict[str, str]:
+    """Build an ``HX-Trigger`` header; ``flags_changed`` becomes the ``flags-changed`` event."""
+    return {"HX-Trigger": json.dumps({name.replace("_", "-"): v for name, v in events.items()})}
+
+
+def to_detail(identity: Identity) -> Response:
+    """Send the browser (or htmx) to the identity's page."""
+    target = url_for(
+        "identities.detail", environment_id=identity.environment_id, identity_id=identity.id
+    )
+    return hx_redirect(target) if is_partial_request() else redirect(target)
+
+
+def first_error(form: Any) -> str:
+    """Return a form's first validation error."""
+    return next((e for errors in form.errors.values() for e in errors), "Invalid input.")
+
+
+def flag_row(identity: Identity, feature: Feature, status: int = 200, **extra: Any) -> Response:
+    """Render one row of the flags table."""
+    row = identities.flag_row(identity, feature, utcnow())
+    can_edit = qa.can_edit_identity(current_user, identity)
+    return render(
+        "identities/_flag_row.html", status, row=row, identity=identity, can_edit=can_edit, **extra
+    )
+
+
+def as_text(value: Any) -> str:
+    """Show a typed value in a text input."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)

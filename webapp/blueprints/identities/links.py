@@ -1,0 +1,86 @@
+"""The QA flow: "This is me" links, My identities, and resetting their overrides."""
+
+from __future__ import annotations
+
+from flask import g, make_response, redirect, session, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from ...access import role_required
+from ...forms import ConfirmForm
+from ...forms.identities import LinkForm
+from ...htmx import is_partial_request, render_page_or_partial
+from ...services import overrides, qa
+from ...services.errors import ValidationError
+from . import bp
+from .common import IDENTITY, MINE, first_error, load_identity, render, to_detail, trigger
+
+
+@bp.post(IDENTITY + "/link")
+@role_required("qa")
+def link(environment_id: int, identity_id: int) -> Response:
+    """Link the identity to an account ("This is me"; QA users prove it)."""
+    identity = load_identity(environment_id, identity_id)
+    form = LinkForm()
+    try:
+        if not form.validate_on_submit():
+            raise ValidationError(first_error(form), field="proof")
+        qa.link_identity(current_user, identity, proof=form.proof.data, email=form.email.data)
+    except ValidationError as exc:
+        can_link_others = qa.can_edit_identity(current_user, identity)
+        return render(
+            "identities/_link_form.html",
+            422,
+            identity=identity,
+            link_form=form,
+            error=str(exc),
+            can_link_others=can_link_others,
+        )
+    return to_detail(identity)
+
+
+@bp.delete(IDENTITY + "/link/<int:user_id>")
+@role_required("qa")
+def unlink(environment_id: int, identity_id: int, user_id: int) -> Response:
+    """Remove a "This is me" link."""
+    identity = load_identity(environment_id, identity_id)
+    if ConfirmForm().validate_on_submit():
+        qa.unlink_identity(current_user, identity, user_id)
+    return to_detail(identity)
+
+
+@bp.get(MINE)
+@role_required("viewer")
+def mine(environment_id: int) -> Response:
+    """List the identities linked to the current user in this environment."""
+    session["environment_id"] = environment_id
+    linked = qa.my_identities(current_user, environment_id)
+    return render_page_or_partial(
+        "identities/mine.html",
+        "identities/_mine.html",
+        identities=linked,
+        environment=g.environment,
+        message=None,
+    )
+
+
+@bp.post(MINE + "/reset-overrides")
+@role_required("qa")
+def reset_mine(environment_id: int) -> Response:
+    """Remove every override on the user's linked identities here, in one click."""
+    if not ConfirmForm().validate_on_submit():
+        return make_response("The request was incomplete.", 422)
+    count = overrides.reset_my_overrides(current_user, environment_id, g.project.id)
+    message = f"Removed {count} override{'s' if count != 1 else ''} from your identities."
+    if not is_partial_request():
+        return redirect(url_for("identities.mine", environment_id=environment_id))
+    headers = trigger(
+        flags_changed={"changed": []}, show_message={"level": "info", "message": message}
+    )
+    return render(
+        "identities/_mine.html",
+        headers=headers,
+        environment=g.environment,
+        identities=qa.my_identities(current_user, environment_id),
+        message=message,
+    )

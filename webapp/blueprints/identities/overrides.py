@@ -1,0 +1,165 @@
+"""Identity override actions on a flag row: edit, toggle, set a value, choose, remove, undo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import make_response, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from ...access import role_required
+from ...forms import ConfirmForm
+from ...forms.identities import OptionForm, OverrideValueForm, ToggleOverrideForm
+from ...htmx import is_partial_request
+from ...models import Identity, utcnow
+from ...services import identities, overrides
+from ...services.errors import ValidationError
+from ...services.overrides import OverrideChange
+from . import bp
+from .common import (
+    FLAG,
+    IDENTITY,
+    as_text,
+    first_error,
+    flag_row,
+    load_feature,
+    load_identity,
+    render,
+    to_detail,
+    trigger,
+)
+
+
+def _override_done(identity: Identity, change: OverrideChange) -> Response:
+    """Answer an override change: its row, out-of-band rows it changed, an undo toast."""
+    if not is_partial_request():
+        return to_detail(identity)
+    rows = identities.flag_rows(identity, utcnow(), only={change.feature.name, *change.changed})
+    undo = url_for(
+        "identities.undo",
+        environment_id=identity.environment_id,
+        identity_id=identity.id,
+        event_id=change.event_id,
+    )
+    headers = trigger(override_changed={"message": change.message, "undoUrl": undo})
+    return render(
+        "identities/_flag_rows_changed.html",
+        headers=headers,
+        rows=rows,
+        feature_id=change.feature.id,
+        identity=identity,
+        can_edit=True,
+    )
+
+
+def _expiry(form: Any) -> Any:
+    return overrides.expiry_from_choice(form.expires.data, form.expires_at.data, utcnow())
+
+
+@bp.get(FLAG + "/edit")
+@role_required("qa")
+def edit_override(environment_id: int, identity_id: int, feature_id: int) -> Response:
+    """Render the override value editor in place of the row."""
+    identity = load_identity(environment_id, identity_id, edit=True)
+    row = identities.flag_row(identity, load_feature(feature_id), utcnow())
+    form = OverrideValueForm(formdata=None, value=as_text(row.value), value_type=_kind(row.value))
+    return render("identities/_override_form.html", row=row, identity=identity, form=form)
+
+
+@bp.post(FLAG + "/toggle")
+@role_required("qa")
+def toggle_override(environment_id: int, identity_id: int, feature_id: int) -> Response:
+    """Flip the flag for this identity (creating an override when there is none)."""
+    identity = load_identity(environment_id, identity_id, edit=True)
+    feature = load_feature(feature_id)
+    form = ToggleOverrideForm()
+    if not form.validate_on_submit():
+        return flag_row(identity, feature, 422, error=first_error(form))
+    try:
+        change = overrides.toggle_override(current_user, identity, feature, utcnow(), _expiry(form))
+    except ValidationError as exc:
+        return flag_row(identity, feature, 422, error=str(exc))
+    return _override_done(identity, change)
+
+
+@bp.put(FLAG + "/override")
+@role_required("qa")
+def update_override(environment_id: int, identity_id: int, feature_id: int) -> Response:
+    """Set the override's value (typed; JSON is validated and stored as text)."""
+    identity = load_identity(environment_id, identity_id, edit=True)
+    feature = load_feature(feature_id)
+    form = OverrideValueForm()
+    try:
+        if not form.validate_on_submit():
+            raise ValidationError(first_error(form), field="value")
+        value = overrides.parse_value(form.value.data or "", form.value_type.data)
+        change = overrides.set_override_value(
+            current_user, identity, feature, value, utcnow(), _expiry(form)
+        )
+    except ValidationError as exc:
+        row = identities.flag_row(identity, feature, utcnow())
+        return render(
+            "identities/_override_form.html",
+            422,
+            row=row,
+            identity=identity,
+            form=form,
+            error=str(exc),
+        )
+    return _override_done(identity, change)
+
+
+@bp.post(FLAG + "/option")
+@role_required("qa")
+def choose_option(environment_id: int, identity_id: int, feature_id: int) -> Response:
+    """Fix one multivariate option for this identity."""
+    identity = load_identity(environment_id, identity_id, edit=True)
+    feature = load_feature(feature_id)
+    form = OptionForm()
+    try:
+        if not form.validate_on_submit():
+            raise ValidationError(first_error(form), field="option_id")
+        change = overrides.choose_option(
+            current_user, identity, feature, form.option_id.data, utcnow(), _expiry(form)
+        )
+    except ValidationError as exc:
+        return flag_row(identity, feature, 422, error=str(exc))
+    return _override_done(identity, change)
+
+
+@bp.delete(FLAG + "/override")
+@role_required("qa")
+def remove_override(environment_id: int, identity_id: int, feature_id: int) -> Response:
+    """Remove the override: the identity inherits the flag again."""
+    identity = load_identity(environment_id, identity_id, edit=True)
+    feature = load_feature(feature_id)
+    if not ConfirmForm().validate_on_submit():
+        return flag_row(identity, feature, 422, error="The request was incomplete.")
+    change = overrides.remove_override(current_user, identity, feature, utcnow())
+    return _override_done(identity, change)
+
+
+@bp.post(IDENTITY + "/undo/<int:event_id>")
+@role_required("qa")
+def undo(environment_id: int, identity_id: int, event_id: int) -> Response:
+    """Restore the override state from before an audited change."""
+    identity = load_identity(environment_id, identity_id, edit=True)
+    if not ConfirmForm().validate_on_submit():
+        return make_response("The request was incomplete.", 422)
+    change = overrides.undo_change(current_user, identity, event_id, utcnow())
+    if not is_partial_request():
+        return to_detail(identity)
+    message = {"level": "info", "message": change.message}
+    headers = trigger(flags_changed={"changed": change.changed}, show_message=message)
+    return make_response("", 200, headers)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
+        return "json"
+    return "string"
