@@ -203,35 +203,14 @@ def features_make_segment_override(
     priority: int | None = None,
     enabled: bool = True,
 ) -> Any:
-    """Create a segment override (Features page tests)."""
-    from webapp.models import SegmentOverride
-
-    override = SegmentOverride(
-        segment_id=segment.id,
-        feature_id=feature.id,
-        environment_id=environment.id,
-        enabled=enabled,
-        priority=priority,
+    """Create a segment override (Features page tests: no priority unless given)."""
+    return identities_make_segment_override(
+        segment, feature, environment, enabled=enabled, value=value, priority=priority
     )
-    override.value = value
-    db.session.add(override)
-    db.session.flush()
-    return override
 
 
 def features_make_identity_override(
     identity: Identity, feature: Feature, value: TypedValue = None, enabled: bool = True
 ) -> Any:
     """Create an identity override (Features page tests)."""
-    from webapp.models import IdentityOverride
-
-    override = IdentityOverride(
-        identity_id=identity.id,
-        feature_id=feature.id,
-        environment_id=identity.environment_id,
-        enabled=enabled,
-    )
-    override.value = value
-    db.session.add(override)
-    db.session.flush()
-    return override
+    return identities_make_override(identity, feature, enabled=enabled, value=value)

@@ -19,6 +19,7 @@ from .identity import (
     IdentityOverride,
     Trait,
     numeric_form,
+    trait_row,
 )
 from .organisation import (
     SERVER_KEY_PREFIX,
@@ -64,6 +65,7 @@ __all__ = [
     "new_client_key",
     "new_server_key",
     "numeric_form",
+    "trait_row",
     "utcnow",
     "value_type_of",
 ]

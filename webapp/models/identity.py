@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -118,6 +118,24 @@ class Trait(TypedValueMixin, TimestampMixin, Model):
         self.value_type, self.value_text = encode_value(new)
         self.value_prefix = None if self.value_text is None else self.value_text[:PREFIX_LENGTH]
         self.value_num = numeric_form(new)
+
+
+def trait_row(
+    environment_id: int, identity_id: int, key: str, value: TypedValue, now: datetime
+) -> dict[str, Any]:
+    """Return the column values of a trait row, for bulk inserts and upserts."""
+    kind, text = encode_value(value)
+    return {
+        "identity_id": identity_id,
+        "environment_id": environment_id,
+        "key": key,
+        "value_type": kind,
+        "value_text": text,
+        "value_prefix": None if text is None else text[:PREFIX_LENGTH],
+        "value_num": numeric_form(value),
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def numeric_form(value: TypedValue) -> float | None:

@@ -30,11 +30,10 @@ from ..models import (
     Trait,
     TypedValue,
     User,
-    encode_value,
-    numeric_form,
+    trait_row,
     utcnow,
 )
-from ..models.base import PREFIX_LENGTH, sha256_hex
+from ..models.base import sha256_hex
 
 IDENTITIES_PER_ENVIRONMENT = 2000
 ENVIRONMENTS = ("Development", "Production")
@@ -387,29 +386,12 @@ def _create_identities(environment: Environment, rng: random.Random) -> Iterator
             insert(Identity).returning(Identity.id, sort_by_parameter_order=True), batch
         ).all()
         rows = [
-            _trait_row(environment.id, identity_id, key, value, batch[0]["created_at"])
+            trait_row(environment.id, identity_id, key, value, batch[0]["created_at"])
             for identity_id, values in zip(ids, traits, strict=True)
             for key, value in values.items()
         ]
         db.session.execute(insert(Trait), rows)
         yield len(batch)
-
-
-def _trait_row(
-    environment_id: int, identity_id: int, key: str, value: TypedValue, now: Any
-) -> dict[str, Any]:
-    kind, text = encode_value(value)
-    return {
-        "identity_id": identity_id,
-        "environment_id": environment_id,
-        "key": key,
-        "value_type": kind,
-        "value_text": text,
-        "value_prefix": None if text is None else text[:PREFIX_LENGTH],
-        "value_num": numeric_form(value),
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 def _create_identity_overrides(environments: list[Environment], features: list[Feature]) -> None:

@@ -21,10 +21,8 @@ from ..models import (
     Feature,
     Identity,
     Trait,
-    TypedValue,
     decode_value,
-    encode_value,
-    numeric_form,
+    trait_row,
 )
 from ..models import IdentityOverride as IdentityOverrideRow
 from ..models.base import PREFIX_LENGTH, sha256_hex
@@ -207,7 +205,7 @@ def write_traits(
         return
     # Sorted keys: concurrent writers lock rows in one order, so they cannot deadlock.
     rows = [
-        _trait_row(environment_id, identity_id, key, upserts[key], now) for key in sorted(upserts)
+        trait_row(environment_id, identity_id, key, upserts[key], now) for key in sorted(upserts)
     ]
     statement = _insert(Trait).values(rows)
     excluded = statement.excluded
@@ -223,23 +221,6 @@ def write_traits(
             },
         )
     )
-
-
-def _trait_row(
-    environment_id: int, identity_id: int, key: str, value: TypedValue, now: datetime
-) -> dict[str, Any]:
-    kind, text = encode_value(value)
-    return {
-        "identity_id": identity_id,
-        "environment_id": environment_id,
-        "key": key,
-        "value_type": kind,
-        "value_text": text,
-        "value_prefix": None if text is None else text[:PREFIX_LENGTH],
-        "value_num": numeric_form(value),
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 def identity_overrides(identity_id: int, now: datetime) -> list[IdentityOverride]:

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from ..evaluation import IdentityInput, RuleError, compile_snapshot, evaluate, validate_rules
 from ..extensions import db
-from ..models import Feature, Identity, Segment, SegmentOverride, Trait, User, utcnow
-from . import audit, revisions, sdk, segment_sql
+from ..models import Identity, Segment, Trait, User, utcnow
+from . import audit, revisions, sdk, segment_overrides, segment_sql
 from .errors import Conflict, NotFound, ValidationError
 from .snapshots import bundle_for_environment
 
@@ -111,20 +111,6 @@ def get_segment(project_id: int, segment_id: int) -> Segment:
     return segment
 
 
-def overridden_features(segment: Segment, environment_id: int) -> list[SegmentOverride]:
-    """Return the segment's overrides in one environment, by feature name."""
-    query = (
-        select(SegmentOverride)
-        .join(Feature, Feature.id == SegmentOverride.feature_id)
-        .where(
-            SegmentOverride.segment_id == segment.id,
-            SegmentOverride.environment_id == environment_id,
-        )
-        .order_by(Feature.name)
-    )
-    return list(db.session.scalars(query))
-
-
 def list_segments(project_id: int, environment_id: int, search: str = "") -> list[SegmentRow]:
     """List the project's segments with member counts in one environment.
 
@@ -142,7 +128,9 @@ def list_segments(project_id: int, environment_id: int, search: str = "") -> lis
             segment=segment,
             conditions=count_conditions(segment.rules or []),
             members=segment_sql.count_members(environment_id, segment.rules or [], segment.hash_id),
-            features=[o.feature.name for o in overridden_features(segment, environment_id)],
+            features=[
+                o.feature.name for o in segment_overrides.list_overrides(segment, environment_id)
+            ],
         )
         for segment in segments
     ]
@@ -340,7 +328,7 @@ def change_impact(environment_id: int, saved: Segment, rules: RulesDocument) -> 
 def _feature_changes(
     environment_id: int, saved: Segment, rules: RulesDocument, ids: Sequence[int]
 ) -> dict[str, int]:
-    names = [o.feature.name for o in overridden_features(saved, environment_id)]
+    names = [o.feature.name for o in segment_overrides.list_overrides(saved, environment_id)]
     if not names or not ids:
         return {name: 0 for name in names}
     bundle = bundle_for_environment(environment_id)
