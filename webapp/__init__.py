@@ -31,13 +31,14 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import access, cli, errors, models, navigation  # noqa: F401  (models registers tables)
+    from . import access, cli, errors, models, navigation, security  # noqa: F401  (models: tables)
     from .blueprints import register_blueprints
 
     register_blueprints(app)
     access.init_app(app)
     errors.init_app(app)
     navigation.init_app(app)
+    security.init_app(app)
     cli.init_app(app)
     return app
 

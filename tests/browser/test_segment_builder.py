@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.factories import make_environment, make_feature, make_identity, make_project, make_user
@@ -51,7 +52,8 @@ def test_segment_builder__plan_pro_and_country_in__override_reaches_sdk(live_ser
     page.fill("input[name='groups-0-conditions-0-property_']", "plan")
     page.fill("input[name='groups-0-conditions-0-value']", "pro")
     # Then the preview counts alice and carol
-    page.wait_for_function("document.querySelector('#preview-count')?.textContent === '2'")
+    # (expect() polls through the selector engine: the page's CSP forbids eval'd predicates)
+    expect(page.locator("#preview-count")).to_have_text("2")
     # When adding a group with country IN DE,FR (htmx, no reload)
     page.click("#add-group")
     page.wait_for_selector("#group-1")
@@ -60,7 +62,7 @@ def test_segment_builder__plan_pro_and_country_in__override_reaches_sdk(live_ser
     page.wait_for_selector("#chips-1-0", state="attached")  # the builder re-rendered an IN input
     page.fill("input[name='groups-1-conditions-0-value']", "DE,FR")
     # Then the preview count drops to alice alone
-    page.wait_for_function("document.querySelector('#preview-count')?.textContent === '1'")
+    expect(page.locator("#preview-count")).to_have_text("1")
     screenshot(page, "segment-builder")
     # When saving and adding an override of banner on the Overrides tab
     page.click("#save-segment")
