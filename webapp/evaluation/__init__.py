@@ -20,6 +20,7 @@ from .explain import (
 )
 from .flagsmith_document import snapshot_from_document
 from .hashing import hashed_percentage
+from .operators import SUPPORTED_OPERATORS
 from .types import (
     Condition,
     EnvironmentSnapshot,
@@ -39,6 +40,7 @@ from .types import (
 from .validation import condition_error, validate_rules
 
 __all__ = [
+    "SUPPORTED_OPERATORS",
     "CandidateTrace",
     "CompiledEnvironment",
     "Condition",

@@ -13,21 +13,14 @@ from typing import Any
 from .compile import CompiledEnvironment, Outcome
 from .engine import evaluate, make_subject
 from .hashing import hashed_percentage_of_text
-from .operators import PERCENTAGE_SPLIT, cast_condition_value, is_cast_failure
+from .operators import (
+    CASTING_OPERATORS,
+    PERCENTAGE_SPLIT,
+    cast_condition_value,
+    is_cast_failure,
+)
 from .segments import CompiledCondition, CompiledRule, CompiledSegment, Subject, describe_property
 from .types import ContextValue, FeatureValue, FlagResult, IdentityInput, IdentityOverride
-
-_CASTING_OPERATORS = frozenset(
-    {
-        "EQUAL",
-        "NOT_EQUAL",
-        "GREATER_THAN",
-        "GREATER_THAN_INCLUSIVE",
-        "LESS_THAN",
-        "LESS_THAN_INCLUSIVE",
-        "CONTAINS",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +176,7 @@ def trace_condition(compiled: CompiledCondition, subject: Subject) -> ConditionT
     condition = compiled.condition
     seen = compiled.read(subject)
     cast, cast_value = None, None
-    if condition.operator in _CASTING_OPERATORS and seen is not None:
+    if condition.operator in CASTING_OPERATORS and seen is not None:
         cast, cast_value = cast_condition_value(condition.value, seen)
         cast_value = "<cast failed>" if is_cast_failure(cast_value) else cast_value
     bucket = None

@@ -251,6 +251,11 @@ OPERATORS: dict[str, Builder] = {
     IS_NOT_SET: _build_is_not_set,
 }
 
+# Public views of the tables above, so other modules never re-list operators.
+SUPPORTED_OPERATORS: frozenset[str] = frozenset(OPERATORS)
+# Operators that cast the condition value to the trait's type before comparing.
+CASTING_OPERATORS: frozenset[str] = frozenset(_PLAIN_TESTS)
+
 
 def build_predicate(operator_name: str, value: str | None, segment_key: str) -> Predicate:
     """Compile one condition's operator and value into a predicate.

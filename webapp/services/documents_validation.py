@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from ..evaluation import SUPPORTED_OPERATORS
 from ..models import (
     FEATURE_NAME_PATTERN,
     FEATURE_TYPES,
@@ -28,22 +29,6 @@ NAME_MAX = 200
 KEY_MAX = 255
 SEED_MAX = 64
 RULE_TYPES = ("ALL", "ANY", "NONE")
-OPERATORS = (
-    "EQUAL",
-    "NOT_EQUAL",
-    "GREATER_THAN",
-    "GREATER_THAN_INCLUSIVE",
-    "LESS_THAN",
-    "LESS_THAN_INCLUSIVE",
-    "CONTAINS",
-    "NOT_CONTAINS",
-    "REGEX",
-    "PERCENTAGE_SPLIT",
-    "MODULO",
-    "IS_SET",
-    "IS_NOT_SET",
-    "IN",
-)
 _FEATURE_NAME = re.compile(FEATURE_NAME_PATTERN)
 _MISSING: Any = object()
 # Rounding: 33.3 + 33.3 + 33.4 must still count as 100.
@@ -381,7 +366,7 @@ def _rule(raw: Any, path: str) -> dict[str, Any]:
 def _condition(raw: Any, path: str) -> dict[str, Any]:
     condition = _mapping(raw, path)
     operator = _get(condition, "operator", path)
-    if operator not in OPERATORS:
+    if operator not in SUPPORTED_OPERATORS:
         _fail(_at(path, "operator"), "unknown operator")
     return {
         "operator": operator,
