@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.web.identities.conftest import build_world
@@ -52,6 +53,8 @@ def _find_by_trait_search(page, live_server, seed) -> None:
     row = page.locator(f"#users-table tr#identity-{seed['alice_id']}")
     row.wait_for()
     assert page.locator("#users-table tbody tr[id^=identity-]").count() == 1
+    # the total loads by its own request once the rows are shown
+    expect(page.locator("#users-count")).to_contain_text("1 identity match")
     screenshot(page, "users-page-trait-search")
     row.locator("a.identity-link").click()
     page.wait_for_selector("#flags-table")

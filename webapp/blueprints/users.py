@@ -61,6 +61,9 @@ def _results_context() -> tuple[dict[str, Any], int]:
             after=request.args.get("after"),
             before=request.args.get("before"),
             trait_columns=columns,
+            # The total arrives by its own request (users.count): at a million identities
+            # an exact count can cost several times the page itself, and rows come first.
+            with_total=False,
         )
     except ValidationError as exc:
         context["error"] = str(exc)
@@ -111,6 +114,20 @@ def index(environment_id: int) -> Response:
     )
     response.status_code = status
     return response
+
+
+@bp.get("/count")
+@role_required("viewer")
+def count(environment_id: int) -> Response:
+    """Count the identities matching the search (loaded by the results once they show)."""
+    search = _search_args()
+    try:
+        total = identity_search.count_identities(
+            environment_id, search["q"], has_overrides=search["has_overrides"]
+        )
+    except ValidationError as exc:
+        return make_response(str(exc), 422)
+    return make_response(render_template("users/_count.html", total=total, search=search))
 
 
 def _changed(body: str, status: int = 200, message: str | None = None) -> Response:

@@ -57,6 +57,7 @@ __all__ = [
     "SearchPage",
     "Total",
     "count_exact",
+    "count_identities",
     "count_matches",
     "decode_cursor",
     "encode_cursor",
@@ -226,6 +227,15 @@ def count_matches(
     return Total(COUNT_CAP, False)
 
 
+def count_identities(environment_id: int, query: str, *, has_overrides: bool = False) -> Total:
+    """Count the identities matching a search box query (exact up to the cap).
+
+    :raises ValidationError: when the query is malformed.
+    """
+    parsed = parse_query(query)
+    return count_matches(environment_id, parsed, has_overrides, _plan(environment_id, parsed))
+
+
 def count_exact(clauses: Sequence[ColumnElement[bool]]) -> int:
     """Count every matching identity (for bulk-action dry runs)."""
     return db.session.scalar(select(func.count(Identity.id)).where(*clauses)) or 0
@@ -248,7 +258,7 @@ class IdentityRow:
 @dataclass(frozen=True)
 class SearchPage:
     rows: list[IdentityRow]
-    total: Total
+    total: Total | None  # None when the caller counts separately (``count_identities``)
     sort: str
     next_cursor: str | None
     prev_cursor: str | None
@@ -286,6 +296,7 @@ def search_identities(
     before: str | None = None,
     trait_columns: Sequence[str] = (),
     per_page: int = PER_PAGE,
+    with_total: bool = True,
 ) -> SearchPage:
     """Return one keyset page of the identities matching a query, with a fast total.
 
@@ -294,6 +305,7 @@ def search_identities(
     :param after: cursor of the last row of the previous page (next page).
     :param before: cursor of the first row of the following page (previous page).
     :param trait_columns: trait keys whose values are loaded for each row.
+    :param with_total: count the matches too; the Users page leaves this to its own request.
     :return: the page with cursors for its neighbours.
     :raises ValidationError: when the query is malformed.
     """
@@ -323,7 +335,7 @@ def search_identities(
     has_prev = cursor is not None if forward else more
     return SearchPage(
         rows=_rows(fetched, trait_columns),
-        total=count_matches(environment_id, parsed, has_overrides, plan),
+        total=count_matches(environment_id, parsed, has_overrides, plan) if with_total else None,
         sort=sort,
         next_cursor=_cursor_at(sort, fetched[-1]) if fetched and has_next else None,
         prev_cursor=_cursor_at(sort, fetched[0]) if fetched and has_prev else None,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 
 from tests.web.users.conftest import HX, table_counts
@@ -20,8 +23,41 @@ def test_index__full_page__lists_identities_with_links_and_counts(client, auth, 
     assert "<html" in body and 'id="user-search"' in body and 'id="users-table"' in body
     for identifier in ("alice@acme.com", "bob@acme.com", "carol@other.org", "dave"):
         assert identifier in body
-    assert 'id="users-count"' in body and "<strong>4</strong>" in body
+    assert 'id="users-count"' in body and "Counting identities" in body
     assert "HX-Request" in response.headers.get("Vary", "")
+
+
+def _count_url(body: str) -> str:
+    found = re.search(r'id="users-count"[^>]*hx-get="([^"]+)"', body)
+    assert found, "the results should load their count by a separate request"
+    return html.unescape(found.group(1))
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("", "<strong>4</strong> identities"), ("plan = pro", "<strong>2</strong> identities match"),
+     ('"dave"', "<strong>1</strong> identity match"), ("nobody", "<strong>0</strong> identities")],
+)
+def test_count__from_results_placeholder__counts_the_same_search(
+    client, auth, world, query, expected
+):
+    # Given the results of a search, whose total is loaded separately
+    auth.login("viewer@example.com")
+    body = client.get(world.url, query_string={"q": query}, headers=HX).get_data(as_text=True)
+    # When htmx follows the placeholder's URL
+    response = client.get(_count_url(body), headers=HX)
+    # Then the count of exactly that search comes back as the count partial
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert text.lstrip().startswith('<p class="users-count" id="users-count">')
+    assert expected in " ".join(text.split())
+
+
+def test_count__malformed_query__is_422_with_message(client, auth, world):
+    auth.login("viewer@example.com")
+    response = client.get(world.url + "/count", query_string={"q": "age >"}, headers=HX)
+    assert response.status_code == 422
+    assert response.get_data(as_text=True).strip()
 
 
 def test_index__htmx_request__returns_results_partial(client, auth, world):
