@@ -70,6 +70,10 @@ def read_engine() -> Engine:
     extensions = current_app.extensions
     cached: Engine | None = extensions.get(READ_ENGINE_KEY)
     if cached is None or cached.url != engine.url:
-        cached = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+        # Autocommit leaves no transaction to roll back when a connection is returned.
+        cached = create_engine(
+            engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
+            pool_reset_on_return=None,
+        )
         extensions[READ_ENGINE_KEY] = cached
     return cached
