@@ -3,10 +3,14 @@
 Fills a dedicated schema with N identities (default 1,000,000) and five traits each using
 COPY, times ``count_members`` and the first page of ``member_ids`` for five typical
 segments, then a Python scan (load traits, evaluate each identity with the evaluation
-module) over a sample, extrapolated to N. The schema is dropped afterwards.
+module) over a sample, extrapolated to N. The schema is dropped afterwards unless
+``--keep`` is given; ``--reuse SCHEMA`` measures an already loaded schema again (it is
+never dropped) and ``--explain`` prints EXPLAIN ANALYZE of each SQL count.
 
     .venv/bin/python bench/segments.py                      # full size
     .venv/bin/python bench/segments.py --identities 20000   # smoke run
+    .venv/bin/python bench/segments.py --keep               # prints the schema it kept
+    .venv/bin/python bench/segments.py --reuse bench_segments_1a2b3c4d --explain
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from webapp import create_app  # noqa: E402
 from webapp.evaluation import Segment as EvalSegment  # noqa: E402
@@ -106,11 +110,30 @@ def fill(environment_id: int, count: int, seed: int = 7) -> None:
         cursor.execute("SELECT setval('identities_id_seq', %s)", (count + 1,))
         cursor.execute("SELECT setval('traits_id_seq', %s)", (trait_id + 1,))
         raw.commit()
-        cursor.execute("ANALYZE identities")
-        cursor.execute("ANALYZE traits")
-        raw.commit()
+        # What autovacuum does to a freshly filled table (PostgreSQL 13+ vacuums after
+        # inserts too): statistics, and the visibility map index-only scans rely on.
+        raw.driver_connection.autocommit = True
+        for table in ("identities", "traits"):
+            vacuum(cursor, table)
+        raw.driver_connection.autocommit = False
     finally:
         raw.close()
+
+
+def vacuum(cursor: Any, table: str, attempts: int = 10) -> None:
+    """VACUUM ANALYZE until the table's pages are all-visible (other sessions' snapshots
+    on a shared server can hold that back for a while)."""
+    share = 0.0
+    for _ in range(attempts):
+        cursor.execute(f"VACUUM ANALYZE {table}")
+        cursor.execute(
+            "SELECT relallvisible::float / greatest(relpages, 1) FROM pg_class"
+            " WHERE oid = %s::regclass", (table,))  # fmt: skip
+        share = cursor.fetchone()[0]
+        if share >= 0.99:
+            return
+        time.sleep(3)
+    print(f"warning: only {share:.0%} of {table} is all-visible", file=sys.stderr)
 
 
 def _traits(rng: random.Random) -> list[tuple[str, str, str, float | None]]:
@@ -154,32 +177,56 @@ def python_scan(environment_id: int, env: Environment, rules: Any, key: str, sam
     return elapsed / max(len(ids), 1)
 
 
-def run(url: str, count: int, sample: int) -> None:
-    schema = f"bench_segments_{uuid.uuid4().hex[:8]}"
+def run(url: str, count: int, sample: int, options: argparse.Namespace) -> None:
+    schema = options.reuse or f"bench_segments_{uuid.uuid4().hex[:8]}"
     admin = create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    if not options.reuse:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
         app = create_app({
             "SQLALCHEMY_DATABASE_URI": f"{url}?options=-csearch_path%3D{schema}",
             "SECRET_KEY": "bench", "TESTING": True})  # fmt: skip
         with app.app_context():
-            db.create_all()
-            project = Project(name="Bench", organisation=Organisation(name="Bench"))
-            env = Environment(project=project, name="Production")
-            db.session.add(env)
-            db.session.commit()
-            fill(env.id, count)
-            measure(env, count, sample)
+            if options.reuse:
+                env = db.session.scalars(select(Environment).order_by(Environment.id)).one()
+                count = db.session.scalar(select(func.count()).select_from(Identity)) or 0
+            else:
+                db.create_all()
+                project = Project(name="Bench", organisation=Organisation(name="Bench"))
+                env = Environment(project=project, name="Production")
+                db.session.add(env)
+                db.session.commit()
+                environment_id = env.id
+                # No transaction may stay open during the fill: VACUUM could not mark
+                # pages all-visible behind its snapshot.
+                db.session.commit()
+                fill(environment_id, count)
+            measure(env, count, min(sample, count), options.explain)
             db.session.remove()
             db.engine.dispose()
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        if options.keep or options.reuse:
+            print(f"schema kept: {schema} (reuse with --reuse {schema})", file=sys.stderr)
+        else:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
 
 
-def measure(env: Environment, count: int, sample: int) -> None:
+def explain(membership: segment_sql.Membership) -> None:
+    """Print EXPLAIN ANALYZE of every statement ``count_prepared`` runs."""
+    connection = db.session.connection()
+    segment_sql.tune(membership.scope)
+    for query in segment_sql.count_queries(membership):
+        compiled = query.compile(dialect=db.engine.dialect,
+                                 compile_kwargs={"literal_binds": True})  # fmt: skip
+        sql = str(compiled).replace("%", "%%")
+        rows = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+        print("\n".join(f"    {row[0]}" for row in rows))
+
+
+def measure(env: Environment, count: int, sample: int, show_plans: bool = False) -> None:
     sql_total = python_total = 0.0
     print(f"{count:,} identities; Python scan timed on {sample:,} and extrapolated")
     for name, rules in SEGMENTS.items():
@@ -199,6 +246,9 @@ def measure(env: Environment, count: int, sample: int) -> None:
         print(f"{name:<34} members {members:>9,}  sql count {counted * 1000:8.1f} ms  "
               f"first page ({len(page)}) {paged * 1000:7.1f} ms  "
               f"python scan ~{scan:8.2f} s (extrapolated)")  # fmt: skip
+        if show_plans:
+            explain(segment_sql.prepare(env.id, rules, "1"))
+            db.session.commit()
     print(f"segment count sql/python speedup: {python_total / sql_total:.0f}x")
 
 
@@ -208,8 +258,11 @@ def main() -> None:
     parser.add_argument("--python-sample", type=int, default=50_000)
     parser.add_argument("--database-url",
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/test")  # fmt: skip
+    parser.add_argument("--keep", action="store_true", help="keep the loaded schema")
+    parser.add_argument("--reuse", metavar="SCHEMA", help="measure a schema kept by --keep")
+    parser.add_argument("--explain", action="store_true", help="print each count's plan")
     args = parser.parse_args()
-    run(args.database_url, args.identities, min(args.python_sample, args.identities))
+    run(args.database_url, args.identities, args.python_sample, args)
 
 
 if __name__ == "__main__":

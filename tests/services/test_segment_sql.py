@@ -219,3 +219,138 @@ def test_count_members__no_rules__is_zero(app):
     db.session.commit()
     # When / Then
     assert segment_sql.count_members(env.id, [], "1") == 0
+
+
+# ---- edge values: every row class SQL now decides itself -------------------------------
+LONG = "x" * 150  # longer than the indexed 100-character prefix
+EDGE_VALUES: list[Any] = [
+    "pro", LONG, LONG + "y", "pro" + "a" * 300, "", "true", "True", "1.2.3", "007", "-0",
+    "1.50", "12345678901234567890", "00012345678901234567890", "0" * 305 + "7", "1" * 301,
+    "9" * 320, "-" + "9" * 320, "1" * 310 + ".5", "-" + "1" * 310 + ".5",
+    0, 7, -5, 2**53 + 1, 2**60, -(2**63), 2**63 - 1, 10**20, 10**400, -(10**400),
+    1.5, -2.25, 3.0, 1e20, 1e300, 0.1, True, False,
+]  # fmt: skip
+EDGE_CONDITIONS: dict[str, list[str | None]] = {
+    "typed": [
+        "pro", LONG, LONG + "y", "x" * 100, "", "7", "007", "-3", "1.5", "1e20", "inf", "-inf",
+        "nan", "true", "12345678901234567890", str(2**60), str(10**400), "9" * 320,
+        "-" + "9" * 320, "1" * 310 + ".5", "1.2.3:semver",
+    ],
+    "IN": ["pro,7", f"12345678901234567890,{2**60}", f"{10**400},-0,0", f"{LONG},pro",
+           "007,1.50,True", f"{'9' * 320},{-(10**400)}"],
+    "REGEX": ["9", "-9", "inf", "-inf", "x", "1", "0", "12345", "pro", "1\\.5", "Tr", "1e"],
+    "MODULO": ["7|0", "2|1", "3|0", "-3|-1", "2|0.5", "0.5|0"],
+    "NOT_CONTAINS": ["x", "9", "pro"],
+    "PERCENTAGE_SPLIT": ["50", "100"],
+    "presence": [None],
+}  # fmt: skip
+
+
+def _edge_values_for(operator: str) -> list[str | None]:
+    if operator in TYPED:
+        return EDGE_CONDITIONS["typed"]
+    if operator in ("IS_SET", "IS_NOT_SET"):
+        return EDGE_CONDITIONS["presence"]
+    return EDGE_CONDITIONS[operator]
+
+
+def _edge_people(env: Any) -> dict[int, tuple[str, dict[str, Any]]]:
+    people = {}
+    for n, value in enumerate(EDGE_VALUES + [None]):
+        traits = {} if value is None else {"v": value, "w": EDGE_VALUES[-n]}
+        people[make_identity(env, f"edge-{n}", traits).id] = (f"edge-{n}", traits)
+    db.session.commit()
+    return people
+
+
+def _one(operator: str, value: str | None, prop: str = "v") -> dict[str, Any]:
+    return {"operator": operator, "property_": prop, "value": value}
+
+
+def test_count_members__edge_values_every_operator__equal_evaluation(app):
+    # Given traits of every row class: long strings, overflowing numeric strings, huge and
+    # 64-bit integers, floats, booleans, numeric-looking and semver strings
+    env = make_environment(make_project(), name="Production")
+    people = _edge_people(env)
+    for operator in OPERATORS:
+        for value in _edge_values_for(operator):
+            rules = [{"type": "ALL", "conditions": [_one(operator, value)], "rules": []}]
+            # When counting and listing through SQL
+            counted = segment_sql.count_members(env.id, rules, "77")
+            listed = set(segment_sql.member_ids(env.id, rules, "77", limit=1000))
+            # Then both equal the evaluation module
+            expected = _expected(env, rules, people)
+            assert (counted, listed) == (len(expected), expected), rules
+
+
+def test_count_members__edge_values_nested_rules__equal_evaluation(app):
+    # Given the edge population and nested ANY/ALL/NONE rules mixing keys and classes
+    env = make_environment(make_project(), name="Production")
+    people = _edge_people(env)
+    rng = random.Random(11)
+    operators = [o for o in OPERATORS if o != "PERCENTAGE_SPLIT"]
+
+    def condition() -> dict[str, Any]:
+        operator = rng.choice(operators)
+        return _one(operator, rng.choice(_edge_values_for(operator)), rng.choice(["v", "w"]))
+
+    def rule(depth: int) -> dict[str, Any]:
+        return {
+            "type": rng.choice(["ALL", "ANY", "NONE"]),
+            "conditions": [condition() for _ in range(rng.randint(0, 3))],
+            "rules": [rule(depth + 1) for _ in range(rng.randint(0, 2 if depth < 2 else 0))],
+        }
+
+    for _ in range(60):
+        rules = [rule(0)]
+        # When / Then
+        expected = _expected(env, rules, people)
+        assert segment_sql.count_members(env.id, rules, "77") == len(expected), rules
+        listed = set(segment_sql.member_ids(env.id, rules, "77", limit=1000))
+        assert listed == expected, rules
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        [_one("EQUAL", "pro"), _one("IN", "DE,FR", "country")],
+        [_one("GREATER_THAN_INCLUSIVE", "30"), _one("LESS_THAN", "40")],
+        [_one("GREATER_THAN", "900"), _one("NOT_EQUAL", "team"), _one("CONTAINS", "o")],
+        [_one("EQUAL", "true"), _one("IS_NOT_SET", None, "x"), _one("IN", "7,42", "n")],
+        [_one("EQUAL", "-2.25"), _one("LESS_THAN", "1.5", "w"), _one("IS_SET", None, "n")],
+        [_one("REGEX", "pro.*"), _one("IS_SET", None, "n"), _one("NOT_CONTAINS", LONG, "w")],
+    ],
+)
+def test_translate__typical_conditions__are_exact_sql(app, conditions):
+    # Given typical conditions in ALL, ANY and NONE rules (strings, numbers, booleans)
+    env = make_environment(make_project())
+    for kind in ("ALL", "ANY", "NONE"):
+        rules = [{"type": kind, "conditions": conditions, "rules": []}]
+        # When translating
+        membership = segment_sql.prepare(env.id, rules, "1")
+        # Then SQL alone decides membership: one count query, no Python pass
+        assert membership.translation.exact, rules
+        assert len(segment_sql.count_queries(membership)) == 1
+
+
+def test_count_members__modulo_on_ordinary_numbers__python_checks_nobody(app, monkeypatch):
+    # Given ordinary numbers only (MODULO leaves doubles past 2**63 to Python)
+    env = make_environment(make_project())
+    for n in range(12):
+        make_identity(env, f"n-{n}", {"n": n, "x": 1.5})
+    make_identity(env, "huge", {"n": 1e19})
+    db.session.commit()
+    checked: list[int] = []
+    real = segment_sql.python_members
+
+    def spy(membership, ids):
+        checked.extend(ids)
+        return real(membership, ids)
+
+    monkeypatch.setattr(segment_sql, "python_members", spy)
+    rules = [{"type": "ALL", "conditions": [_one("MODULO", "3|1", "n")], "rules": []}]
+    # When counting
+    counted = segment_sql.count_members(env.id, rules, "1")
+    # Then SQL decides every identity but the one holding 1e19, which Python checks
+    assert counted == 4 + (1e19 % 3 == 1)
+    assert len(checked) == 1

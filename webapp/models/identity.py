@@ -93,8 +93,17 @@ class Trait(TypedValueMixin, TimestampMixin, Model):
     __tablename__ = "traits"
     __table_args__ = (
         UniqueConstraint("identity_id", "key"),
-        Index("ix_traits_env_key_prefix", "environment_id", "key", "value_prefix"),
-        Index("ix_traits_env_key_num", "environment_id", "key", "value_num"),
+        # value_type and identity_id complete the probes, so segment counts read these
+        # indexes alone (index-only scans, services/segment_sql_translate.py).
+        Index(
+            "ix_traits_env_key_prefix_cover",
+            "environment_id",
+            "key",
+            "value_prefix",
+            "value_type",
+            "identity_id",
+        ),
+        Index("ix_traits_env_key_num_cover", "environment_id", "key", "value_num", "identity_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,11 +1,16 @@
 """Segment membership in SQL over the traits table, identity for identity equal to evaluation.
 
-Each condition becomes two SQL predicates over an identity: ``surely`` (the condition
-certainly holds) and ``maybe`` (it may hold). Where SQL expresses SPEC §2 exactly the two
-are one expression; where it cannot (PERCENTAGE_SPLIT, most REGEX, semver, identity
-JSONPaths, numbers beyond 2**53) ``maybe`` widens and ``surely`` narrows. Quantifiers
-combine them (NONE swaps them), so members = ``surely`` plus the ``maybe and not surely``
-candidates the evaluation module checks in Python.
+Each condition becomes two SQL formulas over an identity: ``surely`` (the condition
+certainly holds) and ``maybe`` (it may hold). Where SQL expresses SPEC §2 exactly, which
+covers every trait type and nearly every operator, the two are one formula and a count is
+one query. Where it cannot (PERCENTAGE_SPLIT, REGEX beyond a literal prefix, semver,
+identity JSONPaths, MODULO on numbers past 2**63, huge integer values on SQLite),
+``maybe`` widens and ``surely`` narrows. Quantifiers combine them (NONE swaps them), so
+members = ``surely`` plus the ``maybe and not surely`` candidates, all within the
+translation's ``doubt``, that the evaluation module checks in Python.
+
+Counts render as set algebra over covering trait indexes (``segment_sql_translate``);
+member pages and Python candidates as WHERE clauses over identities.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, case, func, select, text
+from sqlalchemy import Select, case, select, text
 
 from ..evaluation import Segment as EvalSegment
 from ..evaluation.segments import CompiledSegment, Subject
 from ..extensions import db
 from ..models import Environment, Identity, Trait, decode_value
+from . import regex_guard
 from .errors import NotFound
 from .segment_sql_rows import (
     _FALSE,
@@ -36,6 +42,8 @@ from .segment_sql_rows import (
 )
 from .segment_sql_translate import (
     Translation,
+    count_select,
+    id_select,
     rules_from_document,
     translate,
     translate_condition,
@@ -55,6 +63,7 @@ __all__ = [
     "all_of",
     "count_members",
     "count_prepared",
+    "count_queries",
     "member_ids",
     "member_ids_prepared",
     "negate",
@@ -64,6 +73,7 @@ __all__ = [
     "translate",
     "translate_condition",
     "translate_rule",
+    "tune",
 ]
 
 BATCH = 2000
@@ -98,22 +108,33 @@ def prepare(environment_id: int, rules: RulesDocument, segment_key: str) -> Memb
         environment.id, environment.client_key, environment.name, db.engine.name, segment_key
     )
     parsed = rules_from_document(rules)
-    compiled = CompiledSegment(EvalSegment(key=segment_key, name="", rules=parsed), 0)
+    refused = regex_guard.refused_patterns(parsed)  # they never match, never stall
+    compiled = CompiledSegment(EvalSegment(key=segment_key, name="", rules=parsed), 0, refused)
     return Membership(scope, translate(scope, parsed), compiled)
 
 
-def _tune(scope: Scope) -> None:
-    # NOT IN (subquery) stays a hashed subplan only if the hash fits in work_mem.
+def tune(scope: Scope) -> None:
+    """Set the current transaction up for membership queries (PostgreSQL work_mem)."""
+    # NOT IN (subquery) stays a hashed subplan, and set operations hash, only if the
+    # hash fits in work_mem. JIT compiling these one-off expressions costs more than
+    # it saves (hundreds of milliseconds at a million identities).
     if scope.dialect == "postgresql":
         db.session.execute(text("SET LOCAL work_mem = '128MB'"))
+        db.session.execute(text("SET LOCAL jit = off"))
 
 
-def _count(scope: Scope, where: Expr) -> int:
-    if where is _FALSE:
-        return 0
-    query = select(func.count()).select_from(Identity)
-    query = query.where(Identity.environment_id == scope.environment_id, where)
-    return int(db.session.scalar(query) or 0)
+def count_queries(membership: Membership) -> list[Select[Any]]:
+    """Return the statements ``count_prepared`` runs (for EXPLAIN), after ``tune``.
+
+    :param membership: the prepared segment
+    :return: the SQL count, then (when SQL is not exact) the first undecided-id batch
+    """
+    tr = membership.translation
+    queries = [] if tr.sure is False else [count_select(membership.scope, tr.sure)]
+    if not tr.exact:
+        where = _and([tr.undecided, tr.maybe, _not(tr.surely)])
+        queries.append(_unsure_query(membership, where, 0))
+    return queries
 
 
 def python_members(membership: Membership, ids: Sequence[int]) -> set[int]:
@@ -161,20 +182,22 @@ def _search(query: Select[Any], search: str | None) -> Select[Any]:
     return query
 
 
+def _unsure_query(membership: Membership, where: Expr, after: int) -> Select[Any]:
+    query = select(Identity.id).where(
+        Identity.environment_id == membership.scope.environment_id, Identity.id > after, where
+    )
+    return query.order_by(Identity.id).limit(BATCH)
+
+
 def _unsure_ids(membership: Membership, cap: int | None = None) -> Iterable[list[int]]:
     """Yield batches of ids that SQL could not decide (maybe but not surely)."""
     tr = membership.translation
-    where = _and([tr.maybe, _not(tr.surely)])
+    where = _and([tr.undecided, tr.maybe, _not(tr.surely)])
     if where is _FALSE:
         return
     after, seen = 0, 0
     while cap is None or seen < cap:
-        query = select(Identity.id).where(
-            Identity.environment_id == membership.scope.environment_id,
-            Identity.id > after,
-            where,
-        )
-        ids = list(db.session.scalars(query.order_by(Identity.id).limit(BATCH)))
+        ids = list(db.session.scalars(_unsure_query(membership, where, after)))
         if not ids:
             return
         yield ids
@@ -186,8 +209,11 @@ def _unsure_ids(membership: Membership, cap: int | None = None) -> Iterable[list
 
 def count_prepared(membership: Membership) -> int:
     """Count a prepared segment's members (SQL, plus Python for undecided identities)."""
-    _tune(membership.scope)
-    total = _count(membership.scope, membership.translation.surely)
+    tune(membership.scope)
+    tr = membership.translation
+    total = 0
+    if tr.sure is not False:
+        total = int(db.session.scalar(count_select(membership.scope, tr.sure)) or 0)
     if not membership.translation.exact:
         for ids in _unsure_ids(membership):
             total += len(python_members(membership, ids))
@@ -205,6 +231,15 @@ def count_members(environment_id: int, rules: RulesDocument, segment_key: str) -
     return count_prepared(prepare(environment_id, rules, segment_key))
 
 
+def _exact_page(membership: Membership, after_id: int, limit: int) -> list[int]:
+    # The member set from trait index scans (as counted), then its first ids: bounded
+    # by the count's cost however sparse the members are along the id order.
+    ids = id_select(membership.scope, membership.translation.sure).subquery()
+    column = ids.c.identity_id
+    query = select(column).where(column > after_id).order_by(column).limit(limit)
+    return list(db.session.scalars(query))
+
+
 def member_ids_prepared(
     membership: Membership,
     *,
@@ -216,11 +251,13 @@ def member_ids_prepared(
     tr, scope = membership.translation, membership.scope
     if tr.maybe is _FALSE or limit <= 0:
         return []
-    _tune(scope)
+    tune(scope)
+    cursor = after_id or 0
+    if tr.exact and not search:
+        return _exact_page(membership, cursor, limit)
     sure = tr.surely if tr.surely in (_TRUE, _FALSE) else case((tr.surely, True), else_=False)
     batch = limit if tr.exact else max(limit, 500)
     found: list[int] = []
-    cursor = after_id or 0
     while True:
         query = select(Identity.id, sure).where(
             Identity.environment_id == scope.environment_id, Identity.id > cursor, tr.maybe

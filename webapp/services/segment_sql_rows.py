@@ -1,8 +1,16 @@
 """Per-operator SQL predicates over one traits row, for ``segment_sql``'s translation.
 
-For each operator (SPEC §2) a condition becomes a pair of row predicates: rows where SQL
-decides the condition exactly, and rows where it cannot and Python must check. Boolean
-helpers fold ``true()``/``false()`` constants so callers can test them with ``is``.
+Evaluation normalises a trait (SPEC §2) before comparing it, so every stored row falls in
+exactly one *class*: ``str`` (a string that does not look numeric), ``bool``, ``num`` (a
+number whose double ``value_num`` is stored: integers, floats and numeric-looking strings)
+and ``ovf`` (an integer or numeric-looking string beyond a double's range: ``value_num`` is
+NULL and the value, past +-1.8e308, compares with any ordinary number by its sign alone).
+
+For each operator a condition becomes, per class, the rows where SQL decides it holds
+(``exact``) and the rows SQL cannot decide (``unsure``: Python checks those). Branches are
+kept apart by class so that conditions on one key combine class by class and every branch
+stays a simple, index-friendly predicate. Boolean helpers fold ``true()``/``false()``
+constants so callers can test them with ``is``.
 """
 
 from __future__ import annotations
@@ -10,11 +18,24 @@ from __future__ import annotations
 import math
 import operator as op
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, false, func, literal, not_, or_, true
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Numeric,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    true,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import aliased
 
 from ..evaluation import Condition
@@ -30,12 +51,13 @@ from ..evaluation.operators import (
     parse_modulo,
 )
 from ..evaluation.semver import has_semver_suffix
-from ..extensions import db
 from ..models import Trait
+from ..models.base import PREFIX_LENGTH
 
 Expr = ColumnElement[bool]
 BIG = float(2**53)  # beyond this a double no longer holds every integer exactly
 HUGE_TEXT = 300  # a numeric-looking string this short always has value_num (no overflow)
+_BIGINT = float(2**63)  # doubles strictly inside +-2**63 cast to BIGINT exactly
 _TYPED: dict[str, Callable[[Any, Any], bool]] = {
     "EQUAL": op.eq,
     "NOT_EQUAL": op.ne,
@@ -46,6 +68,14 @@ _TYPED: dict[str, Callable[[Any, Any], bool]] = {
     "CONTAINS": op.contains,
 }
 _LITERAL = re.compile(r"(?:[A-Za-z0-9 _@/:,#%&=~<>!'\"-]|\\[.+*?()\[\]{}|\\^$/-])*")
+# What evaluation turns into a number (``segments._numeric_text``), and str() of an int.
+_NUMERIC = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_CANONICAL_INT = re.compile(r"0|-?[1-9][0-9]*")
+
+# Row classes; a branch of TRUE stands for every row of its class.
+CLASSES = ("str", "bool", "num", "ovf")
+Branches = Mapping[str, Expr]
+RowPair = tuple[Branches, Branches]  # (exact branches, unsure branches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,34 +122,91 @@ def _const(flag: bool) -> Expr:
     return _TRUE if flag else _FALSE
 
 
+# ---- branches by class ---------------------------------------------------------------
+EVERY: Branches = dict.fromkeys(CLASSES, _TRUE)
+
+
+def _branches(**parts: Expr) -> dict[str, Expr]:
+    return {c: parts[c] for c in CLASSES if c in parts and parts[c] is not _FALSE}
+
+
+def branches_and(a: Branches, b: Branches) -> dict[str, Expr]:
+    """Rows in both: class by class (a row is in one class only)."""
+    return _branches(**{c: _and([a[c], b[c]]) for c in a if c in b})
+
+
+def branches_or(a: Branches, b: Branches) -> dict[str, Expr]:
+    """Rows in either, class by class."""
+    return _branches(**{c: _or([a.get(c, _FALSE), b.get(c, _FALSE)]) for c in {**a, **b}})
+
+
+def is_every(branches: Branches) -> bool:
+    """Tell whether the branches take every row (no predicate needed)."""
+    return all(branches.get(c) is _TRUE for c in CLASSES)
+
+
 # ---- one trait row -----------------------------------------------------------------
 class _Row:
-    """Predicates over one traits row: its normalised kind (SPEC §2) and precision."""
+    """Predicates over one traits row (alias ``t``): its class and its exact value forms."""
 
     def __init__(self, scope: Scope) -> None:
         t = self.t = aliased(Trait, name="t")
         self.scope = scope
-        numeric_string = and_(t.value_type == "string", t.value_num.is_not(None))
-        self.is_bool: Expr = t.value_type == "boolean"
-        self.is_int_any: Expr = or_(
-            t.value_type == "integer", and_(numeric_string, t.value_text.not_like("%.%"))
+        value_text, value_num, kind = t.value_text, t.value_num, t.value_type
+        self.num: Expr = value_num.is_not(None)
+        self.int_num: Expr = and_(
+            self.num, or_(kind == "integer", and_(kind == "string", value_text.not_like("%.%")))
         )
-        self.precise: Expr = and_(t.value_num > -BIG, t.value_num < BIG)
-        self.is_int: Expr = and_(self.is_int_any, self.precise)
-        unsure = or_(t.value_num.is_(None), not_(self.precise))
-        self.int_unsure: Expr = and_(self.is_int_any, unsure)
-        self.is_float: Expr = or_(
-            t.value_type == "float", and_(numeric_string, t.value_text.like("%.%"))
+        self.float_num: Expr = and_(
+            self.num, or_(kind == "float", and_(kind == "string", value_text.like("%.%")))
         )
-        plain_string = and_(t.value_type == "string", t.value_num.is_(None))
-        self.is_str: Expr = and_(plain_string, func.length(t.value_text) <= HUGE_TEXT)
-        self.str_unsure: Expr = and_(plain_string, func.length(t.value_text) > HUGE_TEXT)
-        self.is_typed_text: Expr = t.value_type.in_(("integer", "float"))
+        self.precise: Expr = and_(value_num > -BIG, value_num < BIG)
+        long_numeric = and_(func.length(value_text) > HUGE_TEXT, self._looks_numeric())
+        self.str_: Expr = and_(kind == "string", value_num.is_(None), not_(long_numeric))
+        self.ovf: Expr = and_(
+            value_num.is_(None), or_(kind == "integer", and_(kind == "string", long_numeric))
+        )
+        self.ovf_int: Expr = and_(self.ovf, value_text.not_like("%.%"))
+        self.ovf_float: Expr = and_(self.ovf, value_text.like("%.%"))
+        self.negative: Expr = value_text.like("-%")
+
+    def _looks_numeric(self) -> Expr:
+        """``-?[0-9]+(\\.[0-9]+)?`` in full, as evaluation reads numbers."""
+        text_ = self.t.value_text
+        if self.scope.dialect == "postgresql":
+            return text_.op("~", is_comparison=True)(r"^-?[0-9]+(\.[0-9]+)?$")
+        digits = case((text_.like("-%"), func.substr(text_, 2)), else_=text_)
+
+        def glob(pattern: str) -> Expr:
+            return cast(Expr, digits.op("GLOB", is_comparison=True)(pattern))
+
+        bad = ("*[^0-9.]*", "*.*.*", ".*", "*.")
+        return and_(digits != "", *[not_(glob(p)) for p in bad])
+
+    def class_predicate(self, name: str) -> Expr:
+        """Return the predicate selecting the rows of one class."""
+        return {
+            "str": self.str_,
+            "bool": self.t.value_type == "boolean",
+            "num": self.num,
+            "ovf": self.ovf,
+        }[name]
+
+    def canonical_int(self) -> ColumnElement[str]:
+        """``str(int(value_text))`` for integer rows: no leading zeros, no ``-0``."""
+        text_ = self.t.value_text
+        magnitude = func.ltrim(case((self.negative, func.substr(text_, 2)), else_=text_), "0")
+        return cast(
+            ColumnElement[str],
+            case(
+                (magnitude == "", "0"),
+                (self.negative, literal("-").op("||")(magnitude)),
+                else_=magnitude,
+            ),
+        )
 
     def text_cmp(self, name: str, value: str) -> Expr:
         column = self.t.value_text
-        if name == "EQUAL":
-            return and_(self.t.value_prefix == value[:100], column == value)
         if name == "NOT_EQUAL":
             return column != value
         if name == "CONTAINS":
@@ -135,61 +222,41 @@ class _Row:
 
     def bool_in(self, accepted: Callable[[bool], bool]) -> Expr:
         texts = [text_ for flag, text_ in ((False, "false"), (True, "true")) if accepted(flag)]
-        return and_(self.is_bool, self.t.value_text.in_(texts)) if texts else _FALSE
+        if not texts:
+            return _FALSE
+        is_bool = self.t.value_type == "boolean"
+        return is_bool if len(texts) == 2 else and_(is_bool, self.t.value_prefix == texts[0])
+
+    def texts_equal(self, texts: list[str]) -> Expr:
+        """String rows whose text is one of ``texts`` (none of them numeric-looking)."""
+        prefix = self.t.value_prefix
+        heads = sorted({text_[:PREFIX_LENGTH] for text_ in texts})
+        parts = [self.t.value_type == "string"]
+        parts.append(prefix == heads[0] if len(heads) == 1 else prefix.in_(heads))
+        # A stored prefix shorter than PREFIX_LENGTH is the whole text.
+        if any(len(text_) >= PREFIX_LENGTH for text_ in texts):
+            parts.append(self.t.value_text.in_(sorted(texts)))
+        return and_(*parts)
+
+    def by_sign(self, rows: Expr, positive: bool, negative: bool) -> Expr:
+        """Restrict ``rows`` (overflowed numbers) to the signs for which the test holds."""
+        if positive and negative:
+            return rows
+        if positive:
+            return and_(rows, not_(self.negative))
+        return and_(rows, self.negative) if negative else _FALSE
 
 
 def _compare(name: str, left: Any, right: Any) -> Expr:
     return cast(Expr, _TYPED[name](left, right))
 
 
-def _number_cmp(name: str, column: Any, number: float) -> Expr:
-    if math.isnan(number):
-        return _const(name == "NOT_EQUAL")
-    if math.isinf(number):
-        return _const(_TYPED[name](0.0, number))
-    return _compare(name, column, literal(number))
-
-
-RowPair = tuple[Expr, Expr]  # (exact rows, unsure rows)
-
-
-def _typed_rows(row: _Row, name: str, value: str | None) -> RowPair:
-    test = _TYPED[name]
-    text_ = str(value)
-    exact: list[Expr] = []
-    unsure: list[Expr] = [row.str_unsure]
-    if has_semver_suffix(value):
-        unsure.append(row.is_str)
-    else:
-        exact.append(and_(row.is_str, row.text_cmp(name, text_)))
-    if name != "CONTAINS":
-        as_bool = value not in ("False", "false")
-        exact.append(row.bool_in(lambda flag: test(flag, as_bool)))
-        as_int = _cast(int, value)
-        if isinstance(as_int, int) and abs(as_int) < BIG:
-            exact.append(and_(row.is_int, _number_cmp(name, row.t.value_num, float(as_int))))
-            unsure.append(row.int_unsure)
-        elif as_int is not None:
-            unsure.append(row.is_int_any)
-        as_float = _cast(float, value)
-        if as_float is not None:
-            exact.append(and_(row.is_float, _number_cmp(name, row.t.value_num, as_float)))
-    if name == "EQUAL" and not has_semver_suffix(value):
-        return _index_hint(row, text_, value, _or(exact)), _or(unsure)
-    return _or(exact), _or(unsure)
-
-
-def _index_hint(row: _Row, text_: str, value: str | None, exact: Expr) -> Expr:
-    """AND a redundant (environment, key, prefix | number) probe so the indexes drive EQUAL."""
-    if exact is _FALSE:
-        return exact
-    prefixes = [text_[:100]] + ["true" if value not in ("False", "false") else "false"]
-    hints: list[Expr] = [row.t.value_prefix.in_(prefixes)]
-    # float(value) equals float(int(value)) wherever the integer branch is exact.
-    number = _cast(float, value)
-    if number is not None and math.isfinite(number):
-        hints.append(row.t.value_num == number)
-    return and_(_or(hints), exact)
+def _number_cmp(name: str, column: Any, number: float, rows: Expr) -> Expr:
+    """``rows`` whose ``column`` compares with ``number`` (constants for NaN and infinities)."""
+    if math.isnan(number) or math.isinf(number):
+        # Every stored double is finite: the test is the same for all of them.
+        return rows if _TYPED[name](0.0, number) else _FALSE
+    return _and([rows, _compare(name, column, literal(number))])
 
 
 def _cast(kind: Callable[[Any], Any], value: str | None) -> Any:
@@ -199,67 +266,152 @@ def _cast(kind: Callable[[Any], Any], value: str | None) -> Any:
         return None
 
 
+# ---- typed comparisons (EQUAL ... CONTAINS) -----------------------------------------
+def _typed_rows(row: _Row, name: str, value: str | None) -> RowPair:
+    text_ = str(value)
+    if has_semver_suffix(value):
+        exact, unsure = {}, {"str": _TRUE}  # semver strings: Python parses them
+    else:
+        exact, unsure = {"str": _str_rows(row, name, text_)}, {}
+    if name == "CONTAINS":
+        return _branches(**exact), unsure
+    test = _TYPED[name]
+    as_bool = value not in ("False", "false")
+    exact["bool"] = row.bool_in(lambda flag: test(flag, as_bool))
+    numbers_exact, numbers_unsure = _number_rows(row, name, value)
+    return _branches(**exact, **numbers_exact), branches_or(unsure, numbers_unsure)
+
+
+def _str_rows(row: _Row, name: str, text_: str) -> Expr:
+    if name == "EQUAL":
+        # Numeric-looking strings are numbers: no string row holds such a text.
+        return _FALSE if _NUMERIC.fullmatch(text_) else row.texts_equal([text_])
+    return and_(row.str_, row.text_cmp(name, text_))
+
+
+def _number_rows(row: _Row, name: str, value: str | None) -> RowPair:
+    """``num`` and ``ovf`` branches of a typed comparison (the value cast per trait type)."""
+    test = _TYPED[name]
+    as_int, as_float = _cast(int, value), _cast(float, value)
+    if as_int is not None and abs(as_int) < BIG:
+        # int(value) and float(value) are the same number, exact as a double, and any
+        # stored double beyond 2**53 lies beyond it too: one comparison serves all rows.
+        number = float(as_int)
+        exact = {
+            "num": _number_cmp(name, row.t.value_num, number, _TRUE),
+            "ovf": row.by_sign(row.ovf, test(math.inf, number), test(-math.inf, number)),
+        }
+        return _branches(**exact), {}
+    floats: dict[str, Expr] = {}
+    if as_float is not None:
+        floats = _branches(
+            num=_number_cmp(name, row.t.value_num, as_float, row.float_num),
+            ovf=row.by_sign(
+                row.ovf_float, test(math.inf, as_float), test(-math.inf, as_float)
+            ),
+        )
+    if as_int is None:
+        return floats, {}
+    ints_exact, ints_unsure = _huge_int_rows(row, name, as_int)
+    return branches_or(floats, ints_exact), ints_unsure
+
+
+def _huge_int_rows(row: _Row, name: str, number: int) -> RowPair:
+    """Integer rows against an integer value beyond 2**53 (floats are handled apart)."""
+    try:
+        rounded = float(number)
+    except OverflowError:
+        rounded = math.inf if number > 0 else -math.inf
+    # A stored integer within 2**53 is exact and lies on the near side of the value.
+    precise = and_(row.int_num, row.precise)
+    small = _number_cmp(name, row.t.value_num, rounded, precise)
+    big = and_(row.int_num, not_(row.precise))
+    if row.scope.dialect != "postgresql":
+        return _branches(num=small), _branches(num=big, ovf=row.ovf_int)
+    # PostgreSQL's NUMERIC holds every such integer exactly (the CASE guards the cast).
+    exact_text = case((or_(row.int_num, row.ovf_int), row.t.value_text), else_=None)
+    test = _compare(name, sql_cast(exact_text, Numeric), sql_cast(literal(str(number)), Numeric))
+    return _branches(num=or_(small, and_(big, test)), ovf=and_(row.ovf_int, test)), {}
+
+
+# ---- other operators ------------------------------------------------------------------
 def _in_rows(row: _Row, value: str | None) -> RowPair:
     accepted = sorted(parse_in_values(value))
-    exact: list[Expr] = []
-    unsure: list[Expr] = [row.str_unsure]
-    if accepted:
-        prefixes = sorted({a[:100] for a in accepted})
-        exact.append(
-            and_(row.is_str, row.t.value_prefix.in_(prefixes), row.t.value_text.in_(accepted))
-        )
+    words = [a for a in accepted if not _NUMERIC.fullmatch(a)]
     # Integer traits compare as str(int): only canonical integer texts can match.
-    numbers = [int(a) for a in accepted if re.fullmatch(r"0|-?[1-9][0-9]*", a)]
+    numbers = [int(a) for a in accepted if _CANONICAL_INT.fullmatch(a)]
     small = sorted({float(n) for n in numbers if abs(n) < BIG})
+    big = sorted({str(n) for n in numbers if abs(n) >= BIG})
+    num: list[Expr] = []
     if small:
-        exact.append(and_(row.is_int, row.t.value_num.in_(small)))
-    if numbers:
-        unsure.append(row.int_unsure)
-    return _or(exact), _or(unsure)
+        num.append(and_(row.int_num, row.t.value_num.in_(small)))
+    ovf = _FALSE
+    if big:
+        num.append(and_(row.int_num, not_(row.precise), row.canonical_int().in_(big)))
+        ovf = and_(row.ovf_int, row.canonical_int().in_(big))
+    text_rows = row.texts_equal(words) if words else _FALSE
+    return _branches(str=text_rows, num=_or(num), ovf=ovf), {}
 
 
 def _modulo_rows(row: _Row, value: str | None) -> RowPair:
     parsed = parse_modulo(value)
     if parsed is None or parsed[0] == 0:
-        return _FALSE, _FALSE
+        return {}, {}
     divisor, remainder = parsed
-    python_test = build_predicate(MODULO, value, "")
-    exact: list[Expr] = [row.bool_in(python_test)]
+    # Overflowed numbers never match: int % float overflows, inf % d is NaN.
+    exact = _branches(bool=row.bool_in(build_predicate(MODULO, value, "")))
+    value_num = row.t.value_num
     if not (divisor.is_integer() and abs(divisor) < 2**31 and math.isfinite(remainder)):
-        return _or(exact), _or([row.is_int_any, row.is_float])
+        return exact, {"num": _TRUE}
+    integral = value_num == func.round(value_num)
     if not remainder.is_integer():
         # Integral operands give integral remainders: nothing but odd floats can match.
-        integral = row.t.value_num == func.round(row.t.value_num)
-        return _or(exact), and_(row.is_float, not_(integral))
+        return exact, {"num": not_(integral)}
     # Python's % takes the divisor's sign; SQL's truncates: ((v % d) + d) % d mirrors it.
     d = int(divisor)
-    as_int = func.cast(row.t.value_num, db.BigInteger)
-    python_mod = ((as_int % d) + d) % d
-    integral = and_(row.precise, row.t.value_num == func.round(row.t.value_num))
-    numeric = or_(row.is_int, and_(row.is_float, integral))
-    exact.append(and_(numeric, python_mod == int(remainder)))
-    unsure = or_(row.int_unsure, and_(row.is_float, not_(integral)))
-    return _or(exact), unsure
+    fits = and_(value_num > -_BIGINT, value_num < _BIGINT, integral)
+    as_int = sql_cast(case((fits, value_num), else_=None), BigInteger)
+    exact = {**exact, "num": ((as_int % d) + d) % d == int(remainder)}
+    return exact, {"num": or_(value_num <= -_BIGINT, value_num >= _BIGINT)}
 
 
 def _regex_rows(row: _Row, value: str | None) -> RowPair:
     try:
         pattern = re.compile(str(value))
-    except re.error:
-        return _FALSE, _FALSE
-    literal_prefix = _literal_prefix(str(value))
-    if literal_prefix is None:
-        return _FALSE, _TRUE
-    exact = [
-        row.bool_in(lambda flag: pattern.match(str(flag)) is not None),
-        # str() of integer and float traits is their stored text (str / repr).
-        and_(
-            or_(row.is_str, row.is_typed_text),
-            func.substr(row.t.value_text, 1, len(literal_prefix)) == literal_prefix,
+    except (re.error, RecursionError):
+        return {}, {}
+    prefix = _literal_prefix(str(value))
+    if prefix is None:
+        return {}, EVERY
+
+    def starts(text_: Any) -> Expr:
+        return _TRUE if not prefix else func.substr(text_, 1, len(prefix)) == prefix
+
+    def matches(shown: str) -> bool:
+        return pattern.match(shown) is not None
+
+    t = row.t
+    # str() of an integer is its canonical text, of a float its repr (the stored text).
+    exact = _branches(
+        str=_and([row.str_, starts(t.value_text)]),
+        bool=row.bool_in(lambda flag: matches(str(flag))),
+        num=_or(
+            [
+                _and([row.int_num, starts(row.canonical_int())]),
+                _and([t.value_type == "float", starts(t.value_text)]),
+            ]
         ),
-    ]
-    numeric_string = and_(row.t.value_type == "string", row.t.value_num.is_not(None))
-    return _or(exact), or_(row.str_unsure, numeric_string)
+        ovf=_or(
+            [
+                _and([row.ovf_int, starts(row.canonical_int())]),
+                row.by_sign(row.ovf_float, matches("inf"), matches("-inf")),
+            ]
+        ),
+    )
+    if prefix and prefix[0] not in "-0123456789":
+        return exact, {}  # no float is spelled that way
+    # "1.50" reads as 1.5, whose repr Python spells: those rows are Python's.
+    return exact, {"num": and_(t.value_type == "string", row.float_num)}
 
 
 def _literal_prefix(pattern: str) -> str | None:
@@ -270,28 +422,37 @@ def _literal_prefix(pattern: str) -> str | None:
     return re.sub(r"\\(.)", r"\1", body)
 
 
-def _split_rows(value: str | None) -> RowPair:
+def split_threshold(value: str | None) -> bool | None:
+    """Return True when a split takes every value, False when none, None when it depends."""
     threshold = _cast(float, value)
     if threshold is None or math.isnan(threshold) or threshold < 0:
-        return _FALSE, _FALSE
+        return False
     # Buckets are below 100: a threshold of 100 takes every set value.
-    return (_TRUE, _FALSE) if threshold >= 100 else (_FALSE, _TRUE)
+    return True if threshold >= 100 else None
 
 
-def _row_predicates(row: _Row, condition: Condition) -> RowPair:
+def _split_rows(value: str | None) -> RowPair:
+    verdict = split_threshold(value)
+    return (EVERY, {}) if verdict else ({}, EVERY if verdict is None else {})
+
+
+def row_predicates(row: _Row, condition: Condition) -> RowPair:
+    """Return the exact and unsure branches of one condition over its trait row.
+
+    :param row: the traits row alias
+    :param condition: the condition (IS_NOT_SET is the caller's: it is about absence)
+    :return: (exact, unsure) branches by class
+    """
     name, value = condition.operator, condition.value
     if name in _TYPED:
         return _typed_rows(row, name, value)
     builders: dict[str, Callable[[], RowPair]] = {
-        NOT_CONTAINS: lambda: (
-            and_(row.is_str, row.position(str(value)) == 0),
-            row.str_unsure,
-        ),
+        NOT_CONTAINS: lambda: (_branches(str=and_(row.str_, row.position(str(value)) == 0)), {}),
         IN: lambda: _in_rows(row, value),
         MODULO: lambda: _modulo_rows(row, value),
         REGEX: lambda: _regex_rows(row, value),
         PERCENTAGE_SPLIT: lambda: _split_rows(value),
-        IS_SET: lambda: (_TRUE, _FALSE),
+        IS_SET: lambda: (EVERY, {}),
     }
     builder = builders.get(name)
-    return builder() if builder is not None else (_FALSE, _FALSE)
+    return builder() if builder is not None else ({}, {})
