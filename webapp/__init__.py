@@ -31,10 +31,11 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import access, cli, errors, models, navigation, security  # noqa: F401  (models: tables)
+    from . import access, cli, errors, limits, models, navigation, security  # noqa: F401
     from .blueprints import register_blueprints
 
     register_blueprints(app)
+    limits.init_app(app)
     access.init_app(app)
     errors.init_app(app)
     navigation.init_app(app)
@@ -57,5 +58,6 @@ def _finish_config(app: Flask) -> None:
         options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         options["pool_pre_ping"] = False
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config.load_or_create_secret_key(app.instance_path)

@@ -19,12 +19,31 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": False,
     "REMEMBER_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_SAMESITE": "Lax",
+    # REMEMBER_COOKIE_SECURE follows SESSION_COOKIE_SECURE unless set (create_app).
     "PORT": 5000,
     # SDK request bodies are small; anything bigger is refused with 413 before parsing.
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Login throttling (webapp/limits.py): failed attempts per client IP and email, and per IP.
+    "LOGIN_RATE_LIMIT_PER_EMAIL": "10 per minute",
+    "LOGIN_RATE_LIMIT_PER_IP": "30 per minute",
+    "RATELIMIT_ENABLED": True,
+    # memory:// counts per process; use redis://host:6379/0 when several workers or servers run.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STRATEGY": "moving-window",
+    # Only the 429 answer says when to retry (Retry-After); other answers carry no counters.
+    "RATELIMIT_HEADERS_ENABLED": False,
+    # An unreachable counter store is logged and lets logins through rather than locking all out.
+    "RATELIMIT_SWALLOW_ERRORS": True,
+    # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none).
+    "TRUSTED_PROXY_COUNT": 0,
 }
 
 ENV_VARS = ("DATABASE_URL", "SECRET_KEY", "PORT", "SESSION_COOKIE_SECURE")
+# Environment variables whose setting has another name (prefixed to avoid clashes).
+ENV_ALIASES = {
+    "FLAGPOST_RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
+    "FLAGPOST_TRUSTED_PROXY_COUNT": "TRUSTED_PROXY_COUNT",
+}
 
 
 def sqlite_url(instance_path: str) -> str:
@@ -46,8 +65,12 @@ def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, An
     for name in ENV_VARS:
         if environ.get(name):
             found[name] = environ[name]
-    if "PORT" in found:
-        found["PORT"] = int(found["PORT"])
+    for variable, name in ENV_ALIASES.items():
+        if environ.get(variable):
+            found[name] = environ[variable]
+    for name in ("PORT", "TRUSTED_PROXY_COUNT"):
+        if name in found:
+            found[name] = int(found[name])
     if "SESSION_COOKIE_SECURE" in found:
         found["SESSION_COOKIE_SECURE"] = found["SESSION_COOKIE_SECURE"].lower() in (
             "1",
