@@ -98,7 +98,8 @@ def compile_snapshot(snapshot: EnvironmentSnapshot) -> CompiledEnvironment:
     :return: the compiled environment, to be reused across identities
     """
     features = {feature.name: feature for feature in snapshot.features}
-    segments = tuple(CompiledSegment(s, i) for i, s in enumerate(snapshot.segments))
+    refused = snapshot.refused_patterns
+    segments = tuple(CompiledSegment(s, i, refused) for i, s in enumerate(snapshot.segments))
     targeted = _targeted_names(snapshot)
     plans = tuple(
         plan

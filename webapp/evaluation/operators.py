@@ -144,8 +144,9 @@ def _build_not_contains(value: str | None, segment_key: str) -> Predicate:
 def _build_regex(value: str | None, segment_key: str) -> Predicate:
     try:
         pattern = re.compile(str(value))
-    except re.error:
-        # The engine raises here; failing the condition is the only sane mirror.
+    except (re.error, RecursionError):
+        # The engine raises here (RecursionError: parentheses nested hundreds deep);
+        # failing the condition is the only sane mirror.
         return lambda trait: False
     match = pattern.match
     return lambda trait: trait is not None and match(str(trait)) is not None
@@ -257,15 +258,22 @@ SUPPORTED_OPERATORS: frozenset[str] = frozenset(OPERATORS)
 CASTING_OPERATORS: frozenset[str] = frozenset(_PLAIN_TESTS)
 
 
-def build_predicate(operator_name: str, value: str | None, segment_key: str) -> Predicate:
+def build_predicate(
+    operator_name: str,
+    value: str | None,
+    segment_key: str,
+    refused: frozenset[str] = frozenset(),
+) -> Predicate:
     """Compile one condition's operator and value into a predicate.
 
     :param operator_name: the operator, e.g. ``"EQUAL"``
     :param value: the condition value as text
     :param segment_key: the owning segment's key (PERCENTAGE_SPLIT hashes it)
+    :param refused: REGEX patterns that backtrack catastrophically, as found by the
+        caller: they never match, where the official engine would stall on long values
     :return: a predicate over the normalised context value; unknown operators never match
     """
     builder = OPERATORS.get(operator_name)
-    if builder is None:
+    if builder is None or (operator_name == REGEX and str(value) in refused):
         return lambda trait: False
     return builder(value, segment_key)

@@ -186,11 +186,15 @@ class CompiledCondition:
 
     __slots__ = ("condition", "segment_key", "read", "test", "trait_key", "check")
 
-    def __init__(self, condition: Condition, segment_key: str) -> None:
+    def __init__(
+        self, condition: Condition, segment_key: str, refused: frozenset[str] = frozenset()
+    ) -> None:
         self.condition = condition
         self.segment_key = segment_key
         self.read = make_reader(condition.property, condition.operator)
-        self.test: Predicate = build_predicate(condition.operator, condition.value, segment_key)
+        self.test: Predicate = build_predicate(
+            condition.operator, condition.value, segment_key, refused
+        )
         self.trait_key = trait_key_of(condition.property, condition.operator)
         read, test = self.read, self.test
 
@@ -205,11 +209,13 @@ class CompiledRule:
 
     __slots__ = ("rule", "conditions", "rules", "check")
 
-    def __init__(self, rule: Rule, segment_key: str) -> None:
+    def __init__(self, rule: Rule, segment_key: str, refused: frozenset[str] = frozenset()) -> None:
         self.rule = rule
-        self.conditions = tuple(CompiledCondition(c, segment_key) for c in rule.conditions)
+        self.conditions = tuple(
+            CompiledCondition(c, segment_key, refused) for c in rule.conditions
+        )
         self.rules: tuple[CompiledRule, ...] = tuple(
-            CompiledRule(r, segment_key) for r in rule.rules
+            CompiledRule(r, segment_key, refused) for r in rule.rules
         )
         self.check: Check = _quantify(rule.type, self.conditions, self.rules)
 
@@ -306,16 +312,19 @@ def _always(subject: Subject) -> bool:
 
 
 class CompiledSegment:
-    """A segment whose rules are compiled; ``index`` is its position in project order."""
+    """A segment whose rules are compiled; ``index`` is its position in project order.
+
+    REGEX conditions whose pattern is in ``refused`` never match (see ``build_predicate``).
+    """
 
     __slots__ = ("segment", "key", "name", "index", "rules", "matches")
 
-    def __init__(self, segment: Segment, index: int) -> None:
+    def __init__(self, segment: Segment, index: int, refused: frozenset[str] = frozenset()) -> None:
         self.segment = segment
         self.key = segment.key
         self.name = segment.name
         self.index = index
-        self.rules = tuple(CompiledRule(r, segment.key) for r in segment.rules)
+        self.rules = tuple(CompiledRule(r, segment.key, refused) for r in segment.rules)
         # A segment without rules never matches.
         self.matches: Check = _segment_check(self.rules) if self.rules else _never
 

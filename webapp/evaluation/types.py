@@ -104,6 +104,8 @@ class EnvironmentSnapshot:
     """Everything evaluation needs about one environment.
 
     ``segments`` keep the project's segment order: it breaks priority ties.
+    ``refused_patterns`` are REGEX values the caller found to backtrack catastrophically:
+    they never match (the official engine would hang on them instead).
     """
 
     key: str
@@ -111,6 +113,7 @@ class EnvironmentSnapshot:
     features: tuple[FeatureState, ...] = ()
     segments: tuple[Segment, ...] = ()
     identity_overrides: Mapping[str, tuple[IdentityOverride, ...]] = field(default_factory=dict)
+    refused_patterns: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

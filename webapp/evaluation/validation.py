@@ -78,6 +78,8 @@ def _check_regex(value: str | None) -> str | None:
         re.compile(str(value))
     except re.error as error:
         return f"invalid regular expression: {error}"
+    except RecursionError:
+        return "invalid regular expression: parentheses nested too deeply"
     return None
 
 

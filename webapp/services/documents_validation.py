@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ..evaluation import SUPPORTED_OPERATORS
+from ..evaluation.operators import REGEX
 from ..models import (
     FEATURE_NAME_PATTERN,
     FEATURE_TYPES,
@@ -23,6 +24,7 @@ from ..models import (
     TRAIT_STRING_MAX,
     TypedValue,
 )
+from . import regex_guard
 from .errors import ValidationError
 
 NAME_MAX = 200
@@ -368,10 +370,13 @@ def _condition(raw: Any, path: str) -> dict[str, Any]:
     operator = _get(condition, "operator", path)
     if operator not in SUPPORTED_OPERATORS:
         _fail(_at(path, "operator"), "unknown operator")
+    value = _optional_text(condition.get("value"), _at(path, "value"), 10_000)
+    if operator == REGEX and (problem := regex_guard.pattern_problem(str(value))):
+        _fail(_at(path, "value"), f"{problem} (pattern {value!r})")
     return {
         "operator": operator,
         "property_": _optional_text(condition.get("property_"), _at(path, "property_"), 1000),
-        "value": _optional_text(condition.get("value"), _at(path, "value"), 10_000),
+        "value": value,
     }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from ..evaluation import IdentityInput, RuleError, compile_snapshot, evaluate, validate_rules
 from ..extensions import db
 from ..models import Identity, Segment, Trait, User, utcnow
-from . import audit, revisions, sdk, segment_overrides, segment_sql
+from . import audit, regex_guard, revisions, sdk, segment_overrides, segment_sql
 from .errors import Conflict, NotFound, ValidationError
 from .snapshots import bundle_for_environment
 
@@ -47,7 +47,9 @@ def rule_errors(rules: RulesDocument) -> dict[str, str]:
     :return: messages by ``"form"``, ``"g<i>"`` or ``"g<i>-c<j>"``
     """
     found: dict[str, str] = {}
-    errors: list[RuleError] = validate_rules(segment_sql.rules_from_document(rules))
+    parsed = segment_sql.rules_from_document(rules)
+    # Catastrophic REGEX patterns are refused too (after validation: invalid ones first).
+    errors: list[RuleError] = validate_rules(parsed) + regex_guard.rule_problems(parsed)
     for error in errors:
         found.setdefault(_path_key(error.path), error.message)
     groups = [g for rule in rules for g in rule.get("rules") or []]
@@ -158,10 +160,16 @@ def check_rules(rules: RulesDocument) -> None:
         raise RulesInvalid(errors)
 
 
-def _check_name(name: str) -> str:
+def _check_name(name: str, project_id: int, segment_id: int | None = None) -> str:
     name = (name or "").strip()
     if not name or len(name) > NAME_MAX:
         raise ValidationError(f"A segment needs a name of 1 to {NAME_MAX} characters.", "name")
+    # Overrides and the identity page name segments; two alike would be told apart by id only.
+    same = select(Segment.id).where(
+        Segment.project_id == project_id, func.lower(Segment.name) == name.lower()
+    )
+    if db.session.scalar(same.where(Segment.id != (segment_id or 0))) is not None:
+        raise ValidationError(f"This project already has a segment named “{name}”.", "name")
     return name
 
 
@@ -174,10 +182,10 @@ def create_segment(
 ) -> Segment:
     """Create a segment after validating its name and rules (audited, revisions bumped).
 
-    :raises ValidationError: on a bad name
+    :raises ValidationError: on a bad or duplicate name
     :raises RulesInvalid: on invalid rules
     """
-    name = _check_name(name)
+    name = _check_name(name, project_id)
     check_rules(rules)
     position = db.session.scalar(
         select(func.coalesce(func.max(Segment.position), -1)).where(
@@ -212,10 +220,10 @@ def update_segment(
     """Save edited rules unless someone saved since the editor opened the page.
 
     :raises Conflict: when ``version`` is stale (the rejected attempt is audited)
-    :raises ValidationError: on a bad name
+    :raises ValidationError: on a bad or duplicate name
     :raises RulesInvalid: on invalid rules
     """
-    name = _check_name(name)
+    name = _check_name(name, segment.project_id, segment.id)
     check_rules(rules)
     before = _state(segment)
     if version != segment.version:

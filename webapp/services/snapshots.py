@@ -28,7 +28,7 @@ from ..models import (
     IdentityOverride,
     ServerKey,
 )
-from . import documents
+from . import documents, regex_guard
 
 KEY_MAX = 255
 DEFAULT_TTL = 0.5
@@ -105,7 +105,8 @@ def build_bundle(environment_id: int) -> EnvironmentBundle:
         raise LookupError(f"environment {environment_id} vanished")
     revision = environment.revision
     document = documents.build_environment_document(environment, include_identity_overrides=False)
-    compiled = compile_snapshot(snapshot_from_document(document))
+    # Patterns that backtrack catastrophically never match rather than stall the worker.
+    compiled = compile_snapshot(regex_guard.with_refusals(snapshot_from_document(document)))
     with_overrides = db.session.scalars(
         select(IdentityOverride.identity_id).distinct().where(
             IdentityOverride.environment_id == environment_id
