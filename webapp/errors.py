@@ -6,6 +6,7 @@ import json
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .htmx import is_partial_request
@@ -37,7 +38,8 @@ def error_response(status: int, title: str, message: str) -> Response:
         response.status_code = status
         return response
     if request.headers.get("HX-Request") == "true":
-        return make_response(message, status, _toast_headers(message))
+        # htmx swaps 409/422 bodies as HTML, and messages can quote what the user typed.
+        return make_response(escape(message), status, _toast_headers(message))
     page = render_template("errors/error.html", status=status, title=title, message=message)
     return make_response(page, status)
 

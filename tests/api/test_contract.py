@@ -1,5 +1,7 @@
 """SDK API contract: keys, shapes, settings, transient data, caching, CSRF exemption."""
 
+import re
+
 import pytest
 from sqlalchemy import event, func, select
 
@@ -363,7 +365,7 @@ def test_openapi__documents_exactly_the_api_routes(app, client):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(("/api/", "/ofrep/")) or rule.endpoint.endswith("openapi"):
             continue
-        path = rule.rule.replace("<path:key>", "{key}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         routed |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == routed
 

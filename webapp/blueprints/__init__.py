@@ -10,13 +10,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from flask import Flask
+from flask import Flask, abort, request
 
 from ..extensions import csrf
 
 
 def register_blueprints(app: Flask) -> None:
     """Import every blueprint module of this package and register its ``bp``."""
+    app.before_request(refuse_nul_in_url)
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{info.name}")
         blueprint = getattr(module, "bp", None)
@@ -25,3 +26,15 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
         if getattr(module, "CSRF_EXEMPT", False):
             csrf.exempt(blueprint)
+
+
+def refuse_nul_in_url() -> None:
+    """Answer 400 to a NUL character in the path or query string, before any view runs.
+
+    No path segment, search or SDK argument needs one, and PostgreSQL cannot compare text
+    containing NUL (every query given one would fail with a server error).
+    """
+    if "\x00" in request.path or any(
+        "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
+    ):
+        abort(400, description="The address must not contain NUL characters (%00).")

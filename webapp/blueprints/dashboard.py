@@ -6,6 +6,7 @@ from werkzeug.wrappers import Response
 
 from ..access import role_required
 from ..forms import ConfirmForm, ServerKeyForm
+from ..forms.auth import KEY_NAME_RULE
 from ..services import environments, users
 from ..services.errors import ValidationError
 
@@ -25,13 +26,17 @@ def index() -> str:
 def environment(environment_id: int) -> str:
     """Show one environment and remember it as the current one."""
     session["environment_id"] = environment_id
+    return _environment_page(ServerKeyForm())
+
+
+def _environment_page(key_form: ServerKeyForm) -> str:
     summary = environments.summarise(g.environment)
     is_admin = users.has_role(current_user, g.project.id, "admin")
     return render_template(
         "dashboard/environment.html",
         summary=summary,
         is_admin=is_admin,
-        key_form=ServerKeyForm(),
+        key_form=key_form,
         confirm_form=ConfirmForm(),
     )
 
@@ -39,17 +44,16 @@ def environment(environment_id: int) -> str:
 @bp.post("/environments/<int:environment_id>/server-keys")
 @role_required("admin")
 def create_server_key(environment_id: int) -> Response | tuple[str, int]:
-    """Create a server-side key and show it once."""
+    """Create a server-side key and show it once; a bad name re-renders the page with 422."""
     form = ServerKeyForm()
-    if not form.validate_on_submit():
-        flash("A key needs a name of 1 to 200 characters.", "error")
-        return redirect(url_for("dashboard.environment", environment_id=environment_id))
     try:
+        if not form.validate_on_submit():
+            raise ValidationError(next(iter(form.name.errors), KEY_NAME_RULE), "name")
         key = environments.create_server_key(g.environment, form.name.data, current_user)
     except ValidationError as exc:
-        flash(str(exc), "error")
-    else:
-        flash(f"Server key “{key.name}” created: {key.key}", "success")
+        flash(str(exc), "error")  # shown by the re-rendered page, next to the keys
+        return _environment_page(form), 422
+    flash(f"Server key “{key.name}” created: {key.key}", "success")
     return redirect(url_for("dashboard.environment", environment_id=environment_id))
 
 

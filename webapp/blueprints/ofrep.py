@@ -6,7 +6,9 @@ import hashlib
 
 import orjson
 from flask import Blueprint, Response, g, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter
 
 from ..models import utcnow
 from ..services import ofrep
@@ -16,6 +18,20 @@ from .sdk_api import json_response, snapshot_cache
 # SDKs authenticate by environment key, never by session cookie.
 CSRF_EXEMPT = True
 bp = Blueprint("ofrep", __name__, url_prefix="/ofrep/v1")
+
+
+class FlagKeyConverter(PathConverter):
+    """Any non-empty key, newlines included, so every key gets OFREP's FLAG_NOT_FOUND answer.
+
+    Werkzeug's ``path`` stops at a newline, which turned such keys into a bare 404.
+    """
+
+    regex = "[^/](?s:.)*?"
+
+
+@bp.record_once
+def _add_flag_key_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault("flag_key", FlagKeyConverter)
 
 
 def _key_from_headers() -> str | None:
@@ -40,7 +56,11 @@ def authenticate() -> Response | None:
 
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException) -> Response:
-    return json_response({"errorDetails": exc.description or exc.name}, exc.code or 500)
+    detail = exc.description or exc.name
+    if exc.code == 400:  # e.g. a NUL in the address: OFREP's failure shape, with errorCode
+        key = request.view_args.get("key") if request.view_args else None
+        return json_response(ofrep.failure_json(key, "GENERAL", detail), 400)
+    return json_response({"errorDetails": detail}, exc.code or 500)
 
 
 @bp.errorhandler(ofrep.OfrepError)
@@ -59,7 +79,7 @@ def _context() -> ofrep.OfrepContext:
         raise ofrep.OfrepError("PARSE_ERROR", str(exc)) from exc
 
 
-@bp.post("/evaluate/flags/<path:key>")
+@bp.post("/evaluate/flags/<flag_key:key>")
 def evaluate_flag(key: str) -> Response:
     """Evaluate one flag for the context's targeting key."""
     context = _context()

@@ -10,12 +10,12 @@ def _responses(ok: dict[str, Any], *extra: int) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": ok}
     descriptions = {
         304: "Not modified since If-Modified-Since",
-        400: "Invalid input",
+        400: "Invalid input (also: a NUL character anywhere in the address)",
         403: "Invalid or missing Environment Key",
         404: "Not found",
         413: "Body larger than 64 KiB",
     }
-    for status in (403, *extra):
+    for status in sorted({400, 403, *extra}):
         if status == 304:
             responses["304"] = {"description": descriptions[304]}
             continue
@@ -294,7 +294,12 @@ OPENAPI: dict[str, Any] = {
                 "summary": "OFREP: evaluate one flag (context.targetingKey is the identifier)",
                 "security": _OFREP_SECURITY,
                 "parameters": [
-                    {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
+                    {
+                        "name": "key",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                    }
                 ],
                 "requestBody": _OFREP_BODY,
                 "responses": {

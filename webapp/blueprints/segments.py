@@ -9,20 +9,23 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..access import role_required
+from ..forms.base import first_error
 from ..forms.segments import (
     SPECIAL_PROPERTIES,
     DeleteForm,
     PreviewForm,
     SegmentForm,
+    SegmentOverrideEditForm,
     SegmentOverrideForm,
     allocations_of,
     apply_action,
     form_to_rules,
     rules_to_formdata,
 )
+from ..forms.versions import VersionedDeleteForm
 from ..htmx import hx_redirect, is_partial_request, render_page_or_partial
 from ..services import segment_overrides, segments, users
-from ..services.errors import ValidationError
+from ..services.errors import Conflict, ValidationError
 
 bp = Blueprint("segments", __name__, url_prefix="/environments/<int:environment_id>/segments")
 MEMBERS_PAGE = 50
@@ -121,6 +124,9 @@ def update(environment_id: int, segment_id: int) -> Response:
         return _builder(form, segment, exc.by_path, 422)
     except ValidationError as exc:
         return _builder(form, segment, _errors_of(exc), 422)
+    except Conflict as exc:
+        # The editor keeps their rules on screen; saving needs a reload (the stale version).
+        return _builder(form, segment, {"form": str(exc)}, 409)
     return _to_detail(environment_id, segment.id)
 
 
@@ -211,7 +217,7 @@ def _builder(
     form: SegmentForm, segment: Any, errors: dict[str, str], status: int, validate: bool = True
 ) -> Response:
     if validate and not errors and form.errors:
-        errors = {"form": "Please correct the highlighted fields."}
+        errors = {"form": f"Please correct the highlighted fields — {first_error(form.errors)}"}
     context = _builder_context(form, segment, errors)
     template = "segments/_builder.html" if is_partial_request() else "segments/edit.html"
     return make_response(render_template(template, **context), status)
@@ -220,6 +226,8 @@ def _builder(
 def _members_context(environment_id: int, segment: Any) -> dict[str, Any]:
     search = request.args.get("q", "").strip()
     after = _int(request.args.get("after"))
+    if after is not None and not 0 <= after < 2**63:  # beyond any id; the database would fail
+        after = None
     page = segments.member_page(environment_id, segment, after, MEMBERS_PAGE, search)
     return {"rows": page, "search": search, "after": after, "page_size": MEMBERS_PAGE}
 
@@ -248,21 +256,28 @@ def create_override(environment_id: int, segment_id: int) -> Response:
 @bp.put("/<int:segment_id>/overrides/<int:override_id>")
 @role_required("editor")
 def update_override(environment_id: int, segment_id: int, override_id: int) -> Response:
-    """Change an override inline (enabled, value, priority, allocations)."""
+    """Change an override inline (enabled, value, priority, allocations); stale: 409."""
     segment = segments.get_segment(g.project.id, segment_id)
     row = segment_overrides.get_override(segment, override_id, environment_id)
-    return _save_override(SegmentOverrideForm(), segment, environment_id, lambda values: (
-        segment_overrides.update_override(row, current_user, **values)))  # fmt: skip
+    form = SegmentOverrideEditForm()
+    return _save_override(form, segment, environment_id, lambda values: (
+        segment_overrides.update_override(row, current_user, version=form.version.data,
+                                          **values)))  # fmt: skip
 
 
 @bp.delete("/<int:segment_id>/overrides/<int:override_id>")
 @role_required("editor")
 def delete_override(environment_id: int, segment_id: int, override_id: int) -> Response:
-    """Remove an override."""
+    """Remove an override; one changed since the page showed it is refused with 409."""
     segment = segments.get_segment(g.project.id, segment_id)
     row = segment_overrides.get_override(segment, override_id, environment_id)
-    if DeleteForm().validate_on_submit():
-        segment_overrides.delete_override(row, current_user)
+    form = VersionedDeleteForm.from_request()
+    if not form.validate_on_submit():
+        return _overrides_response(segment, environment_id, {"form": _first_error(form)}, 422)
+    try:
+        segment_overrides.delete_override(row, current_user, version=form.version.data)
+    except Conflict as exc:
+        return _overrides_response(segment, environment_id, {"form": str(exc)}, 409)
     return _overrides_response(segment, environment_id, {}, 200)
 
 
@@ -277,13 +292,13 @@ def _save_override(
               "allocations": allocations_of(form)})  # fmt: skip
     except ValidationError as exc:
         return _overrides_response(segment, environment_id, {"form": str(exc)}, 422)
+    except Conflict as exc:
+        return _overrides_response(segment, environment_id, {"form": str(exc)}, 409)
     return _overrides_response(segment, environment_id, {}, 200)
 
 
-def _first_error(form: SegmentOverrideForm) -> str:
-    for name, messages in form.errors.items():
-        return f"{name}: {messages[0] if isinstance(messages, list) else messages}"
-    return "Invalid input."
+def _first_error(form: Any) -> str:
+    return first_error(form.errors) or "Invalid input."
 
 
 def _overrides_context(

@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from markupsafe import escape
 from werkzeug.wrappers import Response
 
 from ..access import role_required
@@ -126,7 +127,8 @@ def count(environment_id: int) -> Response:
             environment_id, search["q"], has_overrides=search["has_overrides"]
         )
     except ValidationError as exc:
-        return make_response(str(exc), 422)
+        # The message quotes the query; htmx swaps a 422 as HTML, so it goes out escaped.
+        return make_response(escape(str(exc)), 422)
     return make_response(render_template("users/_count.html", total=total, search=search))
 
 
@@ -159,7 +161,8 @@ def create(environment_id: int) -> Response:
     body = render_template(
         "users/_create.html", create_form=form, result=result, environment=g.environment
     )
-    if result is None:
+    if result is None or not result.created:
+        # Every line was a duplicate or invalid: the report explains why, nothing changed.
         return make_response(body, 422)
     return _changed(body)
 
@@ -203,11 +206,12 @@ def delete_post(environment_id: int, identity_id: int) -> Response:
 def save_columns(environment_id: int) -> Response:
     """Remember which trait columns this user shows here."""
     form = TraitColumnsForm()
-    if form.validate_on_submit():
-        try:
-            identity_admin.save_trait_columns(current_user, environment_id, form.columns.data)
-        except ValidationError as exc:
-            return make_response(str(exc), 422, {"HX-Reswap": "none"})
+    try:
+        if not form.validate_on_submit():
+            raise ValidationError(next(iter(form.columns.errors), "Invalid columns."), "columns")
+        identity_admin.save_trait_columns(current_user, environment_id, form.columns.data)
+    except ValidationError as exc:
+        return make_response(str(exc), 422, {"HX-Reswap": "none"})
     if is_partial_request():
         return _changed("", status=200)
     return redirect(url_for("users.index", environment_id=environment_id))

@@ -1,8 +1,9 @@
 """Forms for logging in and for environment keys."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
+
+from .base import FlaskForm
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
@@ -11,8 +12,14 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
     remember = BooleanField("Keep me signed in")
 
 
+KEY_NAME_RULE = "A key needs a name of 1 to 200 characters."
+
+
 class ServerKeyForm(FlaskForm):  # type: ignore[misc]
-    name = StringField("Key name", validators=[DataRequired(), Length(max=200)])
+    name = StringField(
+        "Key name",
+        validators=[DataRequired(KEY_NAME_RULE), Length(max=200, message=KEY_NAME_RULE)],
+    )
 
 
 class ConfirmForm(FlaskForm):  # type: ignore[misc]

@@ -5,12 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
     FieldList,
-    Form,
     FormField,
     HiddenField,
     SelectField,
@@ -19,6 +17,9 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from .base import FlaskForm, Form
+from .versions import version_field
 
 VALUE_KIND_CHOICES = [
     SelectChoice("string", "String"),
@@ -63,11 +64,13 @@ class ToggleForm(FlaskForm):  # type: ignore[misc]
     """Set (not flip) enabled, so a double click cannot undo itself."""
 
     enabled = BooleanField("Enabled", false_values=("false", "0", "off", ""))
+    version = version_field()
 
 
 class ValueForm(FlaskForm):  # type: ignore[misc]
     value_kind = SelectField("Type", choices=VALUE_KIND_CHOICES)
     value = StringField("Value", validators=[Length(max=20_000)])
+    version = version_field()
 
 
 class OptionForm(FlaskForm):  # type: ignore[misc]
@@ -87,6 +90,15 @@ class AllocationEntry(Form):  # type: ignore[misc]
 
 class AllocationsForm(FlaskForm):  # type: ignore[misc]
     allocations = FieldList(FormField(AllocationEntry))
+    version = version_field()
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Validate, and refuse option ids that are not ids (the rows cannot show the error)."""
+        valid = bool(super().validate(extra_validators))
+        if any(not str(e.option_id.data).isdigit() for e in self.allocations.entries):
+            self.form_errors.append("An option no longer exists; reload the page.")
+            valid = False
+        return valid
 
     def percentages(self) -> dict[int, float]:
         """Return option id -> percentage (call after a successful validation)."""

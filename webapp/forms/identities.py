@@ -1,11 +1,12 @@
 """Forms of the Identity page: overrides (with expiry), traits and "This is me"."""
 
-from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from ..models import TRAIT_KEY_MAX, TRAIT_STRING_MAX
+from .base import FlaskForm
+from .versions import token_field, version_field
 
 EXPIRY_CHOICES = [
     SelectChoice("never", "never"),
@@ -32,16 +33,20 @@ class ExpiryForm(FlaskForm):  # type: ignore[misc]
 
 
 class ToggleOverrideForm(ExpiryForm):
-    """Flip the flag for this identity."""
+    """Flip the flag for this identity (the page's expiry picker renders only the expiry)."""
+
+    version = version_field()
 
 
 class OverrideValueForm(ExpiryForm):
     value = TextAreaField("Value", validators=[Length(max=20_000)])
     value_type = SelectField("Type", choices=OVERRIDE_KINDS, default="string")
+    version = version_field()
 
 
 class OptionForm(ExpiryForm):
     option_id = IntegerField("Option", validators=[InputRequired()])
+    version = version_field()
 
 
 class TraitForm(FlaskForm):  # type: ignore[misc]
@@ -53,6 +58,7 @@ class TraitForm(FlaskForm):  # type: ignore[misc]
 class TraitEditForm(FlaskForm):  # type: ignore[misc]
     value = StringField("Value", validators=[Length(max=TRAIT_STRING_MAX)])
     value_type = SelectField("Type", choices=TRAIT_KINDS, default="infer")
+    version = token_field()
 
 
 class LinkForm(FlaskForm):  # type: ignore[misc]

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     FieldList,
     FloatField,
-    Form,
     FormField,
     HiddenField,
     IntegerField,
@@ -17,7 +15,10 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+
+from .base import FlaskForm, Form
+from .versions import version_field
 
 OPERATORS = [
     ("EQUAL", "="),
@@ -54,6 +55,23 @@ SPECIAL_PROPERTIES = [
 ]
 
 
+MAX_GROUPS, MAX_CONDITIONS = 50, 100
+
+
+def _at_most(count: int, message: str) -> Any:
+    """A FieldList validator refusing more than ``count`` entries.
+
+    Not ``max_entries``: that silently drops the extra rows (saving a truncated segment)
+    and makes ``append_entry`` fail with an AssertionError at the limit.
+    """
+
+    def check(form: Any, field: Any) -> None:
+        if len(field.entries) > count:
+            raise ValidationError(message)
+
+    return check
+
+
 class ConditionForm(Form):  # type: ignore[misc]
     """One condition row; validation of the value happens on the whole rule tree."""
 
@@ -64,7 +82,10 @@ class ConditionForm(Form):  # type: ignore[misc]
 
 class GroupForm(Form):  # type: ignore[misc]
     type = SelectField("Group", choices=GROUP_TYPES, default="ANY")
-    conditions = FieldList(FormField(ConditionForm), min_entries=0, max_entries=100)
+    conditions = FieldList(
+        FormField(ConditionForm),
+        validators=[_at_most(MAX_CONDITIONS, f"A group has at most {MAX_CONDITIONS} conditions.")],
+    )
 
 
 class SegmentForm(FlaskForm):  # type: ignore[misc]
@@ -73,7 +94,10 @@ class SegmentForm(FlaskForm):  # type: ignore[misc]
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     description = TextAreaField("Description", validators=[Length(max=2000)])
     match = SelectField("Match", choices=TOP_TYPES, default="ALL")
-    groups = FieldList(FormField(GroupForm), min_entries=0, max_entries=50)
+    groups = FieldList(
+        FormField(GroupForm),
+        validators=[_at_most(MAX_GROUPS, f"A segment has at most {MAX_GROUPS} groups.")],
+    )
     version = HiddenField()
     # Builder actions ("add-group", "add-condition:<g>", "remove-condition:<g>:<c>", ...).
     action = HiddenField()
@@ -109,6 +133,12 @@ class SegmentOverrideForm(FlaskForm):  # type: ignore[misc]
     value = StringField("Value", validators=[Length(max=20_000)])
     priority = IntegerField("Priority", validators=[Optional(), NumberRange(-(2**31), 2**31 - 1)])
     allocations = FieldList(FormField(AllocationForm), min_entries=0, max_entries=100)
+
+
+class SegmentOverrideEditForm(SegmentOverrideForm):
+    """An inline override edit, with the version the page showed."""
+
+    version = version_field()
 
 
 class DeleteForm(FlaskForm):  # type: ignore[misc]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -20,6 +20,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from ..services.features import INTEGER_LIMIT
+from .base import FlaskForm
+
 VALUE_TYPES = [
     ("string", "Text"),
     ("integer", "Integer"),
@@ -27,6 +30,7 @@ VALUE_TYPES = [
     ("boolean", "Boolean"),
     ("none", "No value"),
 ]
+_INTEGER = re.compile(r"-?[0-9]+")
 BULK_ACTION_CHOICES = [
     ("delete", "Delete the identities"),
     ("override", "Add an override for a feature"),
@@ -63,10 +67,11 @@ def parse_typed_value(kind: str, raw: str) -> Any:
             raise ValueError("A boolean value is true or false.")
         return raw.lower() == "true"
     if kind == "integer":
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"“{raw}” is not an integer.") from None
+        if not _INTEGER.fullmatch(raw):
+            raise ValueError(f"“{raw[:40]}” is not an integer.")
+        if len(raw) > 20 or abs(int(raw)) > INTEGER_LIMIT:
+            raise ValueError(f"Integers must lie within ±{INTEGER_LIMIT}.")
+        return int(raw)
     try:
         number = float(raw)
     except ValueError:

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
@@ -87,8 +87,15 @@ class Environment(TimestampMixin, Model):
     )
 
     def bump_revision(self) -> None:
-        """Mark the environment's evaluation data as changed (caches reload it)."""
-        self.revision = (self.revision or 0) + 1
+        """Mark the environment's evaluation data as changed (caches reload it).
+
+        A stored row is bumped in SQL (``revision = revision + 1``): two concurrent changes
+        then get two revisions, never the same one with only one of them compiled.
+        """
+        if inspect(self).persistent:
+            self.revision = Environment.revision + 1
+        else:
+            self.revision = (self.revision or 0) + 1
         self.revised_at = utcnow()
 
 

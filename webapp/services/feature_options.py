@@ -75,6 +75,8 @@ def add_option(
         state.allocations.append(
             MultivariateAllocation(option_id=option.id, percentage=default_allocation)
         )
+        # The state's allocations changed: pages showing the old ones are stale now.
+        state.version += 1
     _audit_option(actor, "create", feature, option, None, _option_snapshot(option))
     revisions.bump_project(feature.project_id)
     db.session.commit()
@@ -125,11 +127,15 @@ def set_allocations(
     feature: Feature,
     percentages: Mapping[int, float],
     actor: User | None,
+    *,
+    version: int | None = None,
 ) -> FeatureState:
     """Set the options' percentages on the feature's default state in one environment.
 
     :param percentages: option id -> percentage; options left out keep their percentage.
+    :param version: the state version the page showed; None skips the check.
     :raises ValidationError: unknown option, NaN, negative, over 100 or a sum over 100.
+    :raises Conflict: when the state changed since the page showed it.
     """
     options = {o.id for o in feature.options}
     unknown = set(percentages) - options
@@ -148,5 +154,5 @@ def set_allocations(
                 MultivariateAllocation(option_id=option_id, percentage=percentage)
             )
     db.session.flush()
-    save_state(environment, feature, state, before, actor)
+    save_state(environment, feature, state, before, actor, version)
     return state

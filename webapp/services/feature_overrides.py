@@ -24,8 +24,10 @@ from ..models import (
 )
 from . import audit, revisions
 from .errors import Conflict, NotFound, ValidationError
+from .overrides import snapshot
 
 IDENTITY_OVERRIDES_PER_PAGE = 25
+CHANGED = "This override has changed since you opened it; reload to see the saved version."
 
 
 @dataclass(frozen=True)
@@ -93,13 +95,15 @@ def list_identity_overrides(
         IdentityOverride.feature_id == feature_id,
     )
     total = int(db.session.scalar(select(func.count(IdentityOverride.id)).where(*where)) or 0)
-    rows = db.session.execute(
+    offset = (page - 1) * per_page
+    # A page past the end is empty without asking: a huge ?page= overflows OFFSET (a 500).
+    rows = [] if offset >= total else db.session.execute(
         select(IdentityOverride, Identity)
         .join(Identity, Identity.id == IdentityOverride.identity_id)
         .where(*where)
         .order_by(Identity.identifier_prefix, Identity.id)
         .limit(per_page)
-        .offset((page - 1) * per_page)
+        .offset(offset)
     ).all()
     return IdentityOverridePage([(o, i) for o, i in rows], page, per_page, total)
 
@@ -154,13 +158,24 @@ def reorder_segment_overrides(
 
 
 def remove_identity_override(
-    environment: Environment, feature: Feature, override_id: int, actor: User | None
+    environment: Environment,
+    feature: Feature,
+    override_id: int,
+    actor: User | None,
+    *,
+    version: int | None = None,
 ) -> None:
     """Delete one identity's override of a feature in this environment.
 
+    :param version: the override version the page showed; None skips the check.
     :raises NotFound: when the override is not this feature's in this environment.
+    :raises Conflict: when the override changed since the page showed it (the refused
+        attempt is audited as ``delete_rejected``).
     """
-    override = db.session.get(IdentityOverride, override_id)
+    # FOR UPDATE: a concurrent change of this override waits, then its version check sees ours.
+    override = db.session.get(
+        IdentityOverride, override_id, with_for_update=True, populate_existing=True
+    )
     if (
         override is None
         or override.feature_id != feature.id
@@ -168,18 +183,24 @@ def remove_identity_override(
     ):
         raise NotFound("This identity override no longer exists")
     identity = override.identity
+    stale = version is not None and version != override.version
     audit.record(
         actor,
-        "delete",
+        "delete_rejected" if stale else "delete",
         "identity_override",
-        object_id=override.id,
+        # The feature's id and the exact state, like the Identity page's override events
+        # (its history and undo read both).
+        object_id=feature.id,
         object_label=f"{identity.identifier[:200]} · {feature.name}",
         project_id=environment.project_id,
         environment_id=environment.id,
         identity_id=identity.id,
-        before={"enabled": override.enabled, "value": override.value},
+        before=snapshot(override),
         after=None,
     )
+    if stale:
+        db.session.commit()
+        raise Conflict(CHANGED)
     revisions.bump_environment(environment.id)
     db.session.delete(override)
     db.session.commit()

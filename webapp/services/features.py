@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import func, select
 
@@ -30,7 +30,7 @@ from ..models import (
     User,
 )
 from . import audit, revisions
-from .errors import NotFound, ValidationError
+from .errors import Conflict, NotFound, ValidationError
 
 VALUE_KINDS = ("string", "integer", "boolean", "none")
 VALUE_MAX = 20_000
@@ -38,6 +38,7 @@ VALUE_MAX = 20_000
 INTEGER_LIMIT = 2**53 - 1
 _NAME = re.compile(FEATURE_NAME_PATTERN)
 _INTEGER = re.compile(r"-?[0-9]+")
+CHANGED = "This flag has changed since you opened it; reload to see the saved version."
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ class FeatureRow:
     state: FeatureState | None
     segment_overrides: int
     identity_overrides: int
+
+    @property
+    def version(self) -> int:
+        """The state version the page shows (1 without a row: one is created as version 1)."""
+        return self.state.version if self.state is not None else 1
 
     @property
     def value_kind(self) -> str:
@@ -101,7 +107,8 @@ def parse_value(kind: str, text: str, field: str = "value") -> TypedValue:
         stripped = text.strip()
         if not _INTEGER.fullmatch(stripped):
             raise ValidationError(f"“{text[:40]}” is not a whole number", field)
-        number = int(stripped)
+        # Checking the length first: int() refuses over 4,300 digits with a ValueError.
+        number = int(stripped) if len(stripped) <= 20 else INTEGER_LIMIT + 1
         if abs(number) > INTEGER_LIMIT:
             raise ValidationError(f"Integers must lie within ±{INTEGER_LIMIT}", field)
         return number
@@ -210,10 +217,14 @@ def _count_for(model: Any, environment_id: int, feature_id: int) -> int:
     return int(db.session.scalar(stmt) or 0)
 
 
-def _find_state(environment_id: int, feature_id: int) -> FeatureState | None:
+def _find_state(environment_id: int, feature_id: int, lock: bool = False) -> FeatureState | None:
     stmt = select(FeatureState).where(
         FeatureState.environment_id == environment_id, FeatureState.feature_id == feature_id
     )
+    if lock:
+        # FOR UPDATE (a no-op on SQLite): a concurrent change of this state waits here, then
+        # reads the committed version, so its version check sees the other change.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     state: FeatureState | None = db.session.scalar(stmt)
     return state
 
@@ -338,8 +349,8 @@ def _audit_feature(
 
 
 def state_for_update(environment: Environment, feature: Feature) -> FeatureState:
-    """Return the feature's default state in ``environment``, creating it when missing."""
-    state = _find_state(environment.id, feature.id)
+    """Return the feature's default state in ``environment`` (locked), creating it if missing."""
+    state = _find_state(environment.id, feature.id, lock=True)
     if state is None:
         # An environment added after the feature has no row yet; create the default one.
         state = FeatureState(feature_id=feature.id, environment_id=environment.id, enabled=False)
@@ -354,10 +365,21 @@ def save_state(
     state: FeatureState,
     before: dict[str, Any],
     actor: User | None,
+    version: int | None = None,
 ) -> None:
-    """Commit ``state``; version, audit and bump the environment if it differs from ``before``."""
+    """Commit ``state``; version, audit and bump the environment if it differs from ``before``.
+
+    A change that changes nothing is accepted whatever ``version`` says (setting, not
+    flipping, so a double click stays harmless).
+
+    :param version: the state version the page showed; None skips the check
+    :raises Conflict: when the state changed since (the change is rolled back, the refused
+        attempt audited as ``update_rejected``)
+    """
     after = state_snapshot(state)
     if after != before:
+        if version is not None and version != state.version:
+            _refuse_stale(environment, feature, state, before, after | {"version": version}, actor)
         state.version += 1
         audit.record(
             actor,
@@ -374,29 +396,65 @@ def save_state(
     db.session.commit()
 
 
+def _refuse_stale(
+    environment: Environment,
+    feature: Feature,
+    state: FeatureState,
+    before: dict[str, Any],
+    attempt: dict[str, Any],
+    actor: User | None,
+) -> NoReturn:
+    state_id, label = state.id, feature.name
+    project_id, environment_id = environment.project_id, environment.id
+    # Undo the pending change (allocations may be flushed already), keep only the audit.
+    db.session.rollback()
+    audit.record(actor, "update_rejected", "feature_state", object_id=state_id,
+                 object_label=label, project_id=project_id, environment_id=environment_id,
+                 before=before, after=attempt)  # fmt: skip
+    db.session.commit()
+    raise Conflict(CHANGED)
+
+
 def set_enabled(
-    environment: Environment, feature_id: int, enabled: bool, actor: User | None
+    environment: Environment,
+    feature_id: int,
+    enabled: bool,
+    actor: User | None,
+    *,
+    version: int | None = None,
 ) -> FeatureRow:
-    """Set a feature's default enabled flag in one environment (idempotent)."""
+    """Set a feature's default enabled flag in one environment (idempotent).
+
+    :param version: the state version the page showed; None skips the check
+    :raises Conflict: when the state changed since the page showed it
+    """
     feature = get_feature(environment.project_id, feature_id)
     state = state_for_update(environment, feature)
     before = state_snapshot(state)
     state.enabled = enabled
-    save_state(environment, feature, state, before, actor)
+    save_state(environment, feature, state, before, actor, version)
     return get_row(environment, feature_id)
 
 
 def set_value(
-    environment: Environment, feature_id: int, kind: str, text: str, actor: User | None
+    environment: Environment,
+    feature_id: int,
+    kind: str,
+    text: str,
+    actor: User | None,
+    *,
+    version: int | None = None,
 ) -> FeatureRow:
     """Set a feature's default value in one environment from the editor's type and text.
 
+    :param version: the state version the page showed; None skips the check
     :raises ValidationError: when the text is not a value of the chosen type.
+    :raises Conflict: when the state changed since the page showed it
     """
     feature = get_feature(environment.project_id, feature_id)
     value = parse_value(kind, text)
     state = state_for_update(environment, feature)
     before = state_snapshot(state)
     state.value = value
-    save_state(environment, feature, state, before, actor)
+    save_state(environment, feature, state, before, actor, version)
     return get_row(environment, feature_id)

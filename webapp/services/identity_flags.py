@@ -37,6 +37,7 @@ class OverrideView:
     expires_at: datetime | None
     expired: bool
     expiry_label: str
+    version: int  # what the page's forms send back for the optimistic check
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,11 @@ class FlagRow:
     override: OverrideView | None
     options: tuple[tuple[int, TypedValue], ...]
 
+    @property
+    def version(self) -> int:
+        """The override version the page shows (0: no override yet)."""
+        return self.override.version if self.override is not None else 0
+
 
 def _override_views(identity_id: int, now: datetime) -> dict[int, OverrideView]:
     rows = db.session.scalars(
@@ -72,6 +78,7 @@ def _override_views(identity_id: int, now: datetime) -> dict[int, OverrideView]:
             row.expires_at,
             not row.is_active(now),
             expiry_label(row.expires_at, now),
+            row.version,
         )
         for row in rows
     }

@@ -181,6 +181,8 @@ def decode_cursor(sort: str, cursor: str | None) -> tuple[str | datetime, int] |
         kind, value, identity_id = json.loads(raw)
         if kind != sort or not isinstance(value, str) or not isinstance(identity_id, int):
             return None
+        if not -(2**63) <= identity_id < 2**63:  # no database binds it: a forged cursor
+            return None
         if sort.lstrip("-") == "identifier":
             return value, identity_id
         return datetime.fromisoformat(value), identity_id

@@ -40,14 +40,25 @@ def parse_value(raw: str, kind: str) -> TypedValue:
             f"A value has at most {OVERRIDE_STRING_MAX:,} characters.", field="value"
         )
     if kind == "json":
-        try:
-            json.loads(text)
-        except ValueError as exc:
-            raise ValidationError(f"Not valid JSON: {exc}", field="value") from exc
+        _check_json(text)
         return text
     if kind != "string":
         raise ValidationError(f"Unknown value type {kind!r}.", field="value_type")
     return raw
+
+
+def _check_json(text: str) -> None:
+    """Refuse text that is not strict JSON (no NaN or Infinity, no nesting too deep to parse)."""
+    try:
+        json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise ValidationError("Not valid JSON: nested too deeply.", field="value") from exc
+    except ValueError as exc:
+        raise ValidationError(f"Not valid JSON: {exc}", field="value") from exc
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def expiry_from_choice(

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import (
@@ -34,6 +35,7 @@ from .override_input import expiry_from_choice as expiry_from_choice
 from .override_input import parse_value as parse_value
 
 OBJECT_TYPE = "identity_override"
+CHANGED = "This override has changed since you opened it; reload to see the saved version."
 
 # The exact override state kept in audit events (None: no override).
 State = dict[str, Any] | None
@@ -64,12 +66,59 @@ def snapshot(row: IdentityOverride | None) -> State:
 
 
 def _current(identity_id: int, feature_id: int) -> IdentityOverride | None:
+    # FOR UPDATE (a no-op on SQLite): a concurrent change of the same override waits here
+    # and then reads the committed row, so its version check sees the other change.
     return db.session.scalar(
-        select(IdentityOverride).where(
+        select(IdentityOverride)
+        .where(
             IdentityOverride.identity_id == identity_id,
             IdentityOverride.feature_id == feature_id,
         )
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
+
+
+def version_of(row: IdentityOverride | None) -> int:
+    """Return the version a page shows for an override (0: no override yet)."""
+    return 0 if row is None else row.version
+
+
+def _reject(
+    actor: User,
+    identity: Identity,
+    feature: Feature,
+    before: State,
+    after: State,
+    version: int | None,
+) -> NoReturn:
+    """Audit a change refused because the override changed meanwhile, and raise."""
+    audit.record(
+        actor,
+        "delete_rejected" if after is None else "update_rejected",
+        OBJECT_TYPE,
+        object_id=feature.id,
+        object_label=f"{feature.name} for {identity.identifier}",
+        project_id=feature.project_id,
+        environment_id=identity.environment_id,
+        identity_id=identity.id,
+        before=before,
+        after=None if after is None else {**after, "version": version},
+    )
+    db.session.commit()
+    raise Conflict(CHANGED)
+
+
+def _flush_or_reject(
+    actor: User, identity: Identity, feature: Feature, after: State, version: int | None
+) -> None:
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Two first overrides at once: the unique (identity, feature) key lets one in.
+        db.session.rollback()
+        _reject(actor, identity, feature, snapshot(_current(identity.id, feature.id)), after,
+                version)  # fmt: skip
 
 
 def _write(
@@ -119,12 +168,18 @@ def _commit_change(
     action: str,
     after: State,
     now: datetime,
+    version: int | None = None,
 ) -> OverrideChange:
-    """Write ``after``, audit and bump in one transaction, then report what changed."""
+    """Write ``after``, audit and bump in one transaction, then report what changed.
+
+    A ``version`` other than the stored one (0: none stored) refuses the change.
+    """
     qa.ensure_can_edit(actor, identity)
     before_flags = effective_flags(identity, now)
     row = _current(identity.id, feature.id)
     before = snapshot(row)
+    if version is not None and version != version_of(row):
+        _reject(actor, identity, feature, before, after, version)
     _write(identity, feature, row, after, actor)
     revisions.bump_environment(identity.environment_id)
     event = audit.record(
@@ -139,7 +194,7 @@ def _commit_change(
         before=before,
         after=after,
     )
-    db.session.flush()
+    _flush_or_reject(actor, identity, feature, after, version)
     event_id = event.id
     db.session.commit()
     # Evaluated after the commit, so the snapshot cache never holds uncommitted data.
@@ -166,12 +221,20 @@ def _inherited(identity: Identity, feature: Feature, now: datetime) -> tuple[boo
 
 
 def toggle_override(
-    actor: User, identity: Identity, feature: Feature, now: datetime, expires_at: datetime | None
+    actor: User,
+    identity: Identity,
+    feature: Feature,
+    now: datetime,
+    expires_at: datetime | None,
+    *,
+    version: int | None = None,
 ) -> OverrideChange:
     """Flip the flag for this identity: an override's enabled, or a new override.
 
     A new override starts from the effective state with ``enabled`` flipped.
 
+    :param version: the override version the page showed (0: none); None skips the check
+    :raises Conflict: when the override changed since (the refused attempt is audited)
     :raises Forbidden: when the actor may not edit the identity
     """
     qa.ensure_can_edit(actor, identity)
@@ -181,7 +244,7 @@ def toggle_override(
     else:
         enabled, value = _inherited(identity, feature, now)
         after = _state(not enabled, value, expires_at)
-    return _commit_change(actor, identity, feature, "toggle", after, now)
+    return _commit_change(actor, identity, feature, "toggle", after, now, version)
 
 
 def set_override_value(
@@ -191,16 +254,20 @@ def set_override_value(
     value: TypedValue,
     now: datetime,
     expires_at: datetime | None,
+    *,
+    version: int | None = None,
 ) -> OverrideChange:
     """Set the override's value, keeping its enabled state (or the inherited one).
 
+    :param version: the override version the page showed (0: none); None skips the check
+    :raises Conflict: when the override changed since (the refused attempt is audited)
     :raises Forbidden: when the actor may not edit the identity
     """
     qa.ensure_can_edit(actor, identity)
     row = _active_row(identity, feature, now)
     enabled = row.enabled if row is not None else _inherited(identity, feature, now)[0]
     after = _state(enabled, value, expires_at)
-    return _commit_change(actor, identity, feature, "update", after, now)
+    return _commit_change(actor, identity, feature, "update", after, now, version)
 
 
 def choose_option(
@@ -210,9 +277,13 @@ def choose_option(
     option_id: int,
     now: datetime,
     expires_at: datetime | None,
+    *,
+    version: int | None = None,
 ) -> OverrideChange:
     """Fix a multivariate option for this identity (its value is copied).
 
+    :param version: the override version the page showed (0: none); None skips the check
+    :raises Conflict: when the override changed since (the refused attempt is audited)
     :raises Forbidden: when the actor may not edit the identity
     :raises ValidationError: when the option is not one of the feature's
     """
@@ -223,21 +294,23 @@ def choose_option(
     row = _active_row(identity, feature, now)
     enabled = row.enabled if row is not None else _inherited(identity, feature, now)[0]
     after = _state(enabled, option.value, expires_at, option.id)
-    return _commit_change(actor, identity, feature, "choose_option", after, now)
+    return _commit_change(actor, identity, feature, "choose_option", after, now, version)
 
 
 def remove_override(
-    actor: User, identity: Identity, feature: Feature, now: datetime
+    actor: User, identity: Identity, feature: Feature, now: datetime, *, version: int | None = None
 ) -> OverrideChange:
     """Remove the override: the identity inherits the segment or default state again.
 
+    :param version: the override version the page showed (0: none); None skips the check
+    :raises Conflict: when the override changed since (the refused attempt is audited)
     :raises Forbidden: when the actor may not edit the identity
     :raises NotFound: when there is no override
     """
     qa.ensure_can_edit(actor, identity)
     if _current(identity.id, feature.id) is None:
         raise NotFound("This identity has no override for this feature.")
-    return _commit_change(actor, identity, feature, "remove", None, now)
+    return _commit_change(actor, identity, feature, "remove", None, now, version)
 
 
 def _comparable(state: State) -> Any:
@@ -270,8 +343,8 @@ def undo_change(actor: User, identity: Identity, event_id: int, now: datetime) -
 def reset_my_overrides(actor: User, environment_id: int, project_id: int) -> int:
     """Remove every override on the actor's linked identities in an environment.
 
-    One audit event records the count; the environment revision is bumped if any
-    override went.
+    One audit event records the count (``before`` says how many went, ``after`` is None
+    like any deletion); the environment revision is bumped if any override went.
 
     :return: how many overrides were removed
     """
@@ -294,6 +367,7 @@ def reset_my_overrides(actor: User, environment_id: int, project_id: int) -> int
         object_label=f"all overrides on {len(ids)} linked identities of {actor.email}",
         project_id=project_id,
         environment_id=environment_id,
+        before={"overrides": int(count), "identities": len(ids)},
         count=count,
     )
     db.session.commit()
@@ -302,6 +376,8 @@ def reset_my_overrides(actor: User, environment_id: int, project_id: int) -> int
 
 def cleanup_expired(now: datetime) -> int:
     """Delete every expired identity override, bump the environments, record one event.
+
+    The event is a system deletion: no actor, ``before`` holds the counts per environment.
 
     :return: how many overrides were deleted
     """
@@ -326,7 +402,7 @@ def cleanup_expired(now: datetime) -> int:
         object_label=f"expired identity overrides ({total})",
         environment_id=single,
         project_id=environment.project_id if environment is not None else None,
-        after={"environments": {str(env): int(n) for env, n in rows}},
+        before={"environments": {str(env): int(n) for env, n in rows}},
         count=total,
     )
     db.session.commit()

@@ -56,11 +56,24 @@ def parse_json(body: bytes) -> Any:
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"Malformed JSON: {exc}") from exc
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        value = json.loads(body, parse_constant=_refuse_constant)
     except RecursionError as exc:
         raise BadRequest("Malformed JSON: nested too deeply") from exc
     except ValueError as exc:  # JSONDecodeError, bad UTF-8, over-long integers
         raise BadRequest(f"Malformed JSON: {exc}") from exc
+    if _has_lone_surrogate(value):
+        # orjson refuses these; the standard library decodes them into strings that no
+        # database (nor UTF-8) can store.
+        raise BadRequest("Malformed JSON: a \\u escape is an unpaired surrogate")
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _refuse_constant(name: str) -> Any:

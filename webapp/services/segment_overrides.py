@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Feature, MultivariateAllocation, Segment, SegmentOverride, TypedValue, User
-from . import audit, revisions
-from .errors import NotFound, ValidationError
+from . import audit, features, revisions
+from .errors import Conflict, NotFound, ValidationError
 
 VALUE_KINDS = ("string", "integer", "boolean", "null")
 VALUE_MAX = 20_000
+CHANGED = "This override has changed since you opened it; reload to see the saved version."
 
 
 def parse_value(kind: str, text: str | None) -> TypedValue:
@@ -29,10 +30,8 @@ def parse_value(kind: str, text: str | None) -> TypedValue:
             raise ValidationError("A boolean value is true or false.", "value")
         return text.lower() == "true"
     if kind == "integer":
-        try:
-            return int(text.strip())
-        except ValueError:
-            raise ValidationError("An integer value needs digits only, e.g. 42.", "value") from None
+        # The features' rule: whole numbers within ±(2**53 - 1), which every SDK reads exactly.
+        return features.parse_value("integer", text)
     if kind == "string":
         if len(text) > VALUE_MAX:
             raise ValidationError(f"A value has at most {VALUE_MAX} characters.", "value")
@@ -160,6 +159,24 @@ def create_override(
     return row
 
 
+def _lock(row: SegmentOverride) -> None:
+    # FOR UPDATE (a no-op on SQLite): a concurrent change of this override waits here,
+    # then reads the committed version, so the version check sees the other change.
+    db.session.refresh(row, with_for_update=True)
+
+
+def _reject(row: SegmentOverride, actor: User, after: Any, version: int | None) -> NoReturn:
+    """Audit a change refused because the override changed meanwhile, and raise."""
+    audit.record(actor, "delete_rejected" if after is None else "update_rejected",
+                 "segment_override", object_id=row.id,
+                 object_label=f"{row.segment.name} / {row.feature.name}",
+                 project_id=row.segment.project_id, environment_id=row.environment_id,
+                 before=_state(row),
+                 after=None if after is None else {**after, "version": version})  # fmt: skip
+    db.session.commit()
+    raise Conflict(CHANGED)
+
+
 def update_override(
     row: SegmentOverride,
     actor: User,
@@ -168,12 +185,20 @@ def update_override(
     value: TypedValue,
     priority: int | None,
     allocations: Mapping[int, float] | None = None,
+    version: int | None = None,
 ) -> SegmentOverride:
     """Change an override's enabled, value, priority and allocations (audited, bumped).
 
+    :param version: the version the page showed; None skips the check
     :raises ValidationError: on bad allocations
+    :raises Conflict: when the override changed since (the refused attempt is audited)
     """
     _check_allocations(row.feature, allocations or {})
+    _lock(row)
+    if version is not None and version != row.version:
+        attempt = {"enabled": enabled, "value": value, "priority": priority,
+                   "allocations": {str(k): v for k, v in (allocations or {}).items()}}  # fmt: skip
+        _reject(row, actor, attempt, version)
     before = _state(row)
     _apply(row, enabled, value, priority, allocations or {})
     row.version += 1
@@ -187,8 +212,15 @@ def update_override(
     return row
 
 
-def delete_override(row: SegmentOverride, actor: User) -> None:
-    """Delete an override (audited, bumped)."""
+def delete_override(row: SegmentOverride, actor: User, *, version: int | None = None) -> None:
+    """Delete an override (audited, bumped).
+
+    :param version: the version the page showed; None skips the check
+    :raises Conflict: when the override changed since (the refused attempt is audited)
+    """
+    _lock(row)
+    if version is not None and version != row.version:
+        _reject(row, actor, None, version)
     audit.record(actor, "delete", "segment_override", object_id=row.id,
                  object_label=f"{row.segment.name} / {row.feature.name}",
                  project_id=row.segment.project_id, environment_id=row.environment_id,

@@ -2,28 +2,37 @@
 
 Traits are read per request by evaluation, so a change needs no revision bump; each
 change is audited (object_type ``trait``) and reports which flags it changed.
+
+Concurrent edits are caught with a content token rather than a version column: SDKs
+rewrite traits constantly (often with the same value), so a token that only changes
+with the stored type and value refuses real changes without refusing SDK no-ops.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import TRAIT_KEY_MAX, TRAIT_STRING_MAX, Identity, Trait, TypedValue, User
+from ..models.base import value_type_of
 from . import audit, qa
-from .errors import NotFound, ValidationError
+from .errors import Conflict, NotFound, ValidationError
 from .identities import changed_names, effective_flags
+from .sdk_input import INT_MAX, INT_MIN
 
 INFER = "infer"
 TRAIT_KINDS = (INFER, "string", "integer", "float", "boolean")
 _INTEGER = re.compile(r"-?[0-9]+")
 _FLOAT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 _BOOLEANS = {"true": True, "false": False}
+CHANGED = "This trait has changed since you opened it; reload to see the saved version."
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +85,18 @@ def parse_value(raw: str, kind: str) -> TypedValue:
         raise ValidationError(
             f"A string trait has at most {TRAIT_STRING_MAX:,} characters.", field="value"
         )
+    _check_integer(value)
     return value
+
+
+def _check_integer(value: TypedValue) -> None:
+    # The SDK API refuses (and its JSON encoder cannot send) integers beyond 64 bits.
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        raise ValidationError(
+            "An integer trait must lie within the 64-bit range "
+            f"({INT_MIN:,} to {INT_MAX:,}).",
+            field="value",
+        )
 
 
 def _parse_float(raw: str) -> float:
@@ -99,6 +119,32 @@ def check_key(key: str) -> str:
     if not key.isprintable():
         raise ValidationError("A trait key cannot contain control characters.", field="key")
     return key
+
+
+def trait_version(trait: Trait) -> str:
+    """Return the token a page carries for a trait: it changes with the type or value."""
+    stored = f"{trait.value_type}\x00{trait.value_text}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(stored).hexdigest()[:16]
+
+
+def _locked(identity: Identity, key: str) -> Trait | None:
+    # FOR UPDATE (a no-op on SQLite): a concurrent edit of this trait waits, then re-reads.
+    return db.session.scalar(
+        select(Trait)
+        .where(Trait.identity_id == identity.id, Trait.key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def _reject(
+    actor: User, identity: Identity, trait: Trait, after: object, version: str | None
+) -> NoReturn:
+    rejected = "delete_rejected" if after is None else "update_rejected"
+    attempt = None if not isinstance(after, dict) else {**after, "version": version}
+    _record(actor, identity, rejected, trait.key, _typed(trait), attempt)
+    db.session.commit()
+    raise Conflict(CHANGED)
 
 
 def get_trait(identity: Identity, key: str) -> Trait:
@@ -144,6 +190,7 @@ def set_trait(
     now: datetime,
     *,
     must_exist: bool = False,
+    version: str | None = None,
 ) -> TraitChange:
     """Create or update a trait, audit it and commit.
 
@@ -154,19 +201,21 @@ def set_trait(
     :param kind: ``infer`` or an explicit type
     :param now: the time override expiry is judged against
     :param must_exist: refuse to create (inline edit of an existing trait)
+    :param version: the ``trait_version`` the page showed; None skips the check
     :return: the trait and the flags whose effective state changed
     :raises Forbidden: when the actor may not edit the identity
     :raises ValidationError: bad key or value
     :raises NotFound: ``must_exist`` and there is no such trait
+    :raises Conflict: when the trait changed since (the refused attempt is audited)
     """
     qa.ensure_can_edit(actor, identity)
     check_key(key)
     value = parse_value(raw_value, kind)
-    trait = db.session.scalar(
-        select(Trait).where(Trait.identity_id == identity.id, Trait.key == key)
-    )
+    trait = _locked(identity, key)
     if trait is None and must_exist:
         raise NotFound(f"No trait {key!r} on this identity.")
+    if trait is not None and version is not None and version != trait_version(trait):
+        _reject(actor, identity, trait, {"value": value, "type": value_type_of(value)}, version)
     before_flags = effective_flags(identity, now)
     before = None if trait is None else _typed(trait)
     if trait is None:
@@ -179,14 +228,22 @@ def set_trait(
     return TraitChange(key, trait, changed)
 
 
-def delete_trait(actor: User, identity: Identity, key: str, now: datetime) -> TraitChange:
+def delete_trait(
+    actor: User, identity: Identity, key: str, now: datetime, *, version: str | None = None
+) -> TraitChange:
     """Delete a trait, audit it and commit.
 
+    :param version: the ``trait_version`` the page showed; None skips the check
     :raises Forbidden: when the actor may not edit the identity
     :raises NotFound: when there is no such trait
+    :raises Conflict: when the trait changed since (the refused attempt is audited)
     """
     qa.ensure_can_edit(actor, identity)
-    trait = get_trait(identity, key)
+    trait = _locked(identity, key)
+    if trait is None:
+        raise NotFound(f"No trait {key!r} on this identity.")
+    if version is not None and version != trait_version(trait):
+        _reject(actor, identity, trait, None, version)
     before_flags = effective_flags(identity, now)
     _record(actor, identity, "delete", key, _typed(trait), None)
     db.session.delete(trait)

@@ -188,24 +188,30 @@ def test_remove_identity_override__editor__deletes_audits_and_bumps(client, edit
     body = client.get(world.url(f"/{world.limit.id}")).get_data(as_text=True)
     assert 'hx-confirm="Remove the override of max_upload for “alice”?' in body
     response = client.delete(
-        world.url(f"/{world.limit.id}/identity-overrides/{override.id}"), headers=HX
+        world.url(f"/{world.limit.id}/identity-overrides/{override.id}"),
+        query_string={"version": override.version},
+        headers=HX,
     )
     body = assert_partial(response, "identity-overrides")
     assert "alice" not in body and count(IdentityOverride) == 0
     (event,) = audit_events("identity_override")
-    assert (event.action, event.identity_id, event.environment_id) == (
+    assert (event.action, event.identity_id, event.environment_id, event.object_id) == (
         "delete",
         override.identity_id,
         world.env.id,
+        str(world.limit.id),
     )
-    assert event.before == {"enabled": True, "value": 1000} and event.after is None
+    assert event.before["enabled"] is True and event.before["value"] == 1000
+    assert event.after is None
     assert revisions(world.env, world.prod) == [before[0] + 1, before[1]]
 
 
 def test_remove_identity_override__of_other_feature__is_404(client, editor):
     override = db.session.scalar(select(IdentityOverride))
     response = client.delete(
-        editor.url(f"/{editor.dark.id}/identity-overrides/{override.id}"), headers=HX
+        editor.url(f"/{editor.dark.id}/identity-overrides/{override.id}"),
+        query_string={"version": override.version},
+        headers=HX,
     )
     assert response.status_code == 404 and count(IdentityOverride) == 1
 

@@ -76,7 +76,7 @@ def test_toggle__editor__enables_audits_and_bumps_environment_only(client, edito
     before = revisions(world.env, world.prod)
     # When the editor switches dark_mode on in Development
     response = client.post(
-        world.url(f"/{world.dark.id}/enabled"), data={"enabled": "true"}, headers=HX
+        world.url(f"/{world.dark.id}/enabled"), data={"enabled": "true", "version": 1}, headers=HX
     )
     # Then the row comes back switched on
     body = assert_partial(response, f"feature-{world.dark.id}")
@@ -95,22 +95,32 @@ def test_toggle__editor__enables_audits_and_bumps_environment_only(client, edito
 
 
 def test_toggle__same_state_twice__is_idempotent_and_audited_once(client, editor):
+    # A double click sends the page's version twice: the second changes nothing and is no
+    # conflict either.
     world = editor
-    client.post(world.url(f"/{world.dark.id}/enabled"), data={"enabled": "true"}, headers=HX)
-    client.post(world.url(f"/{world.dark.id}/enabled"), data={"enabled": "true"}, headers=HX)
+    client.post(
+        world.url(f"/{world.dark.id}/enabled"), data={"enabled": "true", "version": 1}, headers=HX
+    )
+    client.post(
+        world.url(f"/{world.dark.id}/enabled"), data={"enabled": "true", "version": 1}, headers=HX
+    )
     assert _state(world.dark, world.env).enabled is True
     assert len(audit_events("feature_state")) == 1
 
 
 def test_toggle__off__disables(client, editor):
     world = editor
-    client.post(world.url(f"/{world.limit.id}/enabled"), data={"enabled": "false"}, headers=HX)
+    client.post(
+        world.url(f"/{world.limit.id}/enabled"), data={"enabled": "false", "version": 1}, headers=HX
+    )
     assert _state(world.limit, world.env).enabled is False
 
 
 def test_toggle__plain_post__redirects_to_list(client, editor):
     world = editor
-    response = client.post(world.url(f"/{world.dark.id}/enabled"), data={"enabled": "true"})
+    response = client.post(
+        world.url(f"/{world.dark.id}/enabled"), data={"enabled": "true", "version": 1}
+    )
     assert response.status_code == 302
     assert response.headers["Location"].endswith(world.url())
 
@@ -122,7 +132,9 @@ def test_toggle__sdk_api__reflects_new_state(client, editor):
     flags = {f["feature"]["name"]: f for f in client.get("/api/v1/flags/", headers=headers).json}
     assert flags["dark_mode"]["enabled"] is False
     # When the editor toggles the flag on the dashboard
-    client.post(world.url(f"/{world.dark.id}/enabled"), data={"enabled": "true"}, headers=HX)
+    client.post(
+        world.url(f"/{world.dark.id}/enabled"), data={"enabled": "true", "version": 1}, headers=HX
+    )
     # Then the SDK API serves the new state
     flags = {f["feature"]["name"]: f for f in client.get("/api/v1/flags/", headers=headers).json}
     assert flags["dark_mode"]["enabled"] is True
@@ -133,7 +145,7 @@ def test_toggle__viewer_or_qa__is_403_and_changes_nothing(client, auth, world, r
     auth.login(f"{role}@example.com")
     before = revisions(world.env)
     response = client.post(
-        world.url(f"/{world.dark.id}/enabled"), data={"enabled": "true"}, headers=HX
+        world.url(f"/{world.dark.id}/enabled"), data={"enabled": "true", "version": 1}, headers=HX
     )
     assert response.status_code == 403
     assert _state(world.dark, world.env).enabled is False
@@ -148,7 +160,9 @@ def test_toggle__feature_of_another_project__is_404(client, auth, world):
     theirs = make_feature(other, "theirs")
     db.session.commit()
     auth.login("editor@example.com")
-    response = client.post(world.url(f"/{theirs.id}/enabled"), data={"enabled": "true"}, headers=HX)
+    response = client.post(
+        world.url(f"/{theirs.id}/enabled"), data={"enabled": "true", "version": 1}, headers=HX
+    )
     assert response.status_code == 404
 
 
@@ -183,7 +197,9 @@ def test_row__cancel__returns_display_row(client, editor):
 def test_update_value__valid__saves_typed_value_and_audits(client, editor, kind, text, expected):
     world = editor
     response = client.put(
-        world.url(f"/{world.dark.id}/value"), data={"value_kind": kind, "value": text}, headers=HX
+        world.url(f"/{world.dark.id}/value"),
+        data={"value_kind": kind, "value": text, "version": 1},
+        headers=HX,
     )
     assert response.status_code == 200
     assert_partial(response, f"feature-{world.dark.id}")
@@ -198,7 +214,7 @@ def test_update_value__string_value__is_escaped_in_row(client, editor):
     world = editor
     body = client.put(
         world.url(f"/{world.dark.id}/value"),
-        data={"value_kind": "string", "value": "<script>x</script>"},
+        data={"value_kind": "string", "value": "<script>x</script>", "version": 1},
         headers=HX,
     ).get_data(as_text=True)
     assert "<script>x" not in body and "&lt;script&gt;" in body
@@ -221,7 +237,9 @@ def test_update_value__invalid__is_422_inline_and_changes_nothing(
     world = editor
     before = revisions(world.env)
     response = client.put(
-        world.url(f"/{world.limit.id}/value"), data={"value_kind": kind, "value": text}, headers=HX
+        world.url(f"/{world.limit.id}/value"),
+        data={"value_kind": kind, "value": text, "version": 1},
+        headers=HX,
     )
     assert response.status_code == 422
     body = assert_partial(response, f"feature-{world.limit.id}")
@@ -235,7 +253,7 @@ def test_update_value__viewer_or_qa__is_403(client, auth, world, role):
     auth.login(f"{role}@example.com")
     response = client.put(
         world.url(f"/{world.limit.id}/value"),
-        data={"value_kind": "integer", "value": "1"},
+        data={"value_kind": "integer", "value": "1", "version": 1},
         headers=HX,
     )
     assert response.status_code == 403

@@ -102,7 +102,15 @@ def _options(client, world, colour):
 
 
 def _put(client, world, feature, percentages, env=None):
-    data = {}
+    # The state version the page shows (adding options changes it).
+    db.session.expire_all()
+    state = db.session.scalar(
+        select(FeatureState).where(
+            FeatureState.feature_id == feature.id,
+            FeatureState.environment_id == (env or world.env).id,
+        )
+    )
+    data = {"version": state.version}
     for index, (option_id, value) in enumerate(percentages):
         data[f"allocations-{index}-option_id"] = str(option_id)
         data[f"allocations-{index}-percentage"] = value

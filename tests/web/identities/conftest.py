@@ -21,6 +21,7 @@ from tests.factories import (
 )
 from webapp.extensions import db
 from webapp.models import AuditEvent, Environment, Feature, Identity, IdentityOverride, Trait
+from webapp.services.traits import trait_version
 
 
 @dataclass
@@ -37,6 +38,27 @@ class World:
 
     def flag_url(self, name: str, suffix: str, identity: Identity | None = None) -> str:
         return self.url(identity, f"/flags/{self.features[name].id}{suffix}")
+
+    def page_data(self, name: str, identity: Identity | None = None, **data: Any) -> dict[str, Any]:
+        """Form data as the page sends it: ``data`` plus the override version it shows."""
+        identity = identity or self.alice
+        db.session.expire_all()
+        row = db.session.scalar(
+            select(IdentityOverride).where(
+                IdentityOverride.identity_id == identity.id,
+                IdentityOverride.feature_id == self.features[name].id,
+            )
+        )
+        return {**data, "version": 0 if row is None else row.version}
+
+    def trait_data(self, key: str, identity: Identity | None = None, **data: Any) -> dict[str, Any]:
+        """Form data as the traits card sends it: ``data`` plus the trait's version token."""
+        identity = identity or self.alice
+        db.session.expire_all()
+        trait = db.session.scalar(
+            select(Trait).where(Trait.identity_id == identity.id, Trait.key == key)
+        )
+        return {**data, "version": trait_version(trait) if trait is not None else ""}
 
 
 def build_world() -> World:

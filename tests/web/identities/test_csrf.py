@@ -53,7 +53,9 @@ def test_toggle__with_header_token__succeeds(client, world):
     _login(client)
     token = _page_token(client, world)
     response = client.post(
-        world.flag_url("dark_mode", "/toggle"), headers={**HX, "X-CSRFToken": token}
+        world.flag_url("dark_mode", "/toggle"),
+        data=world.page_data("dark_mode"),
+        headers={**HX, "X-CSRFToken": token},
     )
     assert response.status_code == 200
     assert count(IdentityOverride) == 1
@@ -62,6 +64,10 @@ def test_toggle__with_header_token__succeeds(client, world):
 def test_delete_trait__with_header_token__succeeds(client, world):
     _login(client)
     token = _page_token(client, world)
-    response = client.delete(world.url(suffix="/traits/plan"), headers={**HX, "X-CSRFToken": token})
+    response = client.delete(
+        world.url(suffix="/traits/plan"),
+        query_string=world.trait_data("plan"),
+        headers={**HX, "X-CSRFToken": token},
+    )
     assert response.status_code == 200
     assert "plan" not in traits_of(world.alice)

@@ -29,7 +29,9 @@ def test_toggle__qa_on_own_identity__creates_override_audits_and_bumps(client, a
     auth.login("qa@example.com")
     before = revision(world.environment)
     # When they toggle dark_mode
-    response = client.post(world.flag_url("dark_mode", "/toggle"), headers=HX)
+    response = client.post(
+        world.flag_url("dark_mode", "/toggle"), data=world.page_data("dark_mode"), headers=HX
+    )
     # Then the row comes back on, from an identity override, with an undo offer
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -55,8 +57,12 @@ def test_toggle__qa_on_own_identity__creates_override_audits_and_bumps(client, a
 
 def test_toggle__twice__flips_the_existing_override(client, auth, world):
     auth.login("qa@example.com")
-    client.post(world.flag_url("dark_mode", "/toggle"), headers=HX)
-    client.post(world.flag_url("dark_mode", "/toggle"), headers=HX)
+    client.post(
+        world.flag_url("dark_mode", "/toggle"), data=world.page_data("dark_mode"), headers=HX
+    )
+    client.post(
+        world.flag_url("dark_mode", "/toggle"), data=world.page_data("dark_mode"), headers=HX
+    )
     [override] = overrides_of(world.alice)
     assert override.enabled is False
     assert _sdk_flag(client, world, world.alice, "dark_mode")["enabled"] is False
@@ -64,7 +70,9 @@ def test_toggle__twice__flips_the_existing_override(client, auth, world):
 
 def test_toggle__plain_browser_post__redirects_to_the_page(client, auth, world):
     auth.login("qa@example.com")
-    response = client.post(world.flag_url("dark_mode", "/toggle"))
+    response = client.post(
+        world.flag_url("dark_mode", "/toggle"), data=world.page_data("dark_mode")
+    )
     assert response.status_code == 302
     assert response.headers["Location"].endswith(world.url())
 
@@ -75,7 +83,11 @@ def test_toggle__not_allowed__is_403_and_changes_nothing(client, auth, world, em
     auth.login(email)
     before = revision(world.environment)
     # When they try to toggle bob's flag (editing the ids in the request)
-    response = client.post(world.flag_url("dark_mode", "/toggle", world.bob), headers=HX)
+    response = client.post(
+        world.flag_url("dark_mode", "/toggle", world.bob),
+        data=world.page_data("dark_mode", world.bob),
+        headers=HX,
+    )
     # Then it is refused and nothing changes
     assert response.status_code == 403
     assert count(IdentityOverride) == 0 and count(AuditEvent) == 0
@@ -84,7 +96,9 @@ def test_toggle__not_allowed__is_403_and_changes_nothing(client, auth, world, em
 
 def test_toggle__outsider__is_404(client, auth, world):
     auth.login("outsider@example.com")
-    response = client.post(world.flag_url("dark_mode", "/toggle"), headers=HX)
+    response = client.post(
+        world.flag_url("dark_mode", "/toggle"), data=world.page_data("dark_mode"), headers=HX
+    )
     assert response.status_code == 404
     assert count(IdentityOverride) == 0
 
@@ -92,7 +106,11 @@ def test_toggle__outsider__is_404(client, auth, world):
 @pytest.mark.parametrize("email", ["editor@example.com", "admin@example.com"])
 def test_toggle__editor_or_admin__may_change_any_identity(client, auth, world, email):
     auth.login(email)
-    response = client.post(world.flag_url("dark_mode", "/toggle", world.bob), headers=HX)
+    response = client.post(
+        world.flag_url("dark_mode", "/toggle", world.bob),
+        data=world.page_data("dark_mode", world.bob),
+        headers=HX,
+    )
     assert response.status_code == 200
     assert len(overrides_of(world.bob)) == 1
 
@@ -103,7 +121,8 @@ def test_toggle__editor_or_admin__may_change_any_identity(client, auth, world, e
 )
 def test_toggle__with_expiry__stores_it(client, auth, world, choice, delta):
     auth.login("qa@example.com")
-    client.post(world.flag_url("dark_mode", "/toggle"), data={"expires": choice}, headers=HX)
+    data = world.page_data("dark_mode", expires=choice)
+    client.post(world.flag_url("dark_mode", "/toggle"), data=data, headers=HX)
     [override] = overrides_of(world.alice)
     assert abs((override.expires_at - (utcnow() + delta)).total_seconds()) < 60
 
@@ -112,7 +131,7 @@ def test_toggle__custom_expiry_in_the_past__is_422_and_changes_nothing(client, a
     auth.login("qa@example.com")
     response = client.post(
         world.flag_url("dark_mode", "/toggle"),
-        data={"expires": "custom", "expires_at": "2001-01-01T10:00"},
+        data=world.page_data("dark_mode", expires="custom", expires_at="2001-01-01T10:00"),
         headers=HX,
     )
     html = response.get_data(as_text=True)
@@ -126,7 +145,7 @@ def test_toggle__custom_expiry_in_the_future__is_stored(client, auth, world):
     moment = (utcnow() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
     client.post(
         world.flag_url("dark_mode", "/toggle"),
-        data={"expires": "custom", "expires_at": moment},
+        data=world.page_data("dark_mode", expires="custom", expires_at=moment),
         headers=HX,
     )
     [override] = overrides_of(world.alice)
@@ -178,7 +197,7 @@ def test_update_override__typed_value__is_stored_and_served(
     # When they save a typed value for welcome
     response = client.put(
         world.flag_url("welcome", "/override"),
-        data={"value": value, "value_type": kind},
+        data=world.page_data("welcome", value=value, value_type=kind),
         headers=HX,
     )
     # Then the override holds exactly that typed value, and the SDK serves it
@@ -202,7 +221,7 @@ def test_update_override__invalid_value__is_422_inline(client, auth, world, valu
     auth.login("qa@example.com")
     response = client.put(
         world.flag_url("welcome", "/override"),
-        data={"value": value, "value_type": kind},
+        data=world.page_data("welcome", value=value, value_type=kind),
         headers=HX,
     )
     html = response.get_data(as_text=True)
@@ -216,7 +235,9 @@ def test_choose_option__multivariate__fixes_option_and_copies_value(client, auth
     auth.login("qa@example.com")
     orange = db.session.query(MultivariateOption).filter_by(value_text="orange").one()
     response = client.post(
-        world.flag_url("button_colour", "/option"), data={"option_id": orange.id}, headers=HX
+        world.flag_url("button_colour", "/option"),
+        data=world.page_data("button_colour", option_id=orange.id),
+        headers=HX,
     )
     assert response.status_code == 200
     [override] = overrides_of(world.alice)
@@ -230,7 +251,9 @@ def test_choose_option__option_of_another_feature__is_422(client, auth, world):
     auth.login("qa@example.com")
     orange = db.session.query(MultivariateOption).filter_by(value_text="orange").one()
     response = client.post(
-        world.flag_url("welcome", "/option"), data={"option_id": orange.id}, headers=HX
+        world.flag_url("welcome", "/option"),
+        data=world.page_data("welcome", option_id=orange.id),
+        headers=HX,
     )
     assert response.status_code == 422
     assert "this feature" in response.get_data(as_text=True)
@@ -244,7 +267,11 @@ def test_remove_override__back_to_inherited(client, auth, world):
     auth.login("editor@example.com")
     before = revision(world.environment)
     # When the editor removes it
-    response = client.delete(world.flag_url("max_upload_mb", "/override", world.bob), headers=HX)
+    response = client.delete(
+        world.flag_url("max_upload_mb", "/override", world.bob),
+        query_string=world.page_data("max_upload_mb", world.bob),
+        headers=HX,
+    )
     # Then the row shows the segment value again, audited, revision bumped
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -256,7 +283,9 @@ def test_remove_override__back_to_inherited(client, auth, world):
 
 def test_remove_override__none_there__is_404(client, auth, world):
     auth.login("editor@example.com")
-    response = client.delete(world.flag_url("dark_mode", "/override"), headers=HX)
+    response = client.delete(
+        world.flag_url("dark_mode", "/override"), query_string={"version": 0}, headers=HX
+    )
     assert response.status_code == 404
 
 
@@ -265,7 +294,9 @@ def test_undo__after_toggle__restores_previous_state_and_audits(client, auth, wo
     identities_make_override(world.alice, world.features["welcome"], True, "v1")
     db.session.commit()
     auth.login("qa@example.com")
-    response = client.post(world.flag_url("welcome", "/toggle"), headers=HX)
+    response = client.post(
+        world.flag_url("welcome", "/toggle"), data=world.page_data("welcome"), headers=HX
+    )
     undo_url = json.loads(response.headers["HX-Trigger"])["override-changed"]["undoUrl"]
     assert overrides_of(world.alice)[0].enabled is False
     before = revision(world.environment)
@@ -283,7 +314,9 @@ def test_undo__after_toggle__restores_previous_state_and_audits(client, auth, wo
 
 def test_undo__of_a_created_override__deletes_it(client, auth, world):
     auth.login("qa@example.com")
-    response = client.post(world.flag_url("dark_mode", "/toggle"), headers=HX)
+    response = client.post(
+        world.flag_url("dark_mode", "/toggle"), data=world.page_data("dark_mode"), headers=HX
+    )
     undo_url = json.loads(response.headers["HX-Trigger"])["override-changed"]["undoUrl"]
     client.post(undo_url, headers=HX)
     assert overrides_of(world.alice) == []
@@ -291,9 +324,13 @@ def test_undo__of_a_created_override__deletes_it(client, auth, world):
 
 def test_undo__after_a_later_change__is_409_and_changes_nothing(client, auth, world):
     auth.login("qa@example.com")
-    response = client.post(world.flag_url("dark_mode", "/toggle"), headers=HX)
+    response = client.post(
+        world.flag_url("dark_mode", "/toggle"), data=world.page_data("dark_mode"), headers=HX
+    )
     undo_url = json.loads(response.headers["HX-Trigger"])["override-changed"]["undoUrl"]
-    client.post(world.flag_url("dark_mode", "/toggle"), headers=HX)
+    client.post(
+        world.flag_url("dark_mode", "/toggle"), data=world.page_data("dark_mode"), headers=HX
+    )
     response = client.post(undo_url, headers=HX)
     assert response.status_code == 409
     assert overrides_of(world.alice)[0].enabled is False
@@ -301,7 +338,9 @@ def test_undo__after_a_later_change__is_409_and_changes_nothing(client, auth, wo
 
 def test_undo__by_someone_not_allowed__is_403(client, auth, world):
     auth.login("qa@example.com")
-    response = client.post(world.flag_url("dark_mode", "/toggle"), headers=HX)
+    response = client.post(
+        world.flag_url("dark_mode", "/toggle"), data=world.page_data("dark_mode"), headers=HX
+    )
     undo_url = json.loads(response.headers["HX-Trigger"])["override-changed"]["undoUrl"]
     client.post("/logout")
     auth.login("qa2@example.com")
@@ -311,7 +350,11 @@ def test_undo__by_someone_not_allowed__is_403(client, auth, world):
 
 def test_undo__event_of_another_identity__is_404(client, auth, world):
     auth.login("editor@example.com")
-    client.post(world.flag_url("dark_mode", "/toggle", world.bob), headers=HX)
+    client.post(
+        world.flag_url("dark_mode", "/toggle", world.bob),
+        data=world.page_data("dark_mode", world.bob),
+        headers=HX,
+    )
     event = events()[-1]
     response = client.post(world.url(world.alice, f"/undo/{event.id}"), headers=HX)
     assert response.status_code == 404

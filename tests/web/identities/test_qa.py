@@ -37,10 +37,12 @@ def test_link__qa_with_exact_identifier__links_and_redirects(client, auth, world
     assert _links(world.bob) == ["qa@example.com"]
     assert events()[-1].object_type == "identity_link"
     # And they may now change bob
-    assert (
-        client.post(world.flag_url("dark_mode", "/toggle", world.bob), headers=HX).status_code
-        == 200
+    toggle = client.post(
+        world.flag_url("dark_mode", "/toggle", world.bob),
+        data=world.page_data("dark_mode", world.bob),
+        headers=HX,
     )
+    assert toggle.status_code == 200
 
 
 @pytest.mark.parametrize("proof", ["", "bob", "BOB@ACME.TEST", "bob@acme.test "])

@@ -121,7 +121,9 @@ def test_edit_trait__form_then_cancel__swap_the_row(client, auth, world):
 def test_update_trait__valid__returns_row_trigger_and_impact(client, auth, world):
     auth.login("qa@example.com")
     response = client.put(
-        world.url(suffix="/traits/plan"), data={"value": "pro", "value_type": "string"}, headers=HX
+        world.url(suffix="/traits/plan"),
+        data=world.trait_data("plan", value="pro", value_type="string"),
+        headers=HX,
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -142,7 +144,9 @@ def test_update_trait__valid__returns_row_trigger_and_impact(client, auth, world
 def test_update_trait__invalid__is_422_with_form(client, auth, world):
     auth.login("qa@example.com")
     response = client.put(
-        world.url(suffix="/traits/age"), data={"value": "abc", "value_type": "integer"}, headers=HX
+        world.url(suffix="/traits/age"),
+        data=world.trait_data("age", value="abc", value_type="integer"),
+        headers=HX,
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
@@ -163,7 +167,11 @@ def test_delete_trait__removes_it_and_reports(client, auth, world):
     # Given bob is a Pro user through his plan trait
     auth.login("editor@example.com")
     # When the editor deletes the trait
-    response = client.delete(world.url(world.bob, "/traits/plan"), headers=HX)
+    response = client.delete(
+        world.url(world.bob, "/traits/plan"),
+        query_string=world.trait_data("plan", world.bob),
+        headers=HX,
+    )
     # Then it is gone, audited, and the page learns max_upload_mb changed
     assert response.status_code == 200
     html = response.get_data(as_text=True)

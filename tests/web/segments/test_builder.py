@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from sqlalchemy import func, select
 
@@ -210,11 +208,13 @@ def test_edit__stale_version__409_changed_since_opened_and_both_audited(client, 
     first = client.put(url, data=builder_data(name="First", version=1), headers=HX)
     # When the second saves from the stale page
     second = client.put(url, data=builder_data(name="Second", version=1), headers=HX)
-    # Then the second is refused, the first's rules stay, and both attempts are audited
+    # Then the second is refused inline in the builder (their rules stay on screen), the
+    # first's rules stay saved, and both attempts are audited
     assert first.status_code == 200
     assert second.status_code == 409
-    message = json.loads(second.headers["HX-Trigger"])["show-message"]
-    assert "changed since you opened it" in json.dumps(message)
+    html = second.get_data(as_text=True)
+    assert 'id="builder-error"' in html and "changed since you opened it" in html
+    assert 'value="Second"' in html and "<html" not in html
     db.session.expire_all()
     assert db.session.get(Segment, world.segment.id).name == "First"
     assert _audits("update") == 1 and _audits("update_rejected") == 1

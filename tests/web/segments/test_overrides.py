@@ -73,7 +73,8 @@ def test_update_override__editor__changes_value_and_audits(client, auth, world):
     _create(client, world)
     row = db.session.scalars(select(SegmentOverride)).one()
     response = client.put(_url(world, f"/{row.id}"), headers=HX,
-                          data={"value_type": "integer", "value": "7", "priority": ""})  # fmt: skip
+                          data={"value_type": "integer", "value": "7", "priority": "",
+                                "version": row.version})  # fmt: skip
     assert response.status_code == 200
     db.session.expire_all()
     row = db.session.get(SegmentOverride, row.id)
@@ -85,7 +86,7 @@ def test_delete_override__editor__removes_and_audits(client, auth, world):
     auth.login("editor@example.com")
     _create(client, world)
     row = db.session.scalars(select(SegmentOverride)).one()
-    response = client.delete(_url(world, f"/{row.id}"), headers=HX)
+    response = client.delete(_url(world, f"/{row.id}"), query_string={"version": 1}, headers=HX)
     assert response.status_code == 200 and 'id="overrides-empty"' in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count(SegmentOverride.id))) == 0
     assert db.session.scalar(

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from ...access import role_required
 from ...forms import ConfirmForm
 from ...forms.features import AllocationsForm, OptionForm, ReorderForm, parse_ids
+from ...forms.versions import VersionedDeleteForm
 from ...htmx import is_partial_request, render_page_or_partial
 from ...services import feature_options, feature_overrides, features
 from ...services.errors import Conflict, ValidationError
@@ -37,7 +38,9 @@ def detail_context(feature_id: int, page: int = 1) -> dict[str, Any]:
         ),
         "deletion": features.deletion_summary(item.feature),
         "option_form": OptionForm(),
-        "allocations_form": AllocationsForm(formdata=None, data={"allocations": saved}),
+        "allocations_form": AllocationsForm(
+            formdata=None, data={"allocations": saved, "version": item.version}
+        ),
         "confirm_form": ConfirmForm(),
         "identity_page": "identities.detail" in current_app.view_functions,
     }
@@ -66,14 +69,26 @@ def identity_overrides(environment_id: int, feature_id: int) -> Response:
 @bp.delete("/<int:feature_id>/identity-overrides/<int:override_id>")
 @role_required("editor")
 def remove_identity_override(environment_id: int, feature_id: int, override_id: int) -> Response:
-    """Remove one identity's override of this feature and re-render the list."""
+    """Remove one identity's override of this feature and re-render the list.
+
+    A stale ``version`` (the override changed since the page showed it) is refused with 409.
+    """
     feature = features.get_feature(g.project.id, feature_id)
-    if ConfirmForm().validate_on_submit():
-        feature_overrides.remove_identity_override(
-            g.environment, feature, override_id, current_user
-        )
+    form = VersionedDeleteForm.from_request()
+    status, message = 422, None
+    if form.validate_on_submit():
+        try:
+            feature_overrides.remove_identity_override(
+                g.environment, feature, override_id, current_user, version=form.version.data
+            )
+            status = 200
+        except Conflict as exc:
+            status, message = 409, str(exc)
+    else:
+        message = "; ".join(e for errs in form.errors.values() for e in errs)
     page = request.args.get("page", 1, type=int) or 1
-    return render("features/_identity_overrides.html", **detail_context(feature_id, page))
+    context = detail_context(feature_id, page)
+    return render("features/_identity_overrides.html", status, message=message, **context)
 
 
 @bp.post("/<int:feature_id>/segment-overrides/order")

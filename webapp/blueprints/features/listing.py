@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, redirect, request, session, url_for
+from flask import flash, g, redirect, request, session, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -12,7 +12,7 @@ from ...access import role_required
 from ...forms.features import ToggleForm, ValueForm
 from ...htmx import is_partial_request, render_page_or_partial
 from ...services import features
-from ...services.errors import ValidationError
+from ...services.errors import Conflict, ValidationError
 from . import bp
 from .common import can_edit, invalid, render
 
@@ -56,10 +56,28 @@ def toggle(environment_id: int, feature_id: int) -> Response:
             environment=g.environment,
             can_edit=True,
         )
-    item = features.set_enabled(g.environment, feature_id, bool(form.enabled.data), current_user)
+    try:
+        item = features.set_enabled(
+            g.environment, feature_id, bool(form.enabled.data), current_user,
+            version=form.version.data,
+        )  # fmt: skip
+    except Conflict as exc:
+        return _changed(feature_id, exc)
     if not is_partial_request():
         return redirect(url_for("features.index", environment_id=environment_id))
     return render("features/_row.html", row=item, environment=g.environment, can_edit=True)
+
+
+def _changed(feature_id: int, exc: Conflict) -> Response:
+    """Answer a refused stale change: the saved row with the message, 409 (htmx swaps it)."""
+    if not is_partial_request():
+        flash(str(exc), "error")
+        return redirect(url_for("features.index", environment_id=g.environment.id))
+    item = features.get_row(g.environment, feature_id)
+    return render(
+        "features/_row.html", 409, row=item, environment=g.environment, can_edit=True,
+        error=str(exc),
+    )  # fmt: skip
 
 
 @bp.get("/<int:feature_id>/value/edit")
@@ -68,7 +86,11 @@ def edit_value(environment_id: int, feature_id: int) -> Response:
     """Render the inline, type-aware editor for the default value."""
     item = features.get_row(g.environment, feature_id)
     value = item.state.value if item.state else None
-    form = ValueForm(value_kind=item.value_kind, value="" if value is None else _text(value))
+    form = ValueForm(
+        value_kind=item.value_kind,
+        value="" if value is None else _text(value),
+        version=item.version,
+    )
     return render("features/_value_form.html", row=item, form=form, environment=g.environment)
 
 
@@ -85,8 +107,11 @@ def update_value(environment_id: int, feature_id: int) -> Response:
     if form.validate_on_submit():
         try:
             item = features.set_value(
-                g.environment, feature_id, form.value_kind.data, form.value.data or "", current_user
-            )
+                g.environment, feature_id, form.value_kind.data, form.value.data or "",
+                current_user, version=form.version.data,
+            )  # fmt: skip
+        except Conflict as exc:
+            return _changed(feature_id, exc)
         except ValidationError as exc:
             invalid(form, exc)
         else:

@@ -10,7 +10,7 @@ from ...access import role_required
 from ...forms import ConfirmForm
 from ...forms.features import AllocationsForm, OptionForm, percentage_of
 from ...services import feature_options, features
-from ...services.errors import ValidationError
+from ...services.errors import Conflict, ValidationError
 from . import bp
 from .common import invalid, render
 from .detail import detail_context
@@ -53,15 +53,21 @@ def delete_option(environment_id: int, feature_id: int, option_id: int) -> Respo
 @bp.put("/<int:feature_id>/allocations")
 @role_required("editor")
 def update_allocations(environment_id: int, feature_id: int) -> Response:
-    """Save this environment's option percentages (sum at most 100)."""
+    """Save this environment's option percentages (sum at most 100; stale pages get 409)."""
     feature = features.get_feature(g.project.id, feature_id)
     form = AllocationsForm()
     status = 422
     if form.validate_on_submit():
         try:
             feature_options.set_allocations(
-                g.environment, feature, form.percentages(), current_user
-            )
+                g.environment, feature, form.percentages(), current_user,
+                version=form.version.data,
+            )  # fmt: skip
+        except Conflict as exc:
+            # Show the saved percentages (and their version) with the message.
+            context = detail_context(feature_id)
+            context["allocations_form"].form_errors.append(str(exc))
+            return render("features/_options.html", 409, **context)
         except ValidationError as exc:
             invalid(form, exc)
         else:

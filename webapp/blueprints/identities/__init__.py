@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app
 
 from ...services.overrides import describe_state
+from ...services.traits import trait_version
 
 bp = Blueprint("identities", __name__)
 
@@ -22,6 +23,7 @@ def _template_helpers() -> dict[str, Any]:
     return {
         "has_segment_page": _has_segment_page(),
         "describe_override": describe_state,
+        "trait_version": trait_version,
         "inf": float("inf"),
     }
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import make_response, url_for
+from flask import flash, make_response, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ...access import role_required
 from ...forms import ConfirmForm
 from ...forms.identities import OptionForm, OverrideValueForm, ToggleOverrideForm
+from ...forms.versions import VersionedDeleteForm
 from ...htmx import is_partial_request
-from ...models import Identity, utcnow
+from ...models import Feature, Identity, utcnow
 from ...services import identities, overrides
-from ...services.errors import ValidationError
+from ...services.errors import Conflict, ValidationError
 from ...services.overrides import OverrideChange
 from . import bp
 from .common import (
@@ -57,13 +58,23 @@ def _expiry(form: Any) -> Any:
     return overrides.expiry_from_choice(form.expires.data, form.expires_at.data, utcnow())
 
 
+def _changed(identity: Identity, feature: Feature, exc: Conflict) -> Response:
+    """Answer a refused stale change: the saved row with the message, 409 (htmx swaps it)."""
+    if not is_partial_request():
+        flash(str(exc), "error")
+        return to_detail(identity)
+    return flag_row(identity, feature, 409, error=str(exc))
+
+
 @bp.get(FLAG + "/edit")
 @role_required("qa")
 def edit_override(environment_id: int, identity_id: int, feature_id: int) -> Response:
     """Render the override value editor in place of the row."""
     identity = load_identity(environment_id, identity_id, edit=True)
     row = identities.flag_row(identity, load_feature(feature_id), utcnow())
-    form = OverrideValueForm(formdata=None, value=as_text(row.value), value_type=_kind(row.value))
+    form = OverrideValueForm(
+        formdata=None, value=as_text(row.value), value_type=_kind(row.value), version=row.version
+    )
     return render("identities/_override_form.html", row=row, identity=identity, form=form)
 
 
@@ -77,7 +88,11 @@ def toggle_override(environment_id: int, identity_id: int, feature_id: int) -> R
     if not form.validate_on_submit():
         return flag_row(identity, feature, 422, error=first_error(form))
     try:
-        change = overrides.toggle_override(current_user, identity, feature, utcnow(), _expiry(form))
+        change = overrides.toggle_override(
+            current_user, identity, feature, utcnow(), _expiry(form), version=form.version.data
+        )
+    except Conflict as exc:
+        return _changed(identity, feature, exc)
     except ValidationError as exc:
         return flag_row(identity, feature, 422, error=str(exc))
     return _override_done(identity, change)
@@ -95,8 +110,11 @@ def update_override(environment_id: int, identity_id: int, feature_id: int) -> R
             raise ValidationError(first_error(form), field="value")
         value = overrides.parse_value(form.value.data or "", form.value_type.data)
         change = overrides.set_override_value(
-            current_user, identity, feature, value, utcnow(), _expiry(form)
-        )
+            current_user, identity, feature, value, utcnow(), _expiry(form),
+            version=form.version.data,
+        )  # fmt: skip
+    except Conflict as exc:
+        return _changed(identity, feature, exc)
     except ValidationError as exc:
         row = identities.flag_row(identity, feature, utcnow())
         return render(
@@ -121,8 +139,11 @@ def choose_option(environment_id: int, identity_id: int, feature_id: int) -> Res
         if not form.validate_on_submit():
             raise ValidationError(first_error(form), field="option_id")
         change = overrides.choose_option(
-            current_user, identity, feature, form.option_id.data, utcnow(), _expiry(form)
-        )
+            current_user, identity, feature, form.option_id.data, utcnow(), _expiry(form),
+            version=form.version.data,
+        )  # fmt: skip
+    except Conflict as exc:
+        return _changed(identity, feature, exc)
     except ValidationError as exc:
         return flag_row(identity, feature, 422, error=str(exc))
     return _override_done(identity, change)
@@ -134,9 +155,15 @@ def remove_override(environment_id: int, identity_id: int, feature_id: int) -> R
     """Remove the override: the identity inherits the flag again."""
     identity = load_identity(environment_id, identity_id, edit=True)
     feature = load_feature(feature_id)
-    if not ConfirmForm().validate_on_submit():
-        return flag_row(identity, feature, 422, error="The request was incomplete.")
-    change = overrides.remove_override(current_user, identity, feature, utcnow())
+    form = VersionedDeleteForm.from_request()
+    if not form.validate_on_submit():
+        return flag_row(identity, feature, 422, error=first_error(form))
+    try:
+        change = overrides.remove_override(
+            current_user, identity, feature, utcnow(), version=form.version.data
+        )
+    except Conflict as exc:
+        return _changed(identity, feature, exc)
     return _override_done(identity, change)
 
 

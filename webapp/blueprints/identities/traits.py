@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import make_response
+from flask import flash, make_response
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ...access import role_required
-from ...forms import ConfirmForm
 from ...forms.identities import TraitEditForm, TraitForm
+from ...forms.versions import TokenDeleteForm
 from ...htmx import is_partial_request
 from ...models import Identity, utcnow
 from ...services import identities, qa, traits
-from ...services.errors import ValidationError
+from ...services.errors import Conflict, ValidationError
 from ...services.traits import TraitChange
 from . import bp
 from .common import IDENTITY, TRAIT, as_text, first_error, load_identity, render, to_detail, trigger
@@ -26,6 +26,17 @@ def _trait_done(identity: Identity, change: TraitChange, template: str, **ctx: A
         return to_detail(identity)
     headers = trigger(flags_changed={"changed": change.changed, "trait": change.key})
     return render(template, headers=headers, identity=identity, can_edit=True, change=change, **ctx)
+
+
+def _trait_changed(identity: Identity, key: str, exc: Conflict) -> Response:
+    """Answer a refused stale trait change: the saved row with the message, 409."""
+    if not is_partial_request():
+        flash(str(exc), "error")
+        return to_detail(identity)
+    return render(
+        "identities/_trait_row.html", 409, identity=identity,
+        trait=traits.get_trait(identity, key), can_edit=True, error=str(exc),
+    )  # fmt: skip
 
 
 @bp.get(IDENTITY + "/traits")
@@ -84,7 +95,12 @@ def edit_trait(environment_id: int, identity_id: int, key: str) -> Response:
     """Render the inline trait editor in place of its row."""
     identity = load_identity(environment_id, identity_id, edit=True)
     trait = traits.get_trait(identity, key)
-    form = TraitEditForm(formdata=None, value=as_text(trait.value), value_type=trait.value_type)
+    form = TraitEditForm(
+        formdata=None,
+        value=as_text(trait.value),
+        value_type=trait.value_type,
+        version=traits.trait_version(trait),
+    )
     return render("identities/_trait_form.html", identity=identity, trait=trait, form=form)
 
 
@@ -118,7 +134,10 @@ def update_trait(environment_id: int, identity_id: int, key: str) -> Response:
             form.value_type.data,
             utcnow(),
             must_exist=True,
+            version=form.version.data,
         )
+    except Conflict as exc:
+        return _trait_changed(identity, key, exc)
     except ValidationError as exc:
         return render(
             "identities/_trait_form.html",
@@ -136,7 +155,13 @@ def update_trait(environment_id: int, identity_id: int, key: str) -> Response:
 def delete_trait(environment_id: int, identity_id: int, key: str) -> Response:
     """Delete a trait; re-evaluates and says which flags changed."""
     identity = load_identity(environment_id, identity_id, edit=True)
-    if not ConfirmForm().validate_on_submit():
-        return make_response("The request was incomplete.", 422)
-    change = traits.delete_trait(current_user, identity, key, utcnow())
+    form = TokenDeleteForm.from_request()
+    if not form.validate_on_submit():
+        return make_response(first_error(form), 422)
+    try:
+        change = traits.delete_trait(
+            current_user, identity, key, utcnow(), version=form.version.data
+        )
+    except Conflict as exc:
+        return _trait_changed(identity, key, exc)
     return _trait_done(identity, change, "identities/_trait_impact.html", oob=True)
