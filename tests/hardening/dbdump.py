@@ -1,0 +1,77 @@
+"""A dump of every table, to assert that a refused request changed nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Integer, delete, func, insert, select, text
+
+from webapp.extensions import db
+from webapp.services.snapshots import CACHE_EXTENSION
+
+
+def dump() -> dict[str, list[tuple[Any, ...]]]:
+    """Return every row of every table, in primary key order (all columns without one).
+
+    Like the end of a real request, anything flushed but not committed is discarded first:
+    tests keep one app context, so the session outlives the requests they send.
+    """
+    db.session.rollback()
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    with db.engine.connect() as connection:
+        for table in db.metadata.sorted_tables:
+            order = list(table.primary_key.columns) or list(table.columns)
+            query = select(table).order_by(*order)
+            rows[table.name] = [tuple(row) for row in connection.execute(query)]
+    return rows
+
+
+def restore(rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """Put every table back to a ``dump()`` (ids included) and forget per-app caches.
+
+    Cheaper than building a world again after a request that was allowed to change it. The
+    snapshot cache is keyed by environment revision, which a restore winds back.
+    """
+    db.session.rollback()
+    tables = db.metadata.sorted_tables
+    with db.engine.begin() as connection:
+        for table in reversed(tables):
+            connection.execute(delete(table))
+        for table in tables:
+            if rows[table.name]:
+                names = [column.key for column in table.columns]
+                values = [dict(zip(names, row, strict=True)) for row in rows[table.name]]
+                connection.execute(insert(table), values)
+        if connection.dialect.name == "postgresql":
+            _reset_sequences(connection)
+    db.session.expire_all()
+    current_app.extensions.pop(CACHE_EXTENSION, None)
+
+
+def _reset_sequences(connection: Any) -> None:
+    """Point each id sequence past the restored rows, so the next insert gets a fresh id."""
+    for table in db.metadata.sorted_tables:
+        keys = list(table.primary_key.columns)
+        if len(keys) != 1 or not isinstance(keys[0].type, Integer):
+            continue
+        sequence = connection.scalar(
+            text("SELECT pg_get_serial_sequence(:table, :column)"),
+            {"table": table.name, "column": keys[0].name},
+        )
+        if sequence is not None:
+            top = connection.scalar(select(func.max(keys[0]))) or 0
+            connection.execute(
+                text("SELECT setval(:sequence, :next, false)"),
+                {"sequence": sequence, "next": top + 1},
+            )
+
+
+def describe_change(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Name the tables that differ and show a few of their new or changed rows."""
+    changed = [name for name in before if before[name] != after.get(name)]
+    return "; ".join(
+        f"{name}: {len(before[name])} -> {len(after[name])} rows, "
+        f"new/changed {[r for r in after[name] if r not in before[name]][:3]}"
+        for name in changed
+    )
