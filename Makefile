@@ -6,7 +6,7 @@ PORT ?= 5000
 PYTEST_ARGS ?=
 export FLASK_APP := wsgi.py
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ test: lint typecheck pytest
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/evaluation.py
 	$(BIN)/python bench/sdk_api.py
+
+# Soak: 60 s of mixed SDK + dashboard traffic on gunicorn + PostgreSQL, then consistency checks
+# (no 5xx, no lost trait write, every change audited, worker memory growth < 10%).
+soak: $(VENV)/.installed-test
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
