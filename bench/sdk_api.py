@@ -6,7 +6,7 @@ environment, on SQLite and on PostgreSQL. The load comes from wrk (Debian) when 
 else from a Python client. Prints requests/s and p50/p99 for each, and last the worst ratio
 ``identify/bare throughput``. Target: >= 0.5, p99 under 25 ms.
 
-    python bench/sdk_api.py [--seconds 10] [--connections 16] [--no-postgres]
+    python bench/sdk_api.py [--seconds 12] [--rounds 3] [--connections 16] [--no-postgres]
 """
 
 from __future__ import annotations
@@ -143,14 +143,34 @@ def run_python(port: int, key: str, body: bytes, seconds: int,
             "p99": latencies[int(len(latencies) * 0.99) - 1]}
 
 
-def measure(port: int, key: str, body: bytes, args: argparse.Namespace) -> dict[str, float]:
-    status, data = post(port, key, body)  # warm up: first identify stores the traits
+def warm(port: int, key: str, body: bytes) -> None:
+    status, data = post(port, key, body)  # the first identify stores the traits
     if status != 200:
         raise SystemExit(f"warm-up failed: {status} {data[:200]!r}")
     for _ in range(50):
         post(port, key, body)
+
+
+def measure_pair(bare_port: int, identify_port: int, key: str, body: bytes,
+                 args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
+    """Alternate short rounds of bare and identify; return the median round of each.
+
+    The machine is shared: measuring one side after the other lets a noisy neighbour land
+    on one side only, so the rounds interleave and the medians are compared.
+    """
+    warm(bare_port, key, body)
+    warm(identify_port, key, body)
     runner = run_wrk if shutil.which("wrk") else run_python
-    return runner(port, key, body, args.seconds, args.connections)
+    seconds = max(1, round(args.seconds / args.rounds))
+    rounds: dict[int, list[dict[str, float]]] = {bare_port: [], identify_port: []}
+    for _ in range(args.rounds):
+        for port in (bare_port, identify_port):
+            rounds[port].append(runner(port, key, body, seconds, args.connections))
+
+    def median(port: int) -> dict[str, float]:
+        return sorted(rounds[port], key=lambda figures: figures["rps"])[len(rounds[port]) // 2]
+
+    return median(bare_port), median(identify_port)
 
 
 def report(label: str, figures: dict[str, float]) -> None:
@@ -170,14 +190,17 @@ def postgres_url(workdir: Path) -> str | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=12, help="per side, over all rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per side")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     body = json.dumps({"identifier": "user-00042", "traits": [
         {"trait_key": k, "trait_value": v} for k, v in TRAITS.items()]}).encode()
     print(f"load generator: {'wrk' if shutil.which('wrk') else 'python threads'}, "
-          f"{args.connections} connections, {args.seconds}s each; gunicorn -w 2 (sync)")
+          f"{args.connections} connections, {args.rounds} interleaved rounds of "
+          f"{max(1, round(args.seconds / args.rounds))}s per side (median shown); "
+          "gunicorn -w 2 (sync)")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         databases = [("sqlite", f"sqlite:///{workdir / 'bench.sqlite'}")]
@@ -190,10 +213,10 @@ def main() -> None:
         ratios = []
         for name, url in databases:
             env, key = prepare(url, workdir)
-            with gunicorn("bench.bare_app:app", env) as port:
-                bare = measure(port, key, body, args)
-            with gunicorn("wsgi:app", env) as port:
-                identify = measure(port, key, body, args)
+            # Both servers run at once (idle between their rounds), so rounds interleave.
+            with gunicorn("bench.bare_app:app", env) as bare_port, \
+                    gunicorn("wsgi:app", env) as identify_port:
+                bare, identify = measure_pair(bare_port, identify_port, key, body, args)
             report(f"bare flask ({name} run)", bare)
             report(f"identify, {name}", identify)
             ratios.append(identify["rps"] / bare["rps"])

@@ -33,7 +33,9 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
 
     from . import access, cli, errors, limits, models, navigation, security  # noqa: F401
     from .blueprints import register_blueprints
+    from .sessions import DashboardSessionInterface
 
+    app.session_interface = DashboardSessionInterface()
     register_blueprints(app)
     limits.init_app(app)
     access.init_app(app)

@@ -33,10 +33,15 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("CONTENT_SECURITY_POLICY", CONTENT_SECURITY_POLICY)
     policy = app.config["CONTENT_SECURITY_POLICY"]
 
+    pairs = [*HEADERS.items(), *([("Content-Security-Policy", policy)] if policy else [])]
+
     @app.after_request
     def add_security_headers(response: Response) -> Response:
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        if policy:
-            response.headers.setdefault("Content-Security-Policy", policy)
+        # One pass over the present names instead of a setdefault (a scan) per header: this
+        # runs on every SDK request too.
+        headers = response.headers
+        present = {name.lower() for name in headers.keys()}  # noqa: SIM118 (Headers)
+        for name, value in pairs:
+            if name.lower() not in present:
+                headers.add(name, value)
         return response
