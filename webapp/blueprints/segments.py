@@ -19,6 +19,7 @@ from ..forms.segments import (
     SegmentOverrideForm,
     allocations_of,
     apply_action,
+    fits_builder,
     form_to_rules,
     rules_to_formdata,
 )
@@ -100,7 +101,9 @@ def create(environment_id: int) -> Response:
 def edit(environment_id: int, segment_id: int) -> str:
     """Show the builder filled with the saved rules and version."""
     segment = segments.get_segment(g.project.id, segment_id)
-    data = rules_to_formdata(segment.rules or [])
+    rules = segment.rules or []
+    # Rules the builder cannot show are never approximated: it starts empty (see the page).
+    data = rules_to_formdata(rules) if fits_builder(rules) else {"match": "ALL", "groups": []}
     data.update(name=segment.name, description=segment.description, version=segment.version)
     return render_template(
         "segments/edit.html", **_builder_context(SegmentForm(data=data), segment)
@@ -210,6 +213,9 @@ def _builder_context(
         "errors": errors or {},
         "trait_keys": segments.trait_keys(g.environment.id),
         "special_properties": SPECIAL_PROPERTIES,
+        # Saved rules nested beyond the builder's shape: shown read-only, replaced on save.
+        "unbuildable_rules": None if segment is None or fits_builder(segment.rules or [])
+        else segment.rules,
     }
 
 

@@ -165,14 +165,33 @@ def _condition(form: ConditionForm) -> dict[str, Any]:
     return {"operator": operator, "property_": (form.property_.data or "").strip(), "value": value}
 
 
+def fits_builder(rules: list[dict[str, Any]]) -> bool:
+    """Tell whether the builder (a top ALL/ANY over flat groups) shows ``rules`` faithfully.
+
+    Flagsmith rules nest freely, and a rule holds when its conditions *and* its nested rules
+    satisfy its quantifier; flattening deeper trees (or a top-level ANY's own conditions)
+    into groups would change which identities match. Builder-made rules always fit.
+    """
+    if len(rules) == 1:
+        top = rules[0]
+        if top.get("type") not in dict(TOP_TYPES):
+            return False
+        if top.get("conditions") and top.get("type") != "ALL":
+            return False
+        groups = top.get("rules") or []
+    else:
+        groups = rules  # several top-level rules must all hold: the builder's top ALL
+    return all(g.get("type") in dict(GROUP_TYPES) and not g.get("rules") for g in groups)
+
+
 def rules_to_formdata(rules: list[dict[str, Any]]) -> dict[str, Any]:
-    """Turn stored rules into builder data (deeper trees are flattened into groups)."""
+    """Turn stored rules into builder data; faithful only when ``fits_builder(rules)``."""
     top = rules[0] if len(rules) == 1 else {"type": "ALL", "rules": rules, "conditions": []}
     groups = []
     if top.get("conditions"):
         groups.append({"type": "ALL", "conditions": top["conditions"]})
     for rule in top.get("rules") or []:
-        groups.append({"type": rule.get("type", "ANY"), "conditions": _flat(rule)})
+        groups.append({"type": rule.get("type", "ANY"), "conditions": rule.get("conditions") or []})
     return {
         "match": top.get("type") if top.get("type") in ("ALL", "ANY") else "ALL",
         "groups": [
@@ -180,13 +199,6 @@ def rules_to_formdata(rules: list[dict[str, Any]]) -> dict[str, Any]:
             for g in groups
         ],
     }
-
-
-def _flat(rule: dict[str, Any]) -> list[dict[str, Any]]:
-    found = list(rule.get("conditions") or [])
-    for sub in rule.get("rules") or []:
-        found.extend(_flat(sub))
-    return found
 
 
 def _condition_data(condition: dict[str, Any]) -> dict[str, Any]:
