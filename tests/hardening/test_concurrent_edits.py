@@ -46,7 +46,7 @@ from webapp.models import (
     User,
     utcnow,
 )
-from webapp.services import overrides
+from webapp.services import overrides, segments
 from webapp.services.errors import Conflict
 
 HX = {"HX-Request": "true"}
@@ -526,46 +526,18 @@ def test_set_override_value__two_writers_at_once__exactly_one_wins(
         ],
     }
     db.session.commit()
-    # The first writer to bump the revision lingers inside its transaction, so the other
-    # has certainly read the version by then: without a row lock (or unique key) both would
-    # pass the version check and the last write would silently win.
-    lingered = threading.Lock()
-    bump = overrides.revisions.bump_environment
 
-    def slow_bump(environment_id: int) -> None:
-        bump(environment_id)
-        if lingered.acquire(blocking=False):
-            time.sleep(0.4)
+    def write(user_id: int, value: str) -> Any:
+        actor = db.session.get(User, user_id)
+        identity = db.session.get(Identity, ids["identity"])
+        target = db.session.get(Feature, ids["feature"])
+        db.session.commit()
+        yield
+        overrides.set_override_value(actor, identity, target, value, utcnow(), None,
+                                     version=version)  # fmt: skip
 
-    monkeypatch.setattr(overrides.revisions, "bump_environment", slow_bump)
-    start = threading.Barrier(2, timeout=20)
-    results: list[tuple[str, str]] = []
-
-    def write(user_id: int, value: str) -> None:
-        with app.app_context():
-            actor = db.session.get(User, user_id)
-            identity = db.session.get(Identity, ids["identity"])
-            target = db.session.get(Feature, ids["feature"])
-            db.session.commit()
-            start.wait()
-            try:
-                overrides.set_override_value(
-                    actor, identity, target, value, utcnow(), None, version=version
-                )
-                results.append(("saved", value))
-            except Conflict:
-                results.append(("refused", value))
-            except Exception as exc:  # pragma: no cover - reported by the assertion below
-                results.append(("error", repr(exc)))
-
-    threads = [
-        threading.Thread(target=write, args=(user_id, value))
-        for user_id, value in zip(ids["users"], ("one", "two"), strict=True)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = _two_at_once(app, monkeypatch, overrides.revisions, "bump_environment",
+                           write, zip(ids["users"], ("one", "two"), strict=True))  # fmt: skip
     # Then exactly one was saved, the other refused, and the stored value is the winner's
     assert sorted(outcome for outcome, _ in results) == ["refused", "saved"], results
     winner = next(value for outcome, value in results if outcome == "saved")
@@ -579,3 +551,76 @@ def test_set_override_value__two_writers_at_once__exactly_one_wins(
     assert (row.value, row.version) == (winner, version + 1)
     actions = sorted(e.action for e in _audit("identity_override"))
     assert actions == ["update", "update_rejected"]
+
+
+def _two_at_once(app, monkeypatch, module, bump, write, arguments) -> list[tuple[str, str]]:
+    """Run two writers at once, each in its own app context (and connection).
+
+    ``write(*args)`` is a generator: it loads what it needs, yields, then writes once both
+    have loaded. The first writer to reach ``module.<bump>`` lingers inside its transaction,
+    so the other has certainly read the version by then: without a row lock both would pass
+    the version check and the last write would silently win.
+    :return: ("saved" | "refused" | "error", value) per writer
+    """
+    lingered = threading.Lock()
+    real = getattr(module, bump)
+
+    def slow(*args: Any) -> None:
+        real(*args)
+        if lingered.acquire(blocking=False):
+            time.sleep(0.4)
+
+    monkeypatch.setattr(module, bump, slow)
+    start = threading.Barrier(2, timeout=20)
+    results: list[tuple[str, str]] = []
+
+    def run(*args: Any) -> None:
+        with app.app_context():
+            steps = write(*args)
+            next(steps)
+            start.wait()
+            try:
+                next(steps, None)
+                results.append(("saved", args[-1]))
+            except Conflict:
+                results.append(("refused", args[-1]))
+            except Exception as exc:  # pragma: no cover - reported by the caller's assertion
+                results.append(("error", repr(exc)))
+
+    threads = [threading.Thread(target=run, args=tuple(a)) for a in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_update_segment__two_saves_from_the_same_version_at_once__exactly_one_wins(
+    app, database, world, monkeypatch
+):
+    if database != "postgres":
+        pytest.skip("true concurrency needs PostgreSQL row locks (SQLite has one writer)")
+    # Given a segment at some version, opened by two editors
+    users = [db.session.scalars(select(User.id).where(User.email == email)).one()
+             for email in ("first@example.com", "second@example.com")]  # fmt: skip
+    segment_id, version, rules = world.segment.id, world.segment.version, world.segment.rules
+    db.session.commit()
+
+    def save(user_id: int, description: str) -> Any:
+        actor = db.session.get(User, user_id)
+        segment = db.session.get(Segment, segment_id)
+        db.session.commit()
+        yield
+        segments.update_segment(segment, actor, name=segment.name, description=description,
+                                rules=rules, version=version)  # fmt: skip
+
+    # When both save at once
+    results = _two_at_once(app, monkeypatch, segments.revisions, "bump_project", save,
+                           zip(users, ("by first", "by second"), strict=True))  # fmt: skip
+    # Then exactly one was saved (one version step), the other refused, both audited
+    assert sorted(outcome for outcome, _ in results) == ["refused", "saved"], results
+    winner = next(value for outcome, value in results if outcome == "saved")
+    db.session.expire_all()
+    stored = db.session.get(Segment, segment_id)
+    assert (stored.description, stored.version) == (winner, version + 1)
+    assert sorted(e.action for e in _audit("segment")) == ["update", "update_rejected"]

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from sqlalchemy import select
+from sqlalchemy.exc import InvalidRequestError
 
 from ..extensions import db
 from ..models import Feature, MultivariateAllocation, Segment, SegmentOverride, TypedValue, User
@@ -162,7 +163,10 @@ def create_override(
 def _lock(row: SegmentOverride) -> None:
     # FOR UPDATE (a no-op on SQLite): a concurrent change of this override waits here,
     # then reads the committed version, so the version check sees the other change.
-    db.session.refresh(row, with_for_update=True)
+    try:
+        db.session.refresh(row, with_for_update=True)
+    except InvalidRequestError:  # deleted meanwhile: the row is gone
+        raise NotFound("This override no longer exists.") from None
 
 
 def _reject(row: SegmentOverride, actor: User, after: Any, version: int | None) -> NoReturn:

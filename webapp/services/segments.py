@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import InvalidRequestError
 
 from ..evaluation import IdentityInput, RuleError, compile_snapshot, evaluate, validate_rules
 from ..extensions import db
@@ -225,6 +226,12 @@ def update_segment(
     """
     name = _check_name(name, segment.project_id, segment.id)
     check_rules(rules)
+    # FOR UPDATE (a no-op on SQLite): a concurrent save of this segment waits here, then
+    # reads the committed version, so only one of two saves from the same page passes.
+    try:
+        db.session.refresh(segment, with_for_update=True)
+    except InvalidRequestError:  # deleted meanwhile: the row is gone
+        raise NotFound("This segment no longer exists.") from None
     before = _state(segment)
     if version != segment.version:
         audit.record(actor, "update_rejected", "segment", object_id=segment.id,
