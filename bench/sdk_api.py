@@ -48,12 +48,28 @@ def flask(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+@contextmanager
+def keeping_demo_logins():
+    """Restore instance/demo_logins.txt afterwards: seeding a bench database rewrites it,
+    and it belongs to the developer's own database."""
+    logins = ROOT / "instance" / "demo_logins.txt"
+    saved = logins.read_bytes() if logins.exists() else None
+    try:
+        yield
+    finally:
+        if saved is None:
+            logins.unlink(missing_ok=True)
+        else:
+            logins.write_bytes(saved)
+
+
 def prepare(database_url: str, workdir: Path) -> tuple[dict[str, str], str]:
     """Migrate and seed a database; return the environment for gunicorn and a client key."""
     env = {**os.environ, "FLASK_APP": "wsgi.py", "DATABASE_URL": database_url,
            "SECRET_KEY": "bench-" + secrets.token_hex(8)}
     flask(env, "db", "upgrade")
-    flask(env, "seed-demo")
+    with keeping_demo_logins():
+        flask(env, "seed-demo")
     script = ("from webapp import create_app\nfrom webapp.models import Environment\n"
               "from webapp.extensions import db\napp = create_app()\n"
               "with app.app_context():\n"
@@ -178,14 +194,21 @@ def report(label: str, figures: dict[str, float]) -> None:
           f"p99 {figures['p99']:6.2f} ms", flush=True)
 
 
-def postgres_url(workdir: Path) -> str | None:
+@contextmanager
+def postgres_schema():
+    """Yield a URL on a fresh schema (None when PostgreSQL is unreachable); drop it after."""
     schema = "fp_bench_" + secrets.token_hex(4)
     try:
         subprocess.run(["psql", POSTGRES, "-qc", f"CREATE SCHEMA {schema}"], check=True,
                        capture_output=True)
     except (OSError, subprocess.CalledProcessError):
-        return None
-    return f"{POSTGRES}?options=-csearch_path%3D{schema}"
+        yield None
+        return
+    try:
+        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    finally:
+        subprocess.run(["psql", POSTGRES, "-qc", f"DROP SCHEMA {schema} CASCADE"],
+                       capture_output=True)
 
 
 def main() -> None:
@@ -201,15 +224,14 @@ def main() -> None:
           f"{args.connections} connections, {args.rounds} interleaved rounds of "
           f"{max(1, round(args.seconds / args.rounds))}s per side (median shown); "
           "gunicorn -w 2 (sync)")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, postgres_schema() as postgres:
         workdir = Path(tmp)
         databases = [("sqlite", f"sqlite:///{workdir / 'bench.sqlite'}")]
         if not args.no_postgres:
-            url = postgres_url(workdir)
-            if url is None:
+            if postgres is None:
                 print("PostgreSQL unavailable: skipping it")
             else:
-                databases.append(("postgresql", url))
+                databases.append(("postgresql", postgres))
         ratios = []
         for name, url in databases:
             env, key = prepare(url, workdir)

@@ -36,7 +36,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.sdk_api import free_port  # noqa: E402
+from bench.sdk_api import free_port, keeping_demo_logins  # noqa: E402
 from bench.soak_traffic import TRANSIENT_KEY, DashboardClient, SdkClient, Stats  # noqa: E402
 from webapp.models import encode_value  # noqa: E402
 
@@ -59,15 +59,8 @@ def prepare(base_url: str, schema: str) -> tuple[dict[str, str], list[tuple[str,
     env = {**os.environ, "FLASK_APP": "wsgi.py", "DATABASE_URL": url,
            "SECRET_KEY": "soak-" + secrets.token_hex(8)}
     flask(env, "db", "upgrade")
-    logins = ROOT / "instance" / "demo_logins.txt"  # seed-demo overwrites it: keep the user's
-    saved = logins.read_bytes() if logins.exists() else None
-    try:
+    with keeping_demo_logins():  # seed-demo rewrites the developer's demo_logins.txt
         flask(env, "seed-demo")
-    finally:
-        if saved is None:
-            logins.unlink(missing_ok=True)
-        else:
-            logins.write_bytes(saved)
     editors = []
     for n in (1, 2):
         email, password = f"soak-editor-{n}@example.com", secrets.token_urlsafe(12)
