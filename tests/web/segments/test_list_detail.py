@@ -62,6 +62,7 @@ def test_detail__members_tab__lists_matching_identities(client, auth, world):
     html = response.get_data(as_text=True)
     assert f'id="member-{world.alice.id}"' in html and f'id="member-{world.carol.id}"' in html
     assert f'id="member-{world.bob.id}"' not in html
+    assert f'href="/environments/{world.env.id}/identities/{world.alice.id}"' in html
 
 
 def test_members__htmx_search_and_keyset__returns_partial_page(client, auth, world):
