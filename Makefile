@@ -23,7 +23,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(BIN)/flask db upgrade
-	$(BIN)/flask seed-demo
+	$(BIN)/flask seed-demo --no-print-logins
 	@echo
 	@echo "Flagpost is starting on http://127.0.0.1:$(PORT)/"
 	@$(BIN)/flask demo-logins

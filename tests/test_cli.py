@@ -183,6 +183,15 @@ def test_seed_demo__database_with_a_user__is_left_alone(runner, instance_dir, mo
     assert db.session.scalar(select(func.count(Environment.id))) == 0
 
 
+def test_seed_demo__no_print_logins__saves_them_without_printing(runner, instance_dir):
+    result = runner.invoke(args=["seed-demo", "--no-print-logins"])
+    assert result.exit_code == 0, result.output
+    saved = (instance_dir / "demo_logins.txt").read_text()
+    password = saved.splitlines()[1].split()[-1]
+    assert password not in result.output
+    assert password in runner.invoke(args=["demo-logins"]).output
+
+
 def test_demo_logins__without_seed__says_so(runner, instance_dir):
     result = runner.invoke(args=["demo-logins"])
     assert result.exit_code == 0

@@ -51,7 +51,13 @@ def create_user_command(email: str, role: str, project_name: str | None) -> None
 
 
 @click.command("seed-demo")
-def seed_demo_command() -> None:
+@click.option(
+    "--print-logins/--no-print-logins",
+    default=True,
+    show_default=True,
+    help="Print the demo accounts (make run prints them itself, after the URL).",
+)
+def seed_demo_command(print_logins: bool) -> None:
     """Create the demo organisation, project, identities and accounts in an empty database."""
     if not demo.database_is_empty():
         click.echo("The database already has data; nothing was changed.")
@@ -62,7 +68,8 @@ def seed_demo_command() -> None:
     text = _format_logins(result.logins)
     _logins_path().write_text(text)
     os.chmod(_logins_path(), 0o600)
-    click.echo(text)
+    if print_logins:
+        click.echo(text)
 
 
 @click.command("demo-logins")
