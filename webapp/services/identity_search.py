@@ -313,6 +313,24 @@ def search_identities(
     parsed = parse_query(query)
     plan = _plan(environment_id, parsed)
     clauses = page_clauses(environment_id, parsed, has_overrides, plan)
+    fetched, has_prev, has_next = _fetch_page(clauses, sort, after, before, per_page)
+    return SearchPage(
+        rows=_rows(fetched, trait_columns),
+        total=count_matches(environment_id, parsed, has_overrides, plan) if with_total else None,
+        sort=sort,
+        next_cursor=_cursor_at(sort, fetched[-1]) if fetched and has_next else None,
+        prev_cursor=_cursor_at(sort, fetched[0]) if fetched and has_prev else None,
+    )
+
+
+def _fetch_page(
+    clauses: Sequence[ColumnElement[bool]],
+    sort: str,
+    after: str | None,
+    before: str | None,
+    per_page: int,
+) -> tuple[list[Any], bool, bool]:
+    """Run the keyset query; return the rows in display order and (has previous, has next)."""
     forward = True
     cursor = decode_cursor(sort, after)
     if cursor is None and not after:
@@ -325,21 +343,14 @@ def search_identities(
         Identity.created_at,
         Identity.last_seen_at,
     ).where(*clauses)
-    page = _keyset(base, sort, cursor, forward).limit(per_page + 1)
-    fetched = list(db.session.execute(page).all())
+    fetched = list(db.session.execute(_keyset(base, sort, cursor, forward).limit(per_page + 1)))
     more = len(fetched) > per_page
     fetched = fetched[:per_page]
     if not forward:
         fetched.reverse()
     has_next = more if forward else True
     has_prev = cursor is not None if forward else more
-    return SearchPage(
-        rows=_rows(fetched, trait_columns),
-        total=count_matches(environment_id, parsed, has_overrides, plan) if with_total else None,
-        sort=sort,
-        next_cursor=_cursor_at(sort, fetched[-1]) if fetched and has_next else None,
-        prev_cursor=_cursor_at(sort, fetched[0]) if fetched and has_prev else None,
-    )
+    return fetched, has_prev, has_next
 
 
 def _rows(fetched: Sequence[Any], trait_columns: Sequence[str]) -> list[IdentityRow]:
