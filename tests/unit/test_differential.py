@@ -51,6 +51,8 @@ DIFFERENTIAL = settings(
     deadline=None,
     database=None,
     derandomize=False,
+    # A failure prints its @reproduce_failure blob: the only way to replay it (no store).
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -121,7 +123,7 @@ def test_evaluate__random_documents__equal_official_engine(
     assert evaluate_feature(compiled, name, subject) == ours.flags[name]
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=200, deadline=None, database=None, print_blob=True)
 @given(doc=documents())
 def test_evaluate__no_identity__equals_sdk_environment_flags(doc: dict[str, Any]) -> None:
     # Given: the SDK evaluates environment flags with the segments removed

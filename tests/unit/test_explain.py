@@ -153,7 +153,8 @@ def _member(compiled: Any, segment_key: str, identity: IdentityInput) -> bool:
 
 
 @settings(
-    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=150, deadline=None, database=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow]
 )
 @given(doc=documents(), identity=identities())
 def test_counterfactual__applying_the_suggestion__flips_membership(
