@@ -122,6 +122,11 @@ ROUTES: dict[tuple[str, str], Route] = {
         args=CHECKOUT,
     ),
     ("features.delete_option", "DELETE"): R(EDITOR, args=CHECKOUT),
+    ("features.options", "GET"): R(VIEWER, args=CHECKOUT),
+    ("features.edit_option", "GET"): R(EDITOR, args=CHECKOUT),
+    ("features.update_option", "PUT"): R(
+        EDITOR, {"value_kind": "string", "value": "crimson"}, args=CHECKOUT
+    ),
     ("features.update_allocations", "PUT"): R(
         EDITOR, {"allocations-0-option_id": "$opt1", "allocations-0-percentage": "40",
                  "version": "$checkout_state"}, args=CHECKOUT,

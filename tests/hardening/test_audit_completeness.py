@@ -133,6 +133,11 @@ CASES: dict[str, Case] = {
         "create", "multivariate_option", environment=False,
         call=lambda w, _: feature_options.add_option(w.colour, "string", "red", 10.0, w.actor),
     ),  # fmt: skip
+    "feature_options.update_option": Case(
+        "update", "multivariate_option", environment=False,
+        call=lambda w, _: feature_options.update_option(w.colour, w.blue.id, "string", "navy",
+                                                        w.actor),
+    ),  # fmt: skip
     "feature_options.delete_option": Case(
         "delete", "multivariate_option", environment=False,
         call=lambda w, _: feature_options.delete_option(w.colour, w.blue.id, w.actor),

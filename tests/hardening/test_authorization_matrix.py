@@ -221,6 +221,10 @@ MISMATCHES = [
     # options of another feature (in the URL: 404; in the body: 422)
     M("option-of-foreign-feature", "admin", "features.delete_option", "DELETE", 404,
       {"option_id": "foreign_opt"}),
+    M("edit-option-of-foreign-feature", "admin", "features.edit_option", "GET", 404,
+      {"option_id": "foreign_opt"}),
+    M("update-option-of-foreign-feature", "admin", "features.update_option", "PUT", 404,
+      {"option_id": "foreign_opt"}, data={"value_kind": "string", "value": "hijacked"}),
     M("qa-choose-foreign-option", "qa_own", "identities.choose_option", "POST", 422,
       data={"option_id": "$foreign_opt"}),
     M("allocation-foreign-option", "admin", "features.update_allocations", "PUT", 422,

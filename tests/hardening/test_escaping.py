@@ -84,6 +84,7 @@ class HostileWorld:
     plain_identity: int
     features: tuple[int, ...]
     segment: int
+    option: int
     trait_keys: tuple[str, ...]
     values: dict[str, str]
 
@@ -135,7 +136,7 @@ def build_hostile_world() -> HostileWorld:
     traits.set_trait(admin, identity, values["trait_key"], values["trait_value"], "string", now)
     traits.set_trait(admin, identity, "link", JS_URL, "string", now)
     overrides.set_override_value(admin, identity, other, values["override_value"], now, None)
-    feature_options.add_option(multi, "string", values["option_value"], 40.0, admin)
+    option = feature_options.add_option(multi, "string", values["option_value"], 40.0, admin)
     segment = segments.create_segment(
         project.id, admin, values["segment_name"], values["segment_description"],
         _segment_rules(values),
@@ -150,7 +151,7 @@ def build_hostile_world() -> HostileWorld:
     db.session.commit()
     return HostileWorld(
         env=env.id, identity=identity.id, plain_identity=plain.id,
-        features=(multi.id, other.id), segment=segment.id,
+        features=(multi.id, other.id), segment=segment.id, option=option.id,
         trait_keys=(values["trait_key"], "link"), values=values,
     )  # fmt: skip
 
@@ -164,6 +165,7 @@ def _argument_values(world: HostileWorld) -> dict[str, tuple[Any, ...]]:
         "identity_id": (world.identity, world.plain_identity),
         "feature_id": world.features,
         "segment_id": (world.segment,),
+        "option_id": (world.option,),
         "key": world.trait_keys,
     }
 
@@ -344,6 +346,7 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
     ("features.detail", ""): ("description", "default_value", "option_value", "segment_name",
                               "segment_value"),  # fmt: skip
     ("features.edit", ""): ("description",),
+    ("features.edit_option", ""): ("option_value",),  # in the editor's <input value>
     # The audit log shows before/after values as pretty-printed JSON (``:json``).
     ("audit.index", ""): (
         "admin_email", "audit_label", "audit_key", "audit_value:json", "trait_key",
@@ -366,6 +369,7 @@ def _page_url(endpoint: str, world: HostileWorld) -> str:
         "identity_id": world.identity,
         "feature_id": world.features[0],
         "segment_id": world.segment,
+        "option_id": world.option,
         "key": world.trait_keys[0],
     }
     rule = next(r for r in current_app.url_map.iter_rules() if r.endpoint == endpoint)

@@ -81,6 +81,13 @@ class OptionForm(FlaskForm):  # type: ignore[misc]
     )
 
 
+class OptionValueForm(FlaskForm):  # type: ignore[misc]
+    """Change an existing option's value (its id, and so every bucket, stays)."""
+
+    value_kind = SelectField("Type", choices=VALUE_KIND_CHOICES, default="string")
+    value = StringField("Value", validators=[Length(max=20_000)])
+
+
 class AllocationEntry(Form):  # type: ignore[misc]
     """One option's percentage (a sub-form: CSRF lives on the outer form)."""
 

@@ -83,14 +83,45 @@ def add_option(
     return option
 
 
-def delete_option(feature: Feature, option_id: int, actor: User | None) -> None:
-    """Delete a multivariate option and its allocations in every environment.
+def get_option(feature: Feature, option_id: int) -> MultivariateOption:
+    """Return one of the feature's options.
 
     :raises NotFound: when the option is not the feature's.
     """
     option = db.session.get(MultivariateOption, option_id)
     if option is None or option.feature_id != feature.id:
         raise NotFound("No such option for this feature")
+    return option
+
+
+def update_option(
+    feature: Feature, option_id: int, kind: str, text: str, actor: User | None
+) -> MultivariateOption:
+    """Change an option's value (audited, bumped); unchanged values record nothing.
+
+    The option keeps its id, so identities keep their buckets and get the new value.
+
+    :raises NotFound: when the option is not the feature's.
+    :raises ValidationError: when the text is not a value of the chosen type.
+    """
+    option = get_option(feature, option_id)
+    value = parse_value(kind, text)
+    before = _option_snapshot(option)
+    option.value = value
+    after = _option_snapshot(option)
+    if after != before:
+        _audit_option(actor, "update", feature, option, before, after)
+        revisions.bump_project(feature.project_id)
+    db.session.commit()
+    return option
+
+
+def delete_option(feature: Feature, option_id: int, actor: User | None) -> None:
+    """Delete a multivariate option and its allocations in every environment.
+
+    :raises NotFound: when the option is not the feature's.
+    """
+    option = get_option(feature, option_id)
     _audit_option(actor, "delete", feature, option, _option_snapshot(option), None)
     revisions.bump_project(feature.project_id)
     db.session.delete(option)

@@ -12,6 +12,12 @@ from webapp.models import FeatureState, MultivariateAllocation, MultivariateOpti
 
 
 @pytest.fixture
+def app_config():
+    # The SDK reads of the bucket test must see a change at once (no snapshot cache delay).
+    return {"SDK_CACHE_TTL": 0}
+
+
+@pytest.fixture
 def colour(world):
     feature = make_feature(world.project, "button_colour", value="green", type="MULTIVARIATE")
     db.session.commit()
@@ -209,3 +215,94 @@ def test_detail__multivariate__shows_bar_and_inputs(client, editor, colour):
     assert 'id="allocation-bar"' in body and f'id="option-{blue.id}"' in body
     assert 'name="allocations-0-percentage"' in body
     assert 'control (default value) <span id="control-percentage">60</span>%' in body
+
+
+def test_edit_option__shows_the_editor_with_the_current_value(client, editor, colour):
+    blue, _ = _options(client, editor, colour)
+    response = client.get(editor.url(f"/{colour.id}/options/{blue.id}/edit"), headers=HX)
+    body = assert_partial(response, "feature-options")
+    assert 'id="option-edit-form"' in body and 'value="blue"' in body
+    cancel = client.get(editor.url(f"/{colour.id}/options"), headers=HX)
+    assert 'id="option-edit-form"' not in assert_partial(cancel, "feature-options")
+
+
+def test_update_option__new_value__keeps_buckets_audits_and_bumps(client, editor, colour):
+    # Given identities bucketed into blue (20 %) and orange (20 %)
+    world = editor
+    blue, orange = _options(client, world, colour)
+    key = {"X-Environment-Key": world.env.client_key}
+    people = [f"person-{n}" for n in range(60)]
+
+    def variants() -> dict[str, str]:
+        found = {}
+        for person in people:
+            flags = client.get(f"/api/v1/identities/?identifier={person}", headers=key).json
+            found[person] = next(f for f in flags["flags"] if f["feature"]["name"] == colour.name)[
+                "feature_state_value"
+            ]
+        return found
+
+    before = variants()
+    revision = revisions(world.env)
+    # When blue is renamed to navy
+    response = client.put(
+        world.url(f"/{colour.id}/options/{blue.id}"),
+        data={"value_kind": "string", "value": "navy"},
+        headers=HX,
+    )
+    # Then the option keeps its id, everyone who had blue now gets navy, nobody else moves
+    assert "navy" in assert_partial(response, "feature-options")
+    db.session.expire_all()
+    assert db.session.get(MultivariateOption, blue.id).value == "navy"
+    after = variants()
+    assert "blue" in before.values()
+    assert after == {p: "navy" if v == "blue" else v for p, v in before.items()}
+    assert [e.action for e in audit_events("multivariate_option")][-1] == "update"
+    assert revisions(world.env)[0] > revision[0]
+
+
+def test_update_option__invalid_value__is_422_inline_and_unchanged(client, editor, colour):
+    blue, _ = _options(client, editor, colour)
+    response = client.put(
+        editor.url(f"/{colour.id}/options/{blue.id}"),
+        data={"value_kind": "integer", "value": "twelve"},
+        headers=HX,
+    )
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="option-edit-form"' in body and "not a whole number" in body
+    db.session.expire_all()
+    assert db.session.get(MultivariateOption, blue.id).value == "blue"
+
+
+def test_update_option__option_of_another_feature__is_404(client, editor, colour):
+    other = make_feature(editor.project, "other_mv", value="x", type="MULTIVARIATE")
+    db.session.commit()
+    _add(client, editor, other, "theirs", "10")
+    theirs = db.session.scalars(
+        select(MultivariateOption).where(MultivariateOption.feature_id == other.id)
+    ).one()
+    response = client.put(
+        editor.url(f"/{colour.id}/options/{theirs.id}"),
+        data={"value_kind": "string", "value": "hijacked"},
+        headers=HX,
+    )
+    assert response.status_code == 404
+    db.session.expire_all()
+    assert db.session.get(MultivariateOption, theirs.id).value == "theirs"
+
+
+@pytest.mark.parametrize("role", ["viewer", "qa"])
+def test_update_option__viewer_or_qa__is_403(client, auth, world, colour, role):
+    auth.login("editor@example.com")
+    blue, _ = _options(client, world, colour)
+    auth.logout()
+    auth.login(f"{role}@example.com")
+    response = client.put(
+        world.url(f"/{colour.id}/options/{blue.id}"),
+        data={"value_kind": "string", "value": "navy"},
+        headers=HX,
+    )
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(MultivariateOption, blue.id).value == "blue"

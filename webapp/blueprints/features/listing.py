@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import flash, g, redirect, request, session, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
@@ -14,7 +12,7 @@ from ...htmx import is_partial_request, render_page_or_partial
 from ...services import features
 from ...services.errors import Conflict, ValidationError
 from . import bp
-from .common import can_edit, invalid, render
+from .common import can_edit, invalid, render, value_text
 
 
 @bp.get("")
@@ -88,14 +86,10 @@ def edit_value(environment_id: int, feature_id: int) -> Response:
     value = item.state.value if item.state else None
     form = ValueForm(
         value_kind=item.value_kind,
-        value="" if value is None else _text(value),
+        value=value_text(value),
         version=item.version,
     )
     return render("features/_value_form.html", row=item, form=form, environment=g.environment)
-
-
-def _text(value: Any) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 @bp.put("/<int:feature_id>/value")

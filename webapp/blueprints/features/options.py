@@ -8,11 +8,11 @@ from werkzeug.wrappers import Response
 
 from ...access import role_required
 from ...forms import ConfirmForm
-from ...forms.features import AllocationsForm, OptionForm, percentage_of
+from ...forms.features import AllocationsForm, OptionForm, OptionValueForm, percentage_of
 from ...services import feature_options, features
 from ...services.errors import Conflict, ValidationError
 from . import bp
-from .common import invalid, render
+from .common import invalid, render, value_text
 from .detail import detail_context
 
 
@@ -38,6 +38,46 @@ def create_option(environment_id: int, feature_id: int) -> Response:
             status, form = 200, OptionForm(formdata=None)
     context = detail_context(feature_id) | {"option_form": form}
     return render("features/_options.html", status, **context)
+
+
+@bp.get("/<int:feature_id>/options")
+@role_required("viewer")
+def options(environment_id: int, feature_id: int) -> Response:
+    """Render the options card (the option editor's Cancel)."""
+    features.get_feature(g.project.id, feature_id)
+    return render("features/_options.html", **detail_context(feature_id))
+
+
+@bp.get("/<int:feature_id>/options/<int:option_id>/edit")
+@role_required("editor")
+def edit_option(environment_id: int, feature_id: int, option_id: int) -> Response:
+    """Show the options with an editor for one option's value."""
+    feature = features.get_feature(g.project.id, feature_id)
+    option = feature_options.get_option(feature, option_id)
+    form = OptionValueForm(
+        formdata=None, value_kind=features.kind_of(option.value), value=value_text(option.value)
+    )
+    context = detail_context(feature_id) | {"editing_option": option, "option_edit_form": form}
+    return render("features/_options.html", **context)
+
+
+@bp.put("/<int:feature_id>/options/<int:option_id>")
+@role_required("editor")
+def update_option(environment_id: int, feature_id: int, option_id: int) -> Response:
+    """Save an option's new value (its buckets stay); an invalid value answers 422."""
+    feature = features.get_feature(g.project.id, feature_id)
+    option = feature_options.get_option(feature, option_id)
+    form = OptionValueForm()
+    if form.validate_on_submit():
+        try:
+            feature_options.update_option(
+                feature, option_id, form.value_kind.data, form.value.data or "", current_user
+            )
+            return render("features/_options.html", **detail_context(feature_id))
+        except ValidationError as exc:
+            invalid(form, exc)
+    context = detail_context(feature_id) | {"editing_option": option, "option_edit_form": form}
+    return render("features/_options.html", 422, **context)
 
 
 @bp.delete("/<int:feature_id>/options/<int:option_id>")
