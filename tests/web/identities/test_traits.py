@@ -113,9 +113,32 @@ def test_edit_trait__form_then_cancel__swap_the_row(client, auth, world):
     html = form.get_data(as_text=True)
     assert form.status_code == 200
     assert html.lstrip().startswith('<tr id="trait-plan"') and "trait-edit-form" in html
-    cancel = client.get(world.url(suffix="/traits/plan"), headers=HX)
+    cancel = client.get(world.url(suffix="/traits/plan/row"), headers=HX)
     assert cancel.get_data(as_text=True).lstrip().startswith('<tr id="trait-plan"')
     assert "trait-edit-form" not in cancel.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("key", ["release/edit", "release/row", "a/edit/row"])
+def test_edit_trait__key_ending_like_a_route__edits_and_cancels_that_trait(
+    client, auth, world, key
+):
+    # Given traits "release" and one whose key ends like a route suffix
+    auth.login("qa@example.com")
+    for name in ("release", key):
+        assert _add(client, world, name, f"value of {name}").status_code == 200
+    # When its editor is opened, cancelled and saved
+    form = client.get(world.url(suffix=f"/traits/{key}/edit"), headers=HX)
+    cancel = client.get(world.url(suffix=f"/traits/{key}/row"), headers=HX)
+    saved = client.put(world.url(suffix=f"/traits/{key}"), headers=HX, data=world.trait_data(
+        key, value="changed", value_type="string"))  # fmt: skip
+    # Then each request is about that trait, never "release"
+    assert f"value of {key}" in form.get_data(as_text=True)
+    assert "trait-edit-form" in form.get_data(as_text=True)
+    assert f"value of {key}" in cancel.get_data(as_text=True)
+    assert "trait-edit-form" not in cancel.get_data(as_text=True)
+    assert saved.status_code == 200
+    assert traits_of(world.alice)[key] == "changed"
+    assert traits_of(world.alice)["release"] == "value of release"
 
 
 def test_update_trait__valid__returns_row_trigger_and_impact(client, auth, world):

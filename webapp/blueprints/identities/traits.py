@@ -104,7 +104,9 @@ def edit_trait(environment_id: int, identity_id: int, key: str) -> Response:
     return render("identities/_trait_form.html", identity=identity, trait=trait, form=form)
 
 
-@bp.get(TRAIT)
+# "/row", not the bare trait URL: a key may itself end in "/edit" (keys may hold "/"), and
+# "/traits/a/edit" would then be both that trait's row and the editor of trait "a".
+@bp.get(TRAIT + "/row")
 @role_required("viewer")
 def trait(environment_id: int, identity_id: int, key: str) -> Response:
     """Render one trait row (also the Cancel of the inline editor)."""
