@@ -84,6 +84,24 @@ def version_of(row: IdentityOverride | None) -> int:
     return 0 if row is None else row.version
 
 
+def _record(
+    actor: User, action: str, identity: Identity, feature: Feature, before: State, after: State
+) -> AuditEvent:
+    """Audit one event about this identity's override of ``feature``."""
+    return audit.record(
+        actor,
+        action,
+        OBJECT_TYPE,
+        object_id=feature.id,
+        object_label=f"{feature.name} for {identity.identifier}",
+        project_id=feature.project_id,
+        environment_id=identity.environment_id,
+        identity_id=identity.id,
+        before=before,
+        after=after,
+    )
+
+
 def _reject(
     actor: User,
     identity: Identity,
@@ -93,18 +111,9 @@ def _reject(
     version: int | None,
 ) -> NoReturn:
     """Audit a change refused because the override changed meanwhile, and raise."""
-    audit.record(
-        actor,
-        "delete_rejected" if after is None else "update_rejected",
-        OBJECT_TYPE,
-        object_id=feature.id,
-        object_label=f"{feature.name} for {identity.identifier}",
-        project_id=feature.project_id,
-        environment_id=identity.environment_id,
-        identity_id=identity.id,
-        before=before,
-        after=None if after is None else {**after, "version": version},
-    )
+    rejected = "delete_rejected" if after is None else "update_rejected"
+    attempt = None if after is None else {**after, "version": version}
+    _record(actor, rejected, identity, feature, before, attempt)
     db.session.commit()
     raise Conflict(CHANGED)
 
@@ -182,18 +191,7 @@ def _commit_change(
         _reject(actor, identity, feature, before, after, version)
     _write(identity, feature, row, after, actor)
     revisions.bump_environment(identity.environment_id)
-    event = audit.record(
-        actor,
-        action,
-        OBJECT_TYPE,
-        object_id=feature.id,
-        object_label=f"{feature.name} for {identity.identifier}",
-        project_id=feature.project_id,
-        environment_id=identity.environment_id,
-        identity_id=identity.id,
-        before=before,
-        after=after,
-    )
+    event = _record(actor, action, identity, feature, before, after)
     _flush_or_reject(actor, identity, feature, after, version)
     event_id = event.id
     db.session.commit()

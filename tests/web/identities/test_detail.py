@@ -176,7 +176,7 @@ def test_detail__qa_on_other_identity__sees_this_is_me_but_no_edit(client, auth,
         ("/segments", '<ul id="identity-segments"'),
         ("/history", '<section class="card" id="identity-history"'),
         ("/traits", '<section class="card" id="traits"'),
-        ("/traits/plan", '<tr id="trait-plan"'),
+        ("/traits/plan/row", '<tr id="trait-plan"'),
     ],
 )
 def test_partials__htmx__render_their_root_only(client, auth, world, suffix, root):
