@@ -62,7 +62,7 @@ def _skip_hooks_for_apis(app: Flask) -> None:
     blueprint limits (there are none; ``login_throttle`` checks in the view itself) and an
     after_request/teardown pair that counts failures. Exempt or not, an SDK request paid
     about 15 % of its time for them, so the check is dropped and the other two are wrapped
-    to run for dashboard requests only (tests/hardening/test_sessions_and_login.py).
+    to run for dashboard requests only (tests/api/test_hot_path_hooks.py).
     """
     owned = [hook for hook in app.before_request_funcs.get(None, []) if _is_limiter_hook(hook)]
     for hook in owned:
