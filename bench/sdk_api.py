@@ -6,7 +6,7 @@ environment, on SQLite and on PostgreSQL. The load comes from wrk (Debian) when 
 else from a Python client. Prints requests/s and p50/p99 for each, and last the worst ratio
 ``identify/bare throughput``. Target: >= 0.5, p99 under 25 ms.
 
-    python bench/sdk_api.py [--seconds 12] [--rounds 3] [--connections 16] [--no-postgres]
+    python bench/sdk_api.py [--seconds 15] [--rounds 5] [--connections 16] [--no-postgres]
 """
 
 from __future__ import annotations
@@ -168,25 +168,31 @@ def warm(port: int, key: str, body: bytes) -> None:
 
 
 def measure_pair(bare_port: int, identify_port: int, key: str, body: bytes,
-                 args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
-    """Alternate short rounds of bare and identify; return the median round of each.
+                 args: argparse.Namespace,
+                 ) -> tuple[dict[str, float], dict[str, float], list[float]]:
+    """Alternate short rounds of bare and identify; return the median round of each and the
+    per-round identify/bare ratios.
 
     The machine is shared: measuring one side after the other lets a noisy neighbour land
-    on one side only, so the rounds interleave and the medians are compared.
+    on one side only. Each round measures both sides back to back (their order alternating
+    from round to round), so each round's ratio compares like with like.
     """
     warm(bare_port, key, body)
     warm(identify_port, key, body)
     runner = run_wrk if shutil.which("wrk") else run_python
     seconds = max(1, round(args.seconds / args.rounds))
     rounds: dict[int, list[dict[str, float]]] = {bare_port: [], identify_port: []}
-    for _ in range(args.rounds):
-        for port in (bare_port, identify_port):
+    for index in range(args.rounds):
+        order = (bare_port, identify_port) if index % 2 == 0 else (identify_port, bare_port)
+        for port in order:
             rounds[port].append(runner(port, key, body, seconds, args.connections))
+    ratios = [i["rps"] / b["rps"] for b, i in zip(rounds[bare_port], rounds[identify_port],
+                                                   strict=True)]  # fmt: skip
 
     def median(port: int) -> dict[str, float]:
         return sorted(rounds[port], key=lambda figures: figures["rps"])[len(rounds[port]) // 2]
 
-    return median(bare_port), median(identify_port)
+    return median(bare_port), median(identify_port), ratios
 
 
 def report(label: str, figures: dict[str, float]) -> None:
@@ -213,8 +219,8 @@ def postgres_schema():
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=12, help="per side, over all rounds")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per side")
+    parser.add_argument("--seconds", type=int, default=15, help="per side, over all rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per side")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
@@ -222,7 +228,8 @@ def main() -> None:
         {"trait_key": k, "trait_value": v} for k, v in TRAITS.items()]}).encode()
     print(f"load generator: {'wrk' if shutil.which('wrk') else 'python threads'}, "
           f"{args.connections} connections, {args.rounds} interleaved rounds of "
-          f"{max(1, round(args.seconds / args.rounds))}s per side (median shown); "
+          f"{max(1, round(args.seconds / args.rounds))}s per side (medians; the ratio is the "
+          "median of the rounds' ratios); "
           "gunicorn -w 2 (sync)")
     with tempfile.TemporaryDirectory() as tmp, postgres_schema() as postgres:
         workdir = Path(tmp)
@@ -238,11 +245,13 @@ def main() -> None:
             # Both servers run at once (idle between their rounds), so rounds interleave.
             with gunicorn("bench.bare_app:app", env) as bare_port, \
                     gunicorn("wsgi:app", env) as identify_port:
-                bare, identify = measure_pair(bare_port, identify_port, key, body, args)
+                bare, identify, rounds = measure_pair(bare_port, identify_port, key, body, args)
             report(f"bare flask ({name} run)", bare)
             report(f"identify, {name}", identify)
-            ratios.append(identify["rps"] / bare["rps"])
-            print(f"identify/bare throughput on {name}: {ratios[-1]:.2f}", flush=True)
+            ratio = sorted(rounds)[len(rounds) // 2]
+            ratios.append(ratio)
+            print(f"identify/bare throughput on {name}: {ratio:.2f} (median of the rounds: "
+                  f"{', '.join(f'{r:.2f}' for r in rounds)})", flush=True)
     print(f"identify/bare throughput: {min(ratios):.2f}")
 
 

@@ -48,16 +48,12 @@ class IdentifyResult:
     traits: dict[str, TraitValue]
 
 
-def flag_json(meta: FeatureMeta, result: FlagResult, environment_id: int) -> dict[str, Any]:
+def flag_json(meta: FeatureMeta, result: FlagResult) -> dict[str, Any]:
     """Serialise one evaluated flag in Flagsmith's API shape."""
     return {
-        "id": meta.state_id,
-        "feature": meta.feature_json,
+        **meta.flag_base,
         "feature_state_value": result.value,
         "enabled": result.enabled,
-        "environment": environment_id,
-        "identity": None,
-        "feature_segment": None,
         "reason": result.reason,
     }
 
@@ -77,7 +73,7 @@ def serialise_flags(
         result = flags.get(meta.name)
         if result is None or (hide_disabled and not result.enabled):
             continue
-        out.append(flag_json(meta, result, bundle.environment_id))
+        out.append(flag_json(meta, result))
     return out
 
 

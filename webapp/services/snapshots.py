@@ -51,6 +51,8 @@ class FeatureMeta:
     state_id: int
     server_key_only: bool
     feature_json: dict[str, Any]
+    # The keys of an SDK flag that do not depend on the evaluation (built once per revision).
+    flag_base: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,21 +134,21 @@ def _feature_meta(environment_id: int) -> tuple[FeatureMeta, ...]:
         .where(FeatureState.environment_id == environment_id)
         .order_by(Feature.name)
     ).all()
-    return tuple(
-        FeatureMeta(
-            name=feature.name,
-            state_id=state_id,
-            server_key_only=feature.server_key_only,
-            feature_json={
-                "id": feature.sdk_id,
-                "name": feature.name,
-                "type": feature.type,
-                "description": feature.description or None,
-                "created_date": feature.created_at.isoformat(),
-            },
+    metas = []
+    for feature, state_id in rows:
+        feature_json = {
+            "id": feature.sdk_id,
+            "name": feature.name,
+            "type": feature.type,
+            "description": feature.description or None,
+            "created_date": feature.created_at.isoformat(),
+        }
+        base = {"id": state_id, "feature": feature_json, "environment": environment_id,
+                "identity": None, "feature_segment": None}  # fmt: skip
+        metas.append(
+            FeatureMeta(feature.name, state_id, feature.server_key_only, feature_json, base)
         )
-        for feature, state_id in rows
-    )
+    return tuple(metas)
 
 
 class SnapshotCache:
