@@ -27,3 +27,12 @@ class ValidationError(DomainError):
 
 class Conflict(DomainError):
     status = 409
+
+
+class Stale(Conflict):
+    """A change made from a page older than the stored row (the optimistic version check)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"This {what} has changed since you opened it; reload to see the saved version."
+        )

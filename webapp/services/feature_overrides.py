@@ -23,11 +23,10 @@ from ..models import (
     User,
 )
 from . import audit, revisions
-from .errors import Conflict, NotFound, ValidationError
+from .errors import Conflict, NotFound, Stale, ValidationError
 from .overrides import snapshot
 
 IDENTITY_OVERRIDES_PER_PAGE = 25
-CHANGED = "This override has changed since you opened it; reload to see the saved version."
 
 
 @dataclass(frozen=True)
@@ -200,7 +199,7 @@ def remove_identity_override(
     )
     if stale:
         db.session.commit()
-        raise Conflict(CHANGED)
+        raise Stale("override")
     revisions.bump_environment(environment.id)
     db.session.delete(override)
     db.session.commit()

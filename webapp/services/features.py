@@ -30,7 +30,7 @@ from ..models import (
     User,
 )
 from . import audit, revisions
-from .errors import Conflict, NotFound, ValidationError
+from .errors import NotFound, Stale, ValidationError
 
 VALUE_KINDS = ("string", "integer", "boolean", "none")
 VALUE_MAX = 20_000
@@ -38,7 +38,6 @@ VALUE_MAX = 20_000
 INTEGER_LIMIT = 2**53 - 1
 _NAME = re.compile(FEATURE_NAME_PATTERN)
 _INTEGER = re.compile(r"-?[0-9]+")
-CHANGED = "This flag has changed since you opened it; reload to see the saved version."
 
 
 @dataclass(frozen=True)
@@ -412,7 +411,7 @@ def _refuse_stale(
                  object_label=label, project_id=project_id, environment_id=environment_id,
                  before=before, after=attempt)  # fmt: skip
     db.session.commit()
-    raise Conflict(CHANGED)
+    raise Stale("flag")
 
 
 def set_enabled(

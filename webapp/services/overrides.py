@@ -29,13 +29,12 @@ from ..models import (
     encode_value,
 )
 from . import audit, qa, revisions
-from .errors import Conflict, NotFound, ValidationError
+from .errors import Conflict, NotFound, Stale, ValidationError
 from .identities import changed_names, effective_flags
 from .override_input import expiry_from_choice as expiry_from_choice
 from .override_input import parse_value as parse_value
 
 OBJECT_TYPE = "identity_override"
-CHANGED = "This override has changed since you opened it; reload to see the saved version."
 
 # The exact override state kept in audit events (None: no override).
 State = dict[str, Any] | None
@@ -115,7 +114,7 @@ def _reject(
     attempt = None if after is None else {**after, "version": version}
     _record(actor, rejected, identity, feature, before, attempt)
     db.session.commit()
-    raise Conflict(CHANGED)
+    raise Stale("override")
 
 
 def _flush_or_reject(

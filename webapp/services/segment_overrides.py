@@ -6,16 +6,14 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from sqlalchemy import select
-from sqlalchemy.exc import InvalidRequestError
 
 from ..extensions import db
 from ..models import Feature, MultivariateAllocation, Segment, SegmentOverride, TypedValue, User
-from . import audit, features, revisions
-from .errors import Conflict, NotFound, ValidationError
+from . import audit, features, locking, revisions
+from .errors import NotFound, Stale, ValidationError
 
 VALUE_KINDS = ("string", "integer", "boolean", "null")
 VALUE_MAX = 20_000
-CHANGED = "This override has changed since you opened it; reload to see the saved version."
 
 
 def parse_value(kind: str, text: str | None) -> TypedValue:
@@ -160,15 +158,6 @@ def create_override(
     return row
 
 
-def _lock(row: SegmentOverride) -> None:
-    # FOR UPDATE (a no-op on SQLite): a concurrent change of this override waits here,
-    # then reads the committed version, so the version check sees the other change.
-    try:
-        db.session.refresh(row, with_for_update=True)
-    except InvalidRequestError:  # deleted meanwhile: the row is gone
-        raise NotFound("This override no longer exists.") from None
-
-
 def _reject(row: SegmentOverride, actor: User, after: Any, version: int | None) -> NoReturn:
     """Audit a change refused because the override changed meanwhile, and raise."""
     audit.record(actor, "delete_rejected" if after is None else "update_rejected",
@@ -178,7 +167,7 @@ def _reject(row: SegmentOverride, actor: User, after: Any, version: int | None) 
                  before=_state(row),
                  after=None if after is None else {**after, "version": version})  # fmt: skip
     db.session.commit()
-    raise Conflict(CHANGED)
+    raise Stale("override")
 
 
 def update_override(
@@ -198,7 +187,7 @@ def update_override(
     :raises Conflict: when the override changed since (the refused attempt is audited)
     """
     _check_allocations(row.feature, allocations or {})
-    _lock(row)
+    locking.relock(row, "This override no longer exists.")
     if version is not None and version != row.version:
         attempt = {"enabled": enabled, "value": value, "priority": priority,
                    "allocations": {str(k): v for k, v in (allocations or {}).items()}}  # fmt: skip
@@ -222,7 +211,7 @@ def delete_override(row: SegmentOverride, actor: User, *, version: int | None = 
     :param version: the version the page showed; None skips the check
     :raises Conflict: when the override changed since (the refused attempt is audited)
     """
-    _lock(row)
+    locking.relock(row, "This override no longer exists.")
     if version is not None and version != row.version:
         _reject(row, actor, None, version)
     audit.record(actor, "delete", "segment_override", object_id=row.id,

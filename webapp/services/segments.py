@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import InvalidRequestError
 
 from ..evaluation import IdentityInput, RuleError, compile_snapshot, evaluate, validate_rules
 from ..extensions import db
 from ..models import Identity, Segment, Trait, User, utcnow
-from . import audit, regex_guard, revisions, sdk, segment_overrides, segment_sql
-from .errors import Conflict, NotFound, ValidationError
+from . import audit, locking, regex_guard, revisions, sdk, segment_overrides, segment_sql
+from .errors import NotFound, Stale, ValidationError
 from .snapshots import bundle_for_environment
 
 RulesDocument = list[dict[str, Any]]
@@ -226,12 +225,7 @@ def update_segment(
     """
     name = _check_name(name, segment.project_id, segment.id)
     check_rules(rules)
-    # FOR UPDATE (a no-op on SQLite): a concurrent save of this segment waits here, then
-    # reads the committed version, so only one of two saves from the same page passes.
-    try:
-        db.session.refresh(segment, with_for_update=True)
-    except InvalidRequestError:  # deleted meanwhile: the row is gone
-        raise NotFound("This segment no longer exists.") from None
+    locking.relock(segment, "This segment no longer exists.")
     before = _state(segment)
     if version != segment.version:
         audit.record(actor, "update_rejected", "segment", object_id=segment.id,
@@ -239,9 +233,7 @@ def update_segment(
                      after={"name": name, "description": description, "rules": rules,
                             "version": version})  # fmt: skip
         db.session.commit()
-        raise Conflict(
-            "This segment has changed since you opened it; reload to see the saved version."
-        )
+        raise Stale("segment")
     segment.name, segment.description, segment.rules = name, description or "", rules
     segment.version += 1
     audit.record(actor, "update", "segment", object_id=segment.id, object_label=name,

@@ -23,7 +23,7 @@ from ..extensions import db
 from ..models import TRAIT_KEY_MAX, TRAIT_STRING_MAX, Identity, Trait, TypedValue, User
 from ..models.base import value_type_of
 from . import audit, qa
-from .errors import Conflict, NotFound, ValidationError
+from .errors import NotFound, Stale, ValidationError
 from .identities import changed_names, effective_flags
 from .sdk_input import INT_MAX, INT_MIN
 
@@ -32,7 +32,6 @@ TRAIT_KINDS = (INFER, "string", "integer", "float", "boolean")
 _INTEGER = re.compile(r"-?[0-9]+")
 _FLOAT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 _BOOLEANS = {"true": True, "false": False}
-CHANGED = "This trait has changed since you opened it; reload to see the saved version."
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +143,7 @@ def _reject(
     attempt = None if not isinstance(after, dict) else {**after, "version": version}
     _record(actor, identity, rejected, trait.key, _typed(trait), attempt)
     db.session.commit()
-    raise Conflict(CHANGED)
+    raise Stale("trait")
 
 
 def get_trait(identity: Identity, key: str) -> Trait:
