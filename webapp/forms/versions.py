@@ -30,23 +30,25 @@ def token_field() -> Any:
     return HiddenField(validators=[InputRequired(message=RELOAD), Length(max=64)])
 
 
-class VersionedDeleteForm(FlaskForm):  # type: ignore[misc]
-    """A deletion with the version the page showed; htmx sends DELETE data in the URL."""
+class _DeleteForm(FlaskForm):  # type: ignore[misc]
+    """A deletion form read from the query string or the body.
+
+    htmx sends DELETE data in the URL; plain test clients send it in the body.
+    """
+
+    @classmethod
+    def from_request(cls) -> Any:
+        """Read the fields from the query string or the body."""
+        return cls(formdata=request.values)
+
+
+class VersionedDeleteForm(_DeleteForm):
+    """A deletion with the version the page showed."""
 
     version = version_field()
 
-    @classmethod
-    def from_request(cls) -> VersionedDeleteForm:
-        """Read the version from the query string or the body (plain test clients)."""
-        return cls(formdata=request.values)
 
-
-class TokenDeleteForm(FlaskForm):  # type: ignore[misc]
+class TokenDeleteForm(_DeleteForm):
     """A deletion with the content token the page showed (traits have no version column)."""
 
     version = token_field()
-
-    @classmethod
-    def from_request(cls) -> TokenDeleteForm:
-        """Read the token from the query string or the body (plain test clients)."""
-        return cls(formdata=request.values)
