@@ -63,3 +63,10 @@ def first_error(errors: Any, name: str | None = None) -> str | None:
         if found:
             return found
     return None
+
+
+def as_text(value: Any) -> str:
+    """Show a typed value in a text input (booleans as true/false, no value as empty)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)

@@ -32,10 +32,3 @@ def invalid(form: Any, exc: ValidationError) -> None:
         target.errors = [*target.errors, str(exc)]
     else:
         form.form_errors.append(str(exc))
-
-
-def value_text(value: Any) -> str:
-    """Show a typed value in a text input (booleans as true/false, no value as empty)."""
-    if value is None:
-        return ""
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)

@@ -7,12 +7,13 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ...access import role_required
+from ...forms.base import as_text
 from ...forms.features import ToggleForm, ValueForm
 from ...htmx import is_partial_request, render_page_or_partial
 from ...services import features
 from ...services.errors import Conflict, ValidationError
 from . import bp
-from .common import can_edit, invalid, render, value_text
+from .common import can_edit, invalid, render
 
 
 @bp.get("")
@@ -86,7 +87,7 @@ def edit_value(environment_id: int, feature_id: int) -> Response:
     value = item.state.value if item.state else None
     form = ValueForm(
         value_kind=item.value_kind,
-        value=value_text(value),
+        value=as_text(value),
         version=item.version,
     )
     return render("features/_value_form.html", row=item, form=form, environment=g.environment)

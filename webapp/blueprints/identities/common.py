@@ -9,6 +9,7 @@ from flask import g, make_response, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from ...forms.base import as_text as as_text  # re-exported for the identity views
 from ...htmx import hx_redirect, is_partial_request
 from ...models import Feature, Identity, utcnow
 from ...services import identities, qa
@@ -66,10 +67,3 @@ def flag_row(identity: Identity, feature: Feature, status: int = 200, **extra: A
     return render(
         "identities/_flag_row.html", status, row=row, identity=identity, can_edit=can_edit, **extra
     )
-
-
-def as_text(value: Any) -> str:
-    """Show a typed value in a text input."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
