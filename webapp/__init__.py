@@ -1,12 +1,13 @@
 """Flagpost: feature flags built around identities."""
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
 
 from . import config
+from .api_paths import keep_hooks_off_apis
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -43,7 +44,16 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     navigation.init_app(app)
     security.init_app(app)
     cli.init_app(app)
+    keep_hooks_off_apis(app, _is_dashboard_extension_hook)
     return app
+
+
+def _is_dashboard_extension_hook(hook: Callable[..., Any]) -> bool:
+    """Pick CSRF protection and Flask-Login's remember-cookie refresh (page concerns)."""
+    return (
+        getattr(hook, "__self__", None) is login_manager
+        or getattr(hook, "__module__", None) == "flask_wtf.csrf"
+    )
 
 
 def _finish_config(app: Flask) -> None:

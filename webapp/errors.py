@@ -9,10 +9,9 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .api_paths import is_api_request
 from .htmx import is_partial_request
 from .services.errors import DomainError
-
-API_PREFIXES = ("/api/", "/ofrep/")
 
 
 def init_app(app: Flask) -> None:
@@ -22,10 +21,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(DomainError, _domain_error)
 
 
-def _is_api() -> bool:
-    return request.path.startswith(API_PREFIXES)
-
-
 def _toast_headers(message: str) -> dict[str, str]:
     # htmx does not swap 4xx bodies; the page's script shows this event as a toast instead.
     return {"HX-Trigger": json.dumps({"show-message": {"level": "error", "message": message}})}
@@ -33,7 +28,7 @@ def _toast_headers(message: str) -> dict[str, str]:
 
 def error_response(status: int, title: str, message: str) -> Response:
     """Render an error the way the caller can best show it."""
-    if _is_api():
+    if is_api_request():
         response = jsonify({"detail": message})
         response.status_code = status
         return response

@@ -26,7 +26,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable
-from functools import partial, wraps
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -34,12 +34,11 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .api_paths import keep_hooks_off_apis
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXEMPT_BLUEPRINTS = ("sdk_api", "ofrep")
-# URL prefixes of the key-authenticated APIs: their requests skip the limiter's hooks.
-API_PREFIXES = ("/api/", "/ofrep/")
-
 limiter = Limiter(key_func=get_remote_address)
 
 
@@ -61,33 +60,19 @@ def _skip_hooks_for_apis(app: Flask) -> None:
     ``init_app`` hooks every request: a before_request check that only applies default and
     blueprint limits (there are none; ``login_throttle`` checks in the view itself) and an
     after_request/teardown pair that counts failures. Exempt or not, an SDK request paid
-    about 15 % of its time for them, so the check is dropped and the other two are wrapped
-    to run for dashboard requests only (tests/api/test_hot_path_hooks.py).
+    about 15 % of its time for them, so the check is dropped and the other two run for
+    dashboard requests only.
     """
     owned = [hook for hook in app.before_request_funcs.get(None, []) if _is_limiter_hook(hook)]
     for hook in owned:
         app.before_request_funcs[None].remove(hook)
-    for registry in (app.after_request_funcs, app.teardown_request_funcs):
-        registry[None] = [
-            _dashboard_only(hook) if _is_limiter_hook(hook) else hook
-            for hook in registry.get(None, [])
-        ]
+    keep_hooks_off_apis(app, _is_limiter_hook)
 
 
 def _is_limiter_hook(hook: Callable[..., Any]) -> bool:
     if isinstance(hook, partial):  # after_request: partial(Limiter.__inject_headers, limiter)
         return bool(hook.args) and hook.args[0] is limiter
     return getattr(hook, "__self__", None) is limiter  # bound methods of the limiter
-
-
-def _dashboard_only(hook: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(hook)
-    def guarded(value: Any) -> Any:
-        if request.path.startswith(API_PREFIXES):
-            return value  # the response (after_request) or exception (teardown), untouched
-        return hook(value)
-
-    return guarded
 
 
 def _client_and_email() -> str:

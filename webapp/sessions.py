@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
-from .limits import API_PREFIXES
+from .api_paths import API_PREFIXES
 
 
 class DashboardSessionInterface(SecureCookieSessionInterface):

@@ -192,3 +192,18 @@ def test_wrong_method__is_json_405(client, sdk_env):
     response = client.delete("/api/v1/flags/", headers=sdk_env.client())
     assert response.status_code == 405
     assert "detail" in response.get_json()
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("feature=a%00b", 400),  # NUL in a value
+        ("x%00=1", 400),  # NUL in a name
+        ("feature=%2500", 404),  # the text "%00", not a NUL: an unknown feature
+    ],
+)
+def test_flags__nul_in_the_query_string__is_400(client, sdk_env, query, status):
+    response = client.get(f"/api/v1/flags/?{query}", headers=sdk_env.client())
+    assert response.status_code == status
+    if status == 400:
+        assert "NUL" in response.get_json()["detail"]

@@ -1,7 +1,8 @@
-"""The SDK APIs skip what only the dashboard needs: the login limiter and the cookie session.
+"""The SDK APIs skip what only the dashboard needs: the login limiter, the cookie session,
+CSRF protection and the remember-cookie refresh.
 
-Both cost real time on every identify (bench/sdk_api.py); these tests fail if either comes
-back on the API path, and prove the dashboard still gets both.
+Each cost real time on every identify (bench/sdk_api.py); these tests fail if one comes
+back on the API path, and prove the dashboard still gets them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,11 @@ import pytest
 from flask import request, session
 from flask.sessions import NullSession
 from flask_limiter import Limiter
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+from tests.conftest import make_test_app
+from webapp.extensions import db
 
 
 @pytest.fixture
@@ -72,3 +78,55 @@ def test_dashboard_request__opens_the_cookie_session(app):
         opened = app.session_interface.open_session(app, request)
         assert opened is not None
         assert not isinstance(session, NullSession)
+
+
+@pytest.fixture
+def page_hook_calls(monkeypatch) -> list[str]:
+    """Record the path whenever CSRF protection or the remember-cookie refresh runs.
+
+    Both are bound when an app is created, so the class methods are watched first and the
+    app is made afterwards (``csrf_app``).
+    """
+    calls: list[str] = []
+    protect, remember = CSRFProtect.protect, LoginManager._update_remember_cookie
+
+    def watched_protect(self, *args, **kwargs):
+        calls.append(f"csrf {request.path}")
+        return protect(self, *args, **kwargs)
+
+    def watched_remember(self, response):
+        calls.append(f"remember {request.path}")
+        return remember(self, response)
+
+    monkeypatch.setattr(CSRFProtect, "protect", watched_protect)
+    monkeypatch.setattr(LoginManager, "_update_remember_cookie", watched_remember)
+    return calls
+
+
+@pytest.fixture
+def csrf_app(page_hook_calls):
+    application = make_test_app("sqlite://", WTF_CSRF_ENABLED=True)
+    with application.app_context():
+        db.create_all()
+        yield application
+        db.session.remove()
+
+
+def test_api_requests__skip_csrf_and_the_remember_cookie(csrf_app, page_hook_calls):
+    client = csrf_app.test_client()
+    # An SDK call with no key at all: refused by the API's own check, not by CSRF
+    response = client.post("/api/v1/identities/", json={"identifier": "zed"})
+    ofrep = client.post("/ofrep/v1/evaluate/flags", json={"context": {"targetingKey": "z"}})
+    assert response.status_code == 403
+    assert response.get_json() == {"detail": "Invalid or missing Environment Key"}
+    assert ofrep.status_code == 401
+    assert page_hook_calls == []
+
+
+def test_dashboard_requests__still_get_csrf_and_the_remember_cookie(csrf_app, page_hook_calls):
+    client = csrf_app.test_client()
+    response = client.post("/login", data={"email": "nobody@example.com", "password": "x"})
+    # No CSRF token: refused by CSRF protection, which therefore ran
+    assert response.status_code == 400
+    assert "csrf /login" in page_hook_calls
+    assert "remember /login" in page_hook_calls

@@ -34,7 +34,9 @@ def refuse_nul_in_url() -> None:
     No path segment, search or SDK argument needs one, and PostgreSQL cannot compare text
     containing NUL (every query given one would fail with a server error).
     """
-    if "\x00" in request.path or any(
-        "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
-    ):
+    # Read raw, so no request pays for parsing its query string here: a key or value
+    # decodes to NUL exactly when the raw string holds "%00" (or a NUL itself).
+    environ = request.environ
+    query = environ.get("QUERY_STRING", "")
+    if "\x00" in environ.get("PATH_INFO", "") or "%00" in query or "\x00" in query:
         abort(400, description="The address must not contain NUL characters (%00).")

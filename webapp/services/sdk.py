@@ -48,19 +48,9 @@ class IdentifyResult:
     traits: dict[str, TraitValue]
 
 
-def flag_json(meta: FeatureMeta, result: FlagResult) -> dict[str, Any]:
-    """Serialise one evaluated flag in Flagsmith's API shape."""
-    return {
-        **meta.flag_base,
-        "feature_state_value": result.value,
-        "enabled": result.enabled,
-        "reason": result.reason,
-    }
-
-
-def visible_features(bundle: EnvironmentBundle, is_server: bool) -> Iterable[FeatureMeta]:
-    """Yield the features a key may see (client keys never see server-key-only ones)."""
-    return (m for m in bundle.features if is_server or not m.server_key_only)
+def visible_features(bundle: EnvironmentBundle, is_server: bool) -> tuple[FeatureMeta, ...]:
+    """Return the features a key may see (client keys never see server-key-only ones)."""
+    return bundle.features if is_server else bundle.client_features
 
 
 def serialise_flags(
@@ -68,12 +58,19 @@ def serialise_flags(
 ) -> list[dict[str, Any]]:
     """Serialise evaluated flags, hiding disabled ones when the environment says so."""
     hide_disabled = bundle.hide_disabled_flags
+    found = flags.get
     out = []
     for meta in visible_features(bundle, is_server):
-        result = flags.get(meta.name)
+        result = found(meta.name)
         if result is None or (hide_disabled and not result.enabled):
             continue
-        out.append(flag_json(meta, result))
+        # Flagsmith's flag shape; built inline, as this runs for every flag of every request.
+        out.append({
+            **meta.flag_base,
+            "feature_state_value": result.value,
+            "enabled": result.enabled,
+            "reason": result.reason,
+        })  # fmt: skip
     return out
 
 

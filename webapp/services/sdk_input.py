@@ -170,9 +170,39 @@ def parse_traits(raw: Any, field: str = "traits") -> tuple[TraitInput, ...]:
         raise BadRequest(f"{field}: at most {MAX_TRAITS} traits per request", field)
     parsed = {}
     for index, item in enumerate(raw):
-        trait = parse_trait(item, f"{field}[{index}]")
+        trait = _plain_trait(item)
+        if trait is None:
+            trait = parse_trait(item, f"{field}[{index}]")
         parsed[trait.key] = trait
     return tuple(parsed.values())
+
+
+def _plain_trait(item: Any) -> TraitInput | None:
+    """Accept the common item, ``{"trait_key": str, "trait_value": str|int|float|bool}``.
+
+    It is checked inline, without building field names, since every identify request
+    parses its traits here. Anything else (None values, ``transient``, a wrong type or
+    length) gives None, and ``parse_trait`` decides it and names the field at fault.
+    """
+    if type(item) is not dict or len(item) != 2:
+        return None
+    key: Any = item.get("trait_key")
+    value: Any = item.get("trait_value")
+    if type(key) is not str or not 0 < len(key) <= TRAIT_KEY_MAX or "\x00" in key:
+        return None
+    kind = type(value)
+    if kind is str:
+        if len(value) > TRAIT_STRING_MAX or "\x00" in value:
+            return None
+    elif kind is int:
+        if not INT_MIN <= value <= INT_MAX:
+            return None
+    elif kind is float:
+        if not isfinite(value):
+            return None
+    elif kind is not bool:
+        return None
+    return TraitInput(key, value)
 
 
 def parse_identify(raw: Any) -> IdentifyInput:

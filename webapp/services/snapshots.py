@@ -67,6 +67,8 @@ class EnvironmentBundle:
     hide_disabled_flags: bool
     compiled: CompiledEnvironment
     features: tuple[FeatureMeta, ...]
+    # The features a client key may see (never the server-key-only ones), filtered once.
+    client_features: tuple[FeatureMeta, ...]
     identities_with_overrides: frozenset[int]
 
 
@@ -114,6 +116,7 @@ def build_bundle(environment_id: int) -> EnvironmentBundle:
             IdentityOverride.environment_id == environment_id
         )
     ).all()
+    features = _feature_meta(environment_id)
     return EnvironmentBundle(
         environment_id=environment.id,
         revision=revision,
@@ -122,7 +125,8 @@ def build_bundle(environment_id: int) -> EnvironmentBundle:
         allow_client_traits=environment.allow_client_traits,
         hide_disabled_flags=environment.hide_disabled_flags,
         compiled=compiled,
-        features=_feature_meta(environment_id),
+        features=features,
+        client_features=tuple(meta for meta in features if not meta.server_key_only),
         identities_with_overrides=frozenset(with_overrides),
     )
 
