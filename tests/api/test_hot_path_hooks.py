@@ -130,3 +130,15 @@ def test_dashboard_requests__still_get_csrf_and_the_remember_cookie(csrf_app, pa
     assert response.status_code == 400
     assert "csrf /login" in page_hook_calls
     assert "remember /login" in page_hook_calls
+
+
+def test_every_route_under_the_api_prefixes__is_a_key_authenticated_one(app):
+    # CSRF is skipped by path prefix, so a page route there would lose its protection.
+    from webapp.api_paths import API_PREFIXES
+    from webapp.extensions import csrf
+
+    under = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith(API_PREFIXES)]
+    assert under  # the SDK API and OFREP are there
+    for rule in under:
+        blueprint = app.blueprints[rule.endpoint.partition(".")[0]]
+        assert blueprint in csrf._exempt_blueprints, rule.rule
