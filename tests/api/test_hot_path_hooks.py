@@ -15,7 +15,8 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
 from tests.conftest import make_test_app
-from webapp.extensions import db
+from webapp.api_paths import API_PREFIXES
+from webapp.extensions import csrf, db
 
 
 @pytest.fixture
@@ -134,9 +135,6 @@ def test_dashboard_requests__still_get_csrf_and_the_remember_cookie(csrf_app, pa
 
 def test_every_route_under_the_api_prefixes__is_a_key_authenticated_one(app):
     # CSRF is skipped by path prefix, so a page route there would lose its protection.
-    from webapp.api_paths import API_PREFIXES
-    from webapp.extensions import csrf
-
     under = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith(API_PREFIXES)]
     assert under  # the SDK API and OFREP are there
     for rule in under:
