@@ -676,6 +676,8 @@ ENVIRONMENT_CASES = [
          "must not contain NUL characters", form={"name": "back\x00end"}),
     Case("server-key-revoke-other-environment", "POST", ENV + "/server-keys/$foreign_key/revoke",
          404, "No such server key in this environment", form={}),
+    Case("settings-nul", "POST", ENV + "/settings", 422, "must not contain NUL characters",
+         form={"production": "y\x00", "allow_client_traits": "y"}),
     Case("unknown-environment", "GET", "/environments/999999/features", 404, "Not Found"),
     Case("audit-cursor-malformed", "GET", ENV + "/audit?cursor=yesterday", 422,
          "That page link is malformed", htmx=True),

@@ -96,6 +96,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("dashboard.index", "GET"): R(LOGIN),
     ("dashboard.environment", "GET"): R(VIEWER),
     ("dashboard.create_server_key", "POST"): R(ADMIN, {"name": "ci"}),
+    ("dashboard.update_settings", "POST"): R(
+        ADMIN, {"production": "y", "allow_client_traits": "y"}
+    ),
     ("dashboard.revoke_server_key", "POST"): R(ADMIN),
     ("audit.index", "GET"): R(VIEWER),
     # Features page

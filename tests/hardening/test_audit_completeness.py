@@ -129,6 +129,11 @@ CASES: dict[str, Case] = {
         "update", "server_key",
         lambda w, _: environments.revoke_server_key(w.env, w.server_key.id, w.actor),
     ),  # fmt: skip
+    "environments.update_settings": Case(
+        "update", "environment",
+        lambda w, _: environments.update_settings(
+            w.env, environments.EnvironmentSettings(True, False, True), w.actor),
+    ),  # fmt: skip
     "feature_options.add_option": Case(
         "create", "multivariate_option", environment=False,
         call=lambda w, _: feature_options.add_option(w.colour, "string", "red", 10.0, w.actor),

@@ -327,7 +327,10 @@ def test_every_get_route__hostile_data__renders_as_text(
 # Keys are (endpoint, query); identity pages use the hostile identity and the first feature.
 SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
     ("dashboard.index", ""): ("project", "environment", "admin_email"),
-    ("dashboard.environment", ""): ("project", "environment", "server_key"),
+    # Admins see the environment's "this is me" links (identifier and linked account).
+    ("dashboard.environment", ""): (
+        "project", "environment", "server_key", "identifier", "linked_email",
+    ),
     ("users.index", ""): ("identifier", "trait_key", "trait_value", "js_url"),
     ("identities.detail", ""): (
         "identifier", "linked_email", "trait_key", "trait_value", "default_value",

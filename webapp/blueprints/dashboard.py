@@ -1,13 +1,14 @@
-"""Dashboard home and environment overview (with server-side keys for admins)."""
+"""Dashboard home and environment overview (with settings and server-side keys for admins)."""
 
 from flask import Blueprint, flash, g, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from ..access import role_required
-from ..forms import ConfirmForm, ServerKeyForm
+from ..forms import ConfirmForm, EnvironmentSettingsForm, ServerKeyForm
 from ..forms.auth import KEY_NAME_RULE
-from ..services import environments, users
+from ..forms.base import first_error
+from ..services import environments, qa, users
 from ..services.errors import ValidationError
 
 bp = Blueprint("dashboard", __name__)
@@ -29,16 +30,39 @@ def environment(environment_id: int) -> str:
     return _environment_page(ServerKeyForm())
 
 
-def _environment_page(key_form: ServerKeyForm) -> str:
+def _environment_page(
+    key_form: ServerKeyForm, settings_form: EnvironmentSettingsForm | None = None
+) -> str:
     summary = environments.summarise(g.environment)
     is_admin = users.has_role(current_user, g.project.id, "admin")
+    settings = environments.settings_of(g.environment)
     return render_template(
         "dashboard/environment.html",
         summary=summary,
         is_admin=is_admin,
         key_form=key_form,
         confirm_form=ConfirmForm(),
+        settings_form=settings_form or EnvironmentSettingsForm(formdata=None, obj=settings),
+        links=qa.environment_links(g.environment) if is_admin else [],
     )
+
+
+@bp.post("/environments/<int:environment_id>/settings")
+@role_required("admin")
+def update_settings(environment_id: int) -> Response | tuple[str, int]:
+    """Save the environment's settings; a refused form re-renders the page with 422."""
+    form = EnvironmentSettingsForm()
+    if not form.validate_on_submit():
+        flash(first_error(form.errors) or "The settings were not saved.", "error")
+        return _environment_page(ServerKeyForm(formdata=None), form), 422
+    settings = environments.EnvironmentSettings(
+        production=form.production.data,
+        allow_client_traits=form.allow_client_traits.data,
+        hide_disabled_flags=form.hide_disabled_flags.data,
+    )
+    if environments.update_settings(g.environment, settings, current_user):
+        flash("Settings saved.", "success")
+    return redirect(url_for("dashboard.environment", environment_id=environment_id))
 
 
 @bp.post("/environments/<int:environment_id>/server-keys")

@@ -4,6 +4,6 @@ A package rather than STYLE's single forms.py: four areas (auth, identities, seg
 features) each bring several forms, and one module would pass 400 lines.
 """
 
-from .auth import ConfirmForm, LoginForm, ServerKeyForm
+from .auth import ConfirmForm, EnvironmentSettingsForm, LoginForm, ServerKeyForm
 
-__all__ = ["ConfirmForm", "LoginForm", "ServerKeyForm"]
+__all__ = ["ConfirmForm", "EnvironmentSettingsForm", "LoginForm", "ServerKeyForm"]

@@ -1,4 +1,4 @@
-"""Forms for logging in and for environment keys."""
+"""Forms for logging in, environment keys and environment settings."""
 
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -20,6 +20,14 @@ class ServerKeyForm(FlaskForm):  # type: ignore[misc]
         "Key name",
         validators=[DataRequired(KEY_NAME_RULE), Length(max=200, message=KEY_NAME_RULE)],
     )
+
+
+class EnvironmentSettingsForm(FlaskForm):  # type: ignore[misc]
+    """The admins' environment settings (an unticked box is sent as nothing: off)."""
+
+    production = BooleanField("Production environment (real customers)")
+    allow_client_traits = BooleanField("Store traits sent with the client-side key")
+    hide_disabled_flags = BooleanField("Hide disabled flags from SDKs")
 
 
 class ConfirmForm(FlaskForm):  # type: ignore[misc]

@@ -77,6 +77,8 @@ class Environment(TimestampMixin, Model):
     client_key: Mapped[str] = mapped_column(String(255), unique=True, default=new_client_key)
     allow_client_traits: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     hide_disabled_flags: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # Real customers live here: QA users may link only identities that are their own (qa.py).
+    production: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     # Bumped by every change that affects evaluation; SDK workers compare it to their cache.
     revision: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     revised_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

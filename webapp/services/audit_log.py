@@ -27,6 +27,7 @@ KNOWN_OBJECT_TYPES = (
     "identity_override",
     "trait",
     "server_key",
+    "environment",
 )
 
 

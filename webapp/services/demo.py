@@ -37,6 +37,8 @@ from ..models.base import sha256_hex
 
 IDENTITIES_PER_ENVIRONMENT = 2000
 ENVIRONMENTS = ("Development", "Production")
+# Marked production: QA users may link only their own identities there (services/qa.py).
+PRODUCTION_ENVIRONMENTS = ("Production",)
 DEMO_ROLES = ("admin", "editor", "qa", "viewer")
 DEMO_EMAIL_DOMAIN = "demo.flagpost.example.com"
 BATCH = 500
@@ -310,7 +312,9 @@ def _create_segments(project: Project) -> dict[str, Segment]:
 def _create_environment(
     project: Project, name: str, features: list[Feature], segments: dict[str, Segment]
 ) -> Environment:
-    environment = Environment(project=project, name=name)
+    environment = Environment(
+        project=project, name=name, production=name in PRODUCTION_ENVIRONMENTS
+    )
     db.session.add(environment)
     environment.server_keys.append(ServerKey(name="Backend"))
     defaults = _defaults()
@@ -423,6 +427,7 @@ def _create_identity_overrides(environments: list[Environment], features: list[F
 
 def _create_users(project: Project, environments: list[Environment]) -> list[DemoLogin]:
     logins = []
+    admin: User | None = None
     for role in DEMO_ROLES:
         password = secrets.token_urlsafe(12)
         user = User(
@@ -431,9 +436,11 @@ def _create_users(project: Project, environments: list[Environment]) -> list[Dem
         user.roles.append(ProjectRole(project=project, role=role))
         db.session.add(user)
         logins.append(DemoLogin(user.email, role, password))
+        db.session.flush()
+        if role == "admin":
+            admin = user
         if role == "qa":
-            db.session.flush()
-            _link_qa_identities(user, environments)
+            _link_qa_identities(user, environments, admin)
     return logins
 
 
@@ -448,8 +455,12 @@ QA_TRAITS: dict[str, TypedValue] = {
 }
 
 
-def _link_qa_identities(user: User, environments: list[Environment]) -> None:
-    """Give the QA account "its own" identity in each environment to test with."""
+def _link_qa_identities(user: User, environments: list[Environment], admin: User | None) -> None:
+    """Give the QA account "its own" identity in each environment to test with.
+
+    The admin makes the links: "qa-tester" is not the QA account's email, so in Production
+    only a link an admin or editor made lets the QA account change it.
+    """
     for environment in environments:
         identity = Identity(environment_id=environment.id, identifier="qa-tester")
         db.session.add(identity)
@@ -458,4 +469,7 @@ def _link_qa_identities(user: User, environments: list[Environment]) -> None:
             trait = Trait(identity_id=identity.id, environment_id=environment.id, key=key)
             trait.value = value
             db.session.add(trait)
-        db.session.add(IdentityLink(user_id=user.id, identity_id=identity.id))
+        created_by_id = admin.id if admin is not None else None
+        db.session.add(
+            IdentityLink(user_id=user.id, identity_id=identity.id, created_by_id=created_by_id)
+        )

@@ -1,8 +1,8 @@
-"""Environments: overview figures and server-side key management."""
+"""Environments: overview figures, settings and server-side key management."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import func, select
 
@@ -56,6 +56,60 @@ def summarise(environment: Environment) -> EnvironmentSummary:
 def summarise_projects(projects: list[Project]) -> list[tuple[Project, list[EnvironmentSummary]]]:
     """Summarise every environment of the given projects."""
     return [(p, [summarise(env) for env in p.environments]) for p in projects]
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """The settings an admin edits on the environment page."""
+
+    production: bool  # real customers: QA users may link only their own identities (qa.py)
+    allow_client_traits: bool  # store traits sent with the client-side key
+    hide_disabled_flags: bool  # leave disabled flags out of SDK responses
+
+
+# These change what SDKs are served, so changing them bumps the environment's revision.
+_SDK_SETTINGS = ("allow_client_traits", "hide_disabled_flags")
+
+
+def settings_of(environment: Environment) -> EnvironmentSettings:
+    """Return the environment's current settings."""
+    return EnvironmentSettings(
+        production=environment.production,
+        allow_client_traits=environment.allow_client_traits,
+        hide_disabled_flags=environment.hide_disabled_flags,
+    )
+
+
+def update_settings(
+    environment: Environment, settings: EnvironmentSettings, actor: User | None
+) -> bool:
+    """Save the environment's settings, record one audit event, and commit.
+
+    :param settings: the settings as they should be from now on
+    :return: False when nothing changed (nothing is recorded then)
+    """
+    before = asdict(settings_of(environment))
+    after = asdict(settings)
+    if before == after:
+        return False
+    for name, value in after.items():
+        setattr(environment, name, value)
+    if any(before[name] != after[name] for name in _SDK_SETTINGS):
+        environment.bump_revision()
+    changed = [name for name in after if before[name] != after[name]]
+    audit.record(
+        actor,
+        "update",
+        "environment",
+        object_id=environment.id,
+        object_label=environment.name,
+        project_id=environment.project_id,
+        environment_id=environment.id,
+        before={name: before[name] for name in changed},
+        after={name: after[name] for name in changed},
+    )
+    db.session.commit()
+    return True
 
 
 def create_server_key(environment: Environment, name: str, actor: User | None) -> ServerKey:

@@ -80,6 +80,7 @@ class IdentityPage:
     linked_users: list[User]
     can_edit: bool
     is_linked: bool
+    link_offer: qa.LinkOffer  # what "This is me" offers the user, and under which rule
 
 
 def get_identity(environment_id: int, identity_id: int) -> Identity:
@@ -238,6 +239,7 @@ def load_page(identity: Identity, user: User, now: datetime) -> IdentityPage:
         linked_users=qa.linked_users(identity.id),
         can_edit=qa.can_edit_identity(user, identity),
         is_linked=qa.is_linked(user, identity.id),
+        link_offer=qa.link_offer(user, identity),
     )
 
 

@@ -27,14 +27,13 @@ def link(environment_id: int, identity_id: int) -> Response:
             raise ValidationError(first_error(form), field="proof")
         qa.link_identity(current_user, identity, proof=form.proof.data, email=form.email.data)
     except ValidationError as exc:
-        can_link_others = qa.can_edit_identity(current_user, identity)
         return render(
             "identities/_link_form.html",
             422,
             identity=identity,
             link_form=form,
             error=str(exc),
-            can_link_others=can_link_others,
+            offer=qa.link_offer(current_user, identity),
         )
     return to_detail(identity)
 
@@ -54,14 +53,20 @@ def unlink(environment_id: int, identity_id: int, user_id: int) -> Response:
 def mine(environment_id: int) -> Response:
     """List the identities linked to the current user in this environment."""
     session["environment_id"] = environment_id
-    linked = qa.my_identities(current_user, environment_id)
     return render_page_or_partial(
-        "identities/mine.html",
-        "identities/_mine.html",
-        identities=linked,
-        environment=g.environment,
-        message=None,
+        "identities/mine.html", "identities/_mine.html", **_mine_context(environment_id)
     )
+
+
+def _mine_context(environment_id: int, message: str | None = None) -> dict[str, object]:
+    """The My identities list, which of them are read-only, and the linking rule."""
+    return {
+        "identities": qa.my_identities(current_user, environment_id),
+        "read_only": qa.read_only_links(current_user, environment_id),
+        "rule": qa.link_rule(current_user, g.environment),
+        "environment": g.environment,
+        "message": message,
+    }
 
 
 @bp.post(MINE + "/reset-overrides")
@@ -78,9 +83,5 @@ def reset_mine(environment_id: int) -> Response:
         flags_changed={"changed": []}, show_message={"level": "info", "message": message}
     )
     return render(
-        "identities/_mine.html",
-        headers=headers,
-        environment=g.environment,
-        identities=qa.my_identities(current_user, environment_id),
-        message=message,
+        "identities/_mine.html", headers=headers, **_mine_context(environment_id, message)
     )
