@@ -17,7 +17,7 @@ from webapp.models import (
     Trait,
     User,
 )
-from webapp.services import demo, users
+from webapp.services import demo, qa, users
 
 
 @pytest.fixture
@@ -162,6 +162,35 @@ def test_seed_demo__traits_are_realistic_and_typed(runner, instance_dir):
         "signup_days": "integer",
         "email": "string",
     }
+
+
+def test_seed_demo__production_is_marked_and_the_qa_account_keeps_its_own_identity(
+    runner, instance_dir
+):
+    # Given the demo
+    assert runner.invoke(args=["seed-demo", "--no-print-logins"]).exit_code == 0
+    envs = {env.name: env for env in db.session.scalars(select(Environment))}
+    tester = db.session.scalar(select(User).where(User.email.startswith("qa@")))
+    # Then only Production is a production environment
+    assert {name: env.production for name, env in envs.items()} == {
+        "Development": False,
+        "Production": True,
+    }
+    for env in envs.values():
+        own = db.session.scalar(
+            select(Identity).where(
+                Identity.environment_id == env.id, Identity.identifier == "qa-tester"
+            )
+        )
+        customer = db.session.scalar(
+            select(Identity).where(
+                Identity.environment_id == env.id, Identity.identifier != "qa-tester"
+            )
+        )
+        # And the QA account may change its own identity everywhere (the admin linked it),
+        # but link a customer only outside production
+        assert qa.can_edit_identity(tester, own)
+        assert qa.may_link_self(tester, customer) is (not env.production)
 
 
 def test_seed_demo__second_run__changes_nothing(runner, instance_dir):

@@ -41,6 +41,51 @@ def test_upgrade_from_empty__postgres():
         schema.drop()
 
 
+def _assert_existing_environments_start_not_production(app):
+    """0004 adds ``environments.production``: rows made before it read as not production."""
+    with app.app_context():
+        upgrade(revision="0003_segment_count_indexes")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO organisations (id, name, created_at, updated_at) "
+                    "VALUES (1, 'Acme', '2024-01-01', '2024-01-01')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO projects (id, organisation_id, name, created_at, "
+                    "updated_at) VALUES (1, 1, 'Demo', '2024-01-01', '2024-01-01')"
+                )
+            )
+            conn.execute(text(
+                "INSERT INTO environments (id, project_id, name, client_key, allow_client_traits,"
+                " hide_disabled_flags, revision, revised_at, created_at, updated_at) VALUES "
+                "(1, 1, 'Production', 'k1', true, false, 1, '2024-01-01', '2024-01-01', "
+                "'2024-01-01')"
+            ))  # fmt: skip
+        upgrade()
+        with db.engine.connect() as conn:
+            production = conn.execute(text("SELECT production FROM environments")).scalar()
+    assert production is not None and not production
+
+
+def test_0004_environment_production__existing_rows__default_off__sqlite(tmp_path):
+    app = make_test_app(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    _assert_existing_environments_start_not_production(app)
+
+
+def test_0004_environment_production__existing_rows__default_off__postgres():
+    require_postgres()
+    schema = PostgresSchema()
+    with schema.admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema.name}"'))
+    try:
+        _assert_existing_environments_start_not_production(make_test_app(schema.url))
+    finally:
+        schema.drop()
+
+
 def test_upgrade__is_repeatable(tmp_path):
     app = make_test_app(f"sqlite:///{tmp_path / 'twice.sqlite'}")
     with app.app_context():
