@@ -277,6 +277,11 @@ CASES: dict[str, Case] = {
 }
 
 EXTRA_CASES: dict[str, Case] = {
+    # An admin linking again a link the QA user made themself vouches for it (production).
+    "qa.link_identity[vouch for an own link]": Case(
+        "update", "identity_link", identity="alice",
+        call=lambda w, _: qa.link_identity(w.actor, w.alice, proof=None, email=w.tester.email),
+    ),  # fmt: skip
     # A second shape of the same function: creating a trait has no "before".
     "traits.set_trait[new key]": Case(
         "create", "trait", identity="alice",

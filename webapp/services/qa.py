@@ -132,9 +132,7 @@ def link_grants_edit(link: IdentityLink, identity: Identity) -> bool:
     """
     if not identity.environment.production:
         return True
-    if link.created_by_id is not None and link.created_by_id != link.user_id:
-        return True
-    return is_own_identity(link.user, identity)
+    return _vouched(link) or is_own_identity(link.user, identity)
 
 
 def is_linked(user: User, identity_id: int) -> bool:
@@ -292,28 +290,40 @@ def link_identity(
         raise ValidationError(
             "Type the identity's identifier exactly to confirm it is you.", field="proof"
         )
-    existing = db.session.scalar(
-        select(IdentityLink).where(
-            IdentityLink.user_id == target.id, IdentityLink.identity_id == identity.id
-        )
-    )
+    existing = _link_of(target, identity.id)
     if existing is not None:
+        if is_editor and target.id != actor.id and not _vouched(existing):
+            # An editor linking again vouches for a link the QA user made themself, so it
+            # counts in production from now on.
+            existing.created_by_id = actor.id
+            _record_link(actor, identity, target, before={"user": target.email})
+            db.session.commit()
         return existing
     link = IdentityLink(user_id=target.id, identity_id=identity.id, created_by_id=actor.id)
     db.session.add(link)
+    _record_link(actor, identity, target, before=None)
+    db.session.commit()
+    return link
+
+
+def _vouched(link: IdentityLink) -> bool:
+    """Tell whether someone other than the linked user (an editor or admin) made the link."""
+    return link.created_by_id is not None and link.created_by_id != link.user_id
+
+
+def _record_link(actor: User, identity: Identity, target: User, before: object) -> None:
     audit.record(
         actor,
         "link",
         "identity_link",
         object_id=identity.id,
         object_label=f"{identity.identifier} ↔ {target.email}",
-        project_id=project_id,
+        project_id=identity.environment.project_id,
         environment_id=identity.environment_id,
         identity_id=identity.id,
-        after={"user": target.email},
+        before=before,
+        after={"user": target.email, "linked_by": actor.email},
     )
-    db.session.commit()
-    return link
 
 
 def unlink_identity(actor: User, identity: Identity, user_id: int) -> None:

@@ -164,6 +164,26 @@ def test_production__link_made_by_an_editor__keeps_granting_edit(client, auth, w
     assert _toggle(client, world, world.bob).status_code == 200
 
 
+def test_production__editor_links_again__vouches_for_a_self_made_link(client, auth, world):
+    # Given alice, linked by the QA user themself, read-only once the environment is production
+    _production(world)
+    auth.login(QA_EMAIL)
+    assert _toggle(client, world, world.alice).status_code == 403
+    auth.logout()
+    # When an editor links alice to them again
+    auth.login("editor@example.com")
+    response = client.post(world.url(world.alice, "/link"), data={"email": QA_EMAIL}, headers=HX)
+    assert response.status_code == 200
+    event = events()[-1]
+    assert (event.object_type, event.before, event.after) == (
+        "identity_link", {"user": QA_EMAIL}, {"user": QA_EMAIL, "linked_by": "editor@example.com"},
+    )  # fmt: skip
+    auth.logout()
+    # Then the link counts again
+    auth.login(QA_EMAIL)
+    assert _toggle(client, world, world.alice).status_code == 200
+
+
 def test_production__qa_changes_own_email_trait__loses_edit(client, auth, world):
     # Given the QA user linked their own identity by its email trait
     _production(world, client_traits=False)
