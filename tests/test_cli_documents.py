@@ -42,6 +42,24 @@ def test_import_environment__twice__reports_an_update(runner):
     assert db.session.scalar(select(func.count(Environment.id))) == 1
 
 
+def test_import_environment__production_option__sets_it_and_a_plain_import_keeps_it(runner):
+    def production() -> bool:
+        db.session.expire_all()
+        return db.session.scalar(select(Environment)).production
+
+    # A new environment is not production unless asked
+    assert runner.invoke(args=["import-environment", str(RICH)]).exit_code == 0
+    assert production() is False
+    result = runner.invoke(args=["import-environment", str(RICH), "--production"])
+    assert "It is a production environment." in result.output
+    assert production() is True
+    # The document has no such field: importing it again keeps the setting
+    assert runner.invoke(args=["import-environment", str(RICH)]).exit_code == 0
+    assert production() is True
+    assert runner.invoke(args=["import-environment", str(RICH), "--not-production"]).exit_code == 0
+    assert production() is False
+
+
 def test_import_environment__bad_document__fails_naming_the_field(runner, tmp_path):
     # Given
     doc = json.loads(RICH.read_text())

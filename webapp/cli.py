@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import click
 from flask import Flask, current_app
 
 from .models import ROLES, utcnow
-from .services import demo, documents, overrides, users
+from .services import demo, documents, environments, overrides, users
 from .services.errors import NotFound, ValidationError
 
 DEMO_LOGINS_FILE = "demo_logins.txt"
@@ -101,7 +102,14 @@ def _format_logins(logins: list[demo.DemoLogin]) -> str:
     show_default=True,
     help="The organisation a new project is created in.",
 )
-def import_environment_command(file: Path, organisation_name: str) -> None:
+@click.option(
+    "--production/--not-production",
+    default=None,
+    help="Mark the environment as production (QA users may then link only their own "
+    "identities), or not. Without either, a new environment is not production and an "
+    "existing one keeps its setting (the document has no such field).",
+)
+def import_environment_command(file: Path, organisation_name: str, production: bool | None) -> None:
     """Import a Flagsmith environment document (the JSON of /environment-document/)."""
     doc = _read_json(file)
     try:
@@ -116,6 +124,10 @@ def import_environment_command(file: Path, organisation_name: str) -> None:
     verb = "Created" if result.created else "Updated"
     counts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in result.counts().items())
     click.echo(f"{verb} environment {environment.name!r} ({environment.client_key}): {counts}.")
+    if production is not None:
+        settings = replace(environments.settings_of(environment), production=production)
+        environments.update_settings(environment, settings, None)
+        click.echo(f"It is {'' if production else 'not '}a production environment.")
 
 
 @click.command("export-environment")
