@@ -160,10 +160,17 @@ def can_edit_identity(user: User, identity: Identity) -> bool:
 def ensure_can_edit(user: User, identity: Identity) -> None:
     """Refuse the change unless the user may edit the identity.
 
-    :raises Forbidden: for viewers, and for QA users on identities not linked to them
+    :raises Forbidden: for viewers, for QA users on identities not linked to them, and on
+        linked ones that the production rule does not recognise as theirs
     """
-    if not can_edit_identity(user, identity):
-        raise Forbidden("You may only change identities linked to your account.")
+    if can_edit_identity(user, identity):
+        return
+    if identity.environment.production and is_linked(user, identity.id):
+        raise Forbidden(
+            "In this production environment your link no longer lets you change this "
+            "identity: it is not recognisably yours. An editor or admin can link it for you."
+        )
+    raise Forbidden("You may only change identities linked to your account.")
 
 
 def linked_users(identity_id: int) -> list[User]:

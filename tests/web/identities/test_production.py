@@ -39,7 +39,7 @@ def _links(identity_id: int) -> list[str]:
     )
 
 
-def _toggle(client, world: World, identity) -> int:
+def _toggle(client, world: World, identity):
     data = world.page_data("dark_mode", identity, expires="never")
     return client.post(world.flag_url("dark_mode", "/toggle", identity), data=data, headers=HX)
 
@@ -135,7 +135,9 @@ def test_environment_becomes_production__own_link_stops_granting_edit(client, au
     _production(world)
     # Then the link stays, but no longer lets them change bob, and the pages say so
     assert _links(world.bob.id) == [QA_EMAIL]
-    assert _toggle(client, world, world.bob).status_code == 403
+    refused = _toggle(client, world, world.bob)
+    assert refused.status_code == 403
+    assert "no longer lets you change" in refused.headers["HX-Trigger"]
     page = client.get(world.url(world.bob)).get_data(as_text=True)
     assert 'id="link-read-only"' in page and 'class="toggle-override"' not in page
     mine = client.get(f"/environments/{world.environment.id}/my-identities")
