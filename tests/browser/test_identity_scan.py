@@ -83,6 +83,13 @@ def test_why__any_row__opens_under_its_row_in_view_and_closes(live_server, page)
         assert _in_viewport(page, row), f"the row of {_name(index)} scrolled away"
         if index == 0:
             screenshot(page, "identity-why-first-row")
+    # When the first flag is turned off with its panel open, the panel explains the new state
+    first = page.locator(f'[id="flag-{_name(0)}"]')
+    expect(first.locator("+ tr.why-row h3")).to_contain_text(" on ")
+    first.locator("button.toggle-override").click()
+    expect(first.locator("td.effective-enabled")).to_have_text("off")
+    expect(first.locator("+ tr.why-row h3")).to_contain_text(" off ")
+    expect(page.locator(f'[id="flag-{_name(0)}"] + tr.why-row')).to_have_count(1)
     # When "Why?" is pressed again on the last row, its panel closes; Close closes the first
     last = page.locator(f'[id="flag-{_name(FLAGS - 1)}"]')
     last.locator("button.why").click()

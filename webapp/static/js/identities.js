@@ -162,6 +162,17 @@
     var elt = event.detail.elt;
     if (!elt || !elt.matches) { return; }
     if (elt.matches("tr.why-row")) { showWhy(elt); return; }
+    // A flag row re-rendered in place (toggle, edit, option): an open explanation below it
+    // would describe the old state, so fetch it again.
+    if (elt.matches("tr.flag-row")) {
+      var open = elt.nextElementSibling;
+      var button = elt.querySelector("button.why");
+      if (open && open.matches("tr.why-row") && button && !elt.classList.contains("editing")) {
+        open.remove();
+        window.htmx.trigger(button, "click");
+      }
+      return;
+    }
     // The whole table was re-rendered (flags-changed) or the page part swapped in.
     if (elt.id === "flags" || elt.id === "identity-page" || elt.querySelector("#flag-filter")) {
       initFilter();
