@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.factories import (
@@ -124,3 +125,82 @@ def test_feature_priorities__stale_page__shows_changed_message(live_server, page
     assert page.inner_text("#segment-overrides-table tbody tr:first-child .segment-name") == (
         "Pro plan"
     )
+
+
+def _seed_three() -> dict:
+    seed = _seed()
+    from webapp.extensions import db
+    from webapp.models import Environment, Feature
+
+    feature = db.session.get(Feature, seed["feature"])
+    env = db.session.get(Environment, seed["env"])
+    staff = make_segment(feature.project, "Staff", _rule("staff", "yes"), position=2)
+    features_make_segment_override(staff, feature, env, "from-staff", priority=2)
+    return seed
+
+
+def _names(page) -> list[str]:
+    return page.locator("#segment-overrides-table tbody tr .segment-name").all_inner_texts()
+
+
+def _drag(page, source, target, below: bool) -> None:
+    """Drag ``source`` onto ``target`` with the mouse, as a person does: press, move, release."""
+    start, end = source.bounding_box(), target.bounding_box()
+    page.mouse.move(start["x"] + 20, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    y = end["y"] + end["height"] * (0.75 if below else 0.25)
+    page.mouse.move(end["x"] + 20, y, steps=12)
+    page.mouse.up()
+
+
+def test_feature_priorities__drag_last_row_to_top__saves_new_order(live_server, page):
+    # Given three segment overrides: Pro plan, Germany, Staff
+    seed = live_server.run(_seed_three)
+    base = live_server.url
+    _login(page, base)
+    page.goto(f"{base}/environments/{seed['env']}/features/{seed['feature']}")
+    rows = page.locator("#segment-overrides-table tbody tr.segment-override")
+    expect(rows).to_have_count(3)
+    assert _names(page) == ["Pro plan", "Germany", "Staff"]
+    # When the editor drags "Staff" with the mouse onto the first row
+    with page.expect_response(lambda r: r.url.endswith("/segment-overrides/order")) as answer:
+        _drag(page, rows.nth(2), rows.nth(0), below=False)
+    # Then the server accepted the order (no "This field is required.")
+    assert answer.value.status == 200, answer.value.text()
+    expect(page.locator("#segment-overrides-message")).to_have_count(0)
+    expect(rows.first.locator(".segment-name")).to_have_text("Staff")
+    # and the order is stored: a reload shows it, numbered 1…n
+    page.reload()
+    expect(rows).to_have_count(3)
+    assert _names(page) == ["Staff", "Pro plan", "Germany"]
+    assert rows.locator(".priority").all_inner_texts() == ["1", "2", "3"]
+    # and dragging a row down, below another, works too
+    _drag(page, rows.nth(0), rows.nth(1), below=True)
+    expect(rows.first.locator(".segment-name")).to_have_text("Pro plan")
+    page.reload()
+    assert _names(page) == ["Pro plan", "Staff", "Germany"]
+
+
+def test_feature_priorities__arrows_by_mouse_and_keyboard__save_new_order(live_server, page):
+    # Given three segment overrides: Pro plan, Germany, Staff
+    seed = live_server.run(_seed_three)
+    base = live_server.url
+    _login(page, base)
+    page.goto(f"{base}/environments/{seed['env']}/features/{seed['feature']}")
+    rows = page.locator("#segment-overrides-table tbody tr.segment-override")
+    expect(rows).to_have_count(3)
+    # When the editor clicks ↓ on the first row
+    rows.nth(0).locator("button.move-down").click()
+    expect(rows.first.locator(".segment-name")).to_have_text("Germany")
+    # and then, with the keyboard, moves "Staff" up: Tab to its ↑ button and press Enter
+    rows.nth(2).locator("button.move-up").focus()
+    page.keyboard.press("Enter")
+    expect(rows.nth(1).locator(".segment-name")).to_have_text("Staff")
+    # and presses Space on Staff's ↑ again: focus stays on the moved row's button
+    expect(rows.nth(1).locator("button.move-up")).to_be_focused()
+    page.keyboard.press("Space")
+    expect(rows.first.locator(".segment-name")).to_have_text("Staff")
+    # Then a reload shows the saved order
+    page.reload()
+    expect(rows).to_have_count(3)
+    assert _names(page) == ["Staff", "Germany", "Pro plan"]

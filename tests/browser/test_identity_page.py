@@ -141,7 +141,7 @@ def test_identity_page__qa__overrides_undoes_and_edits_traits_in_place(live_serv
     assert "Pro users" in page.locator("#why-max_upload_mb").inner_text()
     screenshot(page, "identity-page")
     page.click("#flag-dark_mode button.why")  # the panel stays usable for the next flag
-    page.wait_for_selector("#why-panel #why-dark_mode")
+    expect(page.locator("#flag-dark_mode + tr.why-row #why-dark_mode")).to_be_visible()
 
     # When they delete the age trait (confirming the dialog), its row goes in place
     page.on("dialog", lambda dialog: dialog.accept())
@@ -168,5 +168,5 @@ def test_identity_page__viewer__sees_no_edit_controls(live_server, page):
         "#reset-my-overrides",
     ):
         assert page.locator(selector).count() == 0, selector
-    assert page.locator("#flags-table tbody tr").count() == 4
+    assert page.locator("#flags-table tbody tr.flag-row").count() == 4
     screenshot(page, "identity-page-viewer")

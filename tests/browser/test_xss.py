@@ -125,7 +125,7 @@ def test_identity_page__hostile_data__flags_traits_why_and_editors_render_as_tex
 
     # When the why panel of the segment-driven flag opens
     multi.locator("button.why").click()
-    why = page.locator("#why-panel")
+    why = page.locator("tr.why-row")
     # Then the segment name and the rule's property and value are text
     expect(why).to_contain_text(values["segment_name"])
     expect(why).to_contain_text(values["trait_key"])

@@ -63,6 +63,18 @@ class FlagRow:
         """The override version the page shows (0: no override yet)."""
         return self.override.version if self.override is not None else 0
 
+    @property
+    def differs_from_default(self) -> bool:
+        """Whether the identity's state or value is not the environment default's.
+
+        Values compare by type and value: ``1``, ``1.0`` and ``True`` are equal in Python
+        but differ for an SDK.
+        """
+        if self.enabled != self.default_enabled:
+            return True
+        value, default = self.value, self.default_value
+        return type(value) is not type(default) or value != default
+
 
 def _override_views(identity_id: int, now: datetime) -> dict[int, OverrideView]:
     rows = db.session.scalars(

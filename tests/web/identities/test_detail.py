@@ -214,7 +214,12 @@ def test_why__segment_flag__shows_trace_and_counterfactual(client, auth, world):
     html = response.get_data(as_text=True)
     # Then it shows the condition with the trait value seen and how to flip it
     assert response.status_code == 200
-    assert html.lstrip().startswith('<div class="why card-inset" id="why-max_upload_mb"')
+    # (a table row, inserted by "Why?" right after its flag's row, as wide as the table)
+    assert html.lstrip().startswith('<tr class="why-row" id="why-row-')
+    assert '<div class="why card-inset" id="why-max_upload_mb"' in html
+    page = client.get(world.url()).get_data(as_text=True)
+    columns = len(re.findall(r"<th\b", page.split('id="flags-table"')[1].split("</thead>")[0]))
+    assert f'<td colspan="{columns}">' in html
     assert "<html" not in html
     assert "Pro users" in html and "EQUAL" in html and "free" in html
     assert "set plan = &#39;pro&#39; to enter" in html
@@ -273,3 +278,54 @@ def test_detail__expired_override__is_shown_expired_and_not_applied(client, auth
     dark = _row(html, "dark_mode")
     assert _cell(dark, "source") == "identity override"
     assert "expires in 1 h" in _cell(dark, "override-state")
+
+
+_VALUES = [None, True, False, 1, 0, 1.0, 0.0, "1", "true", "", "x"]
+
+
+@pytest.mark.parametrize("default", _VALUES)
+@pytest.mark.parametrize("value", _VALUES)
+@pytest.mark.parametrize("enabled", [True, False])
+def test_flag_row__differs_from_default__compares_state_type_and_value(enabled, value, default):
+    # Given a row whose default is on with ``default`` and whose effective state is ``value``
+    from webapp.services.identity_flags import FlagRow
+
+    row = FlagRow(
+        feature_id=1,
+        name="f",
+        is_multivariate=False,
+        default_enabled=True,
+        default_value=default,
+        enabled=enabled,
+        value=value,
+        source="default",
+        source_label="default",
+        reason="",
+        split=None,
+        override=None,
+        options=(),
+    )
+    # Then it differs when the state differs, or the value differs in type or value
+    # (1, 1.0 and True are equal in Python, not for an SDK)
+    same = enabled and type(value) is type(default) and value == default
+    assert row.differs_from_default is (not same)
+
+
+def test_detail__flag_rows__carry_the_filter_facts(client, auth, world):
+    # Given alice has an identity override on dark_mode
+    identities_make_override(world.alice, world.features["dark_mode"], enabled=True)
+    db.session.commit()
+    auth.login("viewer@example.com")
+    # When the page is opened
+    html = client.get(world.url()).get_data(as_text=True)
+    # Then every flag row says its name, whether it is overridden and whether it differs,
+    # for the filter (the filter form itself is shown by identities.js)
+    rows = re.findall(r'<tr id="flag-[^"]*" class="flag-row[^>]*>', html, re.S)
+    assert len(rows) == len(world.features)
+    for row in rows:
+        assert re.search(r'data-name="[^"]+"', row)
+        assert re.search(r'data-overridden="(true|false)"', row)
+        assert re.search(r'data-differs="(true|false)"', row)
+    dark = _row(html, "dark_mode")
+    assert 'data-overridden="true"' in dark and 'data-differs="true"' in dark
+    assert 'id="flag-filter"' in html and 'id="flag-filter-name"' in html

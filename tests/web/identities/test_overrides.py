@@ -36,7 +36,7 @@ def test_toggle__qa_on_own_identity__creates_override_audits_and_bumps(client, a
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert html.lstrip().startswith('<tr id="flag-dark_mode"') and "<html" not in html
-    assert re.search(r'class="effective-enabled">on<', html)
+    assert re.search(r'class="effective-enabled"[^>]*><span class="state-badge[^"]*">on<', html)
     assert "identity override" in html
     trigger = json.loads(response.headers["HX-Trigger"])["override-changed"]
     event = events()[-1]

@@ -50,6 +50,25 @@
     clearTargets();
   });
 
+  // htmx sends a submit button's name=value only for the button it saw clicked (it does not
+  // read SubmitEvent.submitter), so a script-made submitter sent no "order" at all and the
+  // server answered "This field is required.". Send the order as a form field instead, kept
+  // until this request ends (htmx may queue it behind one in flight and read it later).
+  function submitOrder(order) {
+    var form = document.getElementById("segment-overrides-form");
+    if (!form) { return; }
+    form.querySelectorAll("input.dragged-order").forEach(function (old) { old.remove(); });
+    var field = document.createElement("input");
+    field.type = "hidden";
+    field.name = "order";
+    field.className = "dragged-order";
+    field.value = order;
+    form.appendChild(field);
+    // A leftover field would be sent again, before an arrow's own value, by the next click.
+    form.addEventListener("htmx:afterRequest", function () { field.remove(); }, { once: true });
+    form.requestSubmit();
+  }
+
   document.addEventListener("drop", function (event) {
     var row = rowOf(event.target);
     if (!dragged || !row || row === dragged) { return; }
@@ -61,14 +80,32 @@
     var order = Array.prototype.map.call(body.querySelectorAll("tr.segment-override"), function (r) {
       return r.dataset.overrideId;
     }).join(",");
-    var form = document.getElementById("segment-overrides-form");
-    var submitter = document.createElement("button");
-    submitter.type = "submit";
-    submitter.name = "order";
-    submitter.value = order;
-    submitter.hidden = true;
-    form.appendChild(submitter);
-    form.requestSubmit(submitter);
+    submitOrder(order);
+  });
+
+  // Keyboard reordering: the list is re-rendered after each move, so put the focus back on
+  // the moved row's arrow (or its other arrow once it reaches the top or bottom), letting a
+  // person press Enter or Space again to keep moving the same row.
+  var movedFocus = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var active = document.activeElement;
+    var form = event.detail.elt;
+    movedFocus = null;
+    if (!form || form.id !== "segment-overrides-form" || !active || !form.contains(active)) { return; }
+    var row = active.closest("tr.segment-override");
+    if (row && active.matches("button.move-up, button.move-down")) {
+      movedFocus = { row: row.id, up: active.classList.contains("move-up") };
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!movedFocus) { return; }
+    var row = document.getElementById(movedFocus.row);
+    var wanted = movedFocus.up ? "button.move-up" : "button.move-down";
+    var other = movedFocus.up ? "button.move-down" : "button.move-up";
+    movedFocus = null;
+    if (!row) { return; }
+    var button = row.querySelector(wanted + ":not([disabled])") || row.querySelector(other);
+    if (button) { button.focus(); }
   });
 
   // Keep the allocation legend's control share in step with the inputs before saving.
