@@ -235,7 +235,7 @@ ALICE_CHECKOUT = ALICE + "/flags/$checkout"
 
 
 def _feature(**extra: str) -> dict[str, str]:
-    return {"name": "fresh_flag", "type": "STANDARD", "value_kind": "none", "value": "", **extra}
+    return {"name": "fresh_flag", "type": "STANDARD", "value_kind": "null", "value": "", **extra}
 
 
 def _option(**extra: str) -> dict[str, str]:
