@@ -15,6 +15,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from ..services import values
@@ -125,7 +126,7 @@ class SegmentOverrideForm(FlaskForm):  # type: ignore[misc]
     # override that only ticks "Enabled" keeps every member's value null.
     value_type = SelectField(
         "Type",
-        choices=[(k, values.KIND_LABELS[k]) for k in values.FLAG_KINDS],
+        choices=[SelectChoice(k, values.KIND_LABELS[k]) for k in values.FLAG_KINDS],
         default=values.NULL,
     )
     value = StringField("Value", validators=[Length(max=values.FLAG_STRING_MAX)])

@@ -15,12 +15,13 @@ from wtforms import (
     ValidationError,
     widgets,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from ..services import errors, values
 from .base import FlaskForm
 
-VALUE_TYPES = [(kind, values.KIND_LABELS[kind]) for kind in values.FLAG_KINDS]
+VALUE_TYPES = [SelectChoice(kind, values.KIND_LABELS[kind]) for kind in values.FLAG_KINDS]
 BULK_ACTION_CHOICES = [
     ("delete", "Delete the identities"),
     ("override", "Add an override for a feature"),

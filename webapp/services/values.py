@@ -174,7 +174,7 @@ def check_value(value: TypedValue, role: Role) -> TypedValue:
         low, high = int_range(role)
         if not low <= value <= high:
             raise ValidationError(
-                f"An integer must lie within {low:,} and {high:,}.", field="value"
+                f"Integers must lie within {low:,} and {high:,}.", field="value"
             )
     elif isinstance(value, float):
         if not math.isfinite(value):
@@ -207,7 +207,8 @@ def _integer(raw: str) -> int:
     if not _INTEGER.fullmatch(text):
         raise ValidationError(f"“{raw[:40]}” is not a whole number.", field="value")
     if len(text) > _INT_TEXT_MAX:
-        raise ValidationError("That whole number is too large.", field="value")
+        # Beyond every range: check_value refuses it with the range in its message.
+        return -(10**_INT_TEXT_MAX) if text.startswith("-") else 10**_INT_TEXT_MAX
     return int(text)
 
 
@@ -222,7 +223,7 @@ def _float(raw: str) -> float:
 def _boolean(raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered not in _BOOLEANS:
-        raise ValidationError("A boolean is “true” or “false”.", field="value")
+        raise ValidationError("A boolean value is “true” or “false”.", field="value")
     return _BOOLEANS[lowered]
 
 
