@@ -31,7 +31,9 @@ Limits (the same at every entry point of a thing):
 - Strings: a trait value has at most ``TRAIT_STRING_MAX`` (2,000) characters, a flag value
   (JSON text included) at most ``FLAG_STRING_MAX`` (20,000). No string may contain NUL
   (PostgreSQL text cannot hold it).
-- Trait keys have 1 to ``TRAIT_KEY_MAX`` (200) printable characters, not only blanks.
+- Trait keys have 1 to ``TRAIT_KEY_MAX`` (200) characters and no NUL. The dashboard also
+  refuses keys that are only blanks or hold control characters (``check_trait_key``); the
+  SDK API keeps accepting what SDKs have always sent.
 - Integers. The database stores every value as text, so it is not the bound; what reads
   the value is. A **trait** integer lies within the signed 64-bit range: that is what the
   SDK API's JSON accepts (and has always accepted), what PostgreSQL's ``bigint`` casts in
