@@ -71,9 +71,10 @@ class LimitHintMeta:
         render_kw["aria-describedby"] = f"{described} {hint_id}" if described else hint_id
         html = super().render_field(field, render_kw)  # type: ignore[misc]
         # format() escapes the id and the words; the widget's html is Markup already.
-        return Markup('{}<small class="limit-hint" id="{}">{}</small>').format(
-            html, hint_id, limit_hint(limit)
-        )
+        # One wrapper, so the hint sits under its own input in inline (flex) forms too.
+        return Markup(
+            '<span class="limited">{}<small class="limit-hint" id="{}">{}</small></span>'
+        ).format(html, hint_id, limit_hint(limit))
 
 
 class FlaskForm(flask_wtf.FlaskForm):  # type: ignore[misc]

@@ -24,15 +24,15 @@ from . import values
 from .documents_validation import IdentityRecord, StateRecord, VariantRecord
 
 
-def assign(row: object, **values: Any) -> bool:
+def assign(row: object, **fields: Any) -> bool:
     """Set attributes only when they differ, so an unchanged row is never rewritten.
 
     :return: whether anything changed.
     """
     changed = False
-    for name, value in values.items():
+    for name, value in fields.items():
         current = getattr(row, name)
-        if current != value or type(current) is not type(value):
+        if not values.same(current, value):
             setattr(row, name, value)
             changed = True
     return changed
