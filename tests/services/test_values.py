@@ -224,7 +224,7 @@ def test_trait_and_flag__agree_where_their_limits_agree(kind, text):
         ("integer", str(2**63 - 1), values.TRAIT, 2**63 - 1),
         ("boolean", " False ", values.FLAG, False),
         ("json", ' {"a": [1]} ', values.FLAG, '{"a": [1]}'),
-        ("null", "ignored", values.FLAG, None),
+        ("null", "  ", values.FLAG, None),
         ("float", "2e3", values.TRAIT, 2000.0),
         ("infer", "42", values.TRAIT, 42),
         ("infer", " pro ", values.TRAIT, " pro "),
@@ -244,6 +244,7 @@ def test_parse_value__accepts(kind, text, role, expected):
         ("integer", "9" * 5000, values.TRAIT, "value"),
         ("float", "1.5", values.FLAG, "value_type"),  # flags have no float kind
         ("none", "", values.FLAG, "value_type"),  # "no value" is spelled null
+        ("null", "5", values.FLAG, "value"),  # typed text is refused, never dropped
         ("json", "[NaN]", values.FLAG, "value"),
         ("string", "s" * 2001, values.TRAIT, "value"),
         ("string", "s" * 20_001, values.FLAG, "value"),
@@ -277,12 +278,12 @@ def test_parse_value__is_defined_once_in_the_whole_app():
         for path in WEBAPP.rglob("*.py")
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        and ("parse" in node.name and "value" in node.name or node.name == "infer_value")
+        and node.name in ("parse_value", "parse_typed_value", "infer_value", "kind_of")
     ]
-    assert found == [
-        "services/values.py:" + str(_line_of("def parse_value(")),
-        "services/values.py:" + str(_line_of("def infer_value(")),
-    ]
+    assert sorted(found) == sorted(
+        f"services/values.py:{_line_of(f'def {name}(')}"
+        for name in ("parse_value", "infer_value", "kind_of")
+    )
 
 
 def _line_of(text: str) -> int:

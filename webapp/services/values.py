@@ -22,7 +22,7 @@ integer    yes      yes    ``-?[0-9]+`` (ASCII digits) after stripping blanks; `
 float      yes      no     a finite decimal (``1.5``, ``-.5``, ``2e3``) after stripping
 boolean    yes      yes    ``true`` or ``false`` in any case, after stripping
 json       no       yes    strict JSON (no NaN/Infinity); stored as the stripped text
-null       no       yes    nothing: "no value" (the text is ignored)
+null       no       yes    nothing: "no value" (text other than blanks is refused)
 infer      yes      no     integer, else float, else boolean, else the string as typed
 =========  =======  =====  =========================================================
 
@@ -157,6 +157,12 @@ def parse_value(kind: str, text: str | None, role: Role) -> TypedValue:
     if kind not in kinds(role):
         raise ValidationError(f"Unknown value type {kind!r}.", field="value_type")
     if kind == NULL:
+        if raw.strip():
+            # Dropping typed text without a word would change the value silently.
+            raise ValidationError(
+                "“No value” holds no text: choose the value's type, or clear the value.",
+                field="value",
+            )
         return None
     value = _PARSERS[kind](raw)
     if kind == JSON:

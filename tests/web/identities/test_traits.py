@@ -71,7 +71,7 @@ def test_add_trait__entering_a_segment__reports_changed_flags(client, auth, worl
 @pytest.mark.parametrize(
     ("key", "value", "kind", "message"),
     [
-        ("age", "abc", "integer", "not an integer"),
+        ("age", "abc", "integer", "not a whole number"),
         ("x" * 201, "v", "infer", "200"),
         ("note", "y" * 2001, "string", "2000"),
         ("f", "1e999", "float", "finite"),
@@ -173,7 +173,7 @@ def test_update_trait__invalid__is_422_with_form(client, auth, world):
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert html.lstrip().startswith('<tr id="trait-age"') and "not an integer" in html
+    assert html.lstrip().startswith('<tr id="trait-age"') and "not a whole number" in html
     assert traits_of(world.alice)["age"] == 31
 
 

@@ -110,8 +110,9 @@ def test_create_override__only_enabled_ticked__keeps_no_value(client, auth, worl
         f"/environments/{world.env.id}/segments/{world.segment.id}?tab=overrides"
     ).get_data(as_text=True)
     form = html.split('id="new-override"')[1].split("</form>")[0]
-    selected = form.split('id="new-override-type"')[1].split("</select>")[0]
-    default = selected.split("selected")[0].rsplit('value="', 1)[1].split('"')[0]
+    options = form.split('id="new-override-type"')[1].split("</select>")[0].split("<option")
+    default = next(o for o in options if "selected" in o).split('value="')[1].split('"')[0]
+    assert default == "null"
     # When it is submitted with the default type and an empty value
     response = client.post(
         _url(world),
