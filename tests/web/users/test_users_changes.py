@@ -201,7 +201,7 @@ def test_bulk_apply__result_changed_since_dry_run__is_422_and_changes_nothing(cl
     [
         ("delete", "age >", {}, "Could not read"),
         ("override", "", {}, "Choose the feature to override"),
-        ("override", "", {"feature_id": "1", "value_type": "integer", "value": "x"}, "whole number"),
+        ("override", "", {"feature_id": "1", "value_type": "integer", "value": "x"}, "whole"),
         ("explode", "", {}, "Not a valid choice"),
     ],
 )
