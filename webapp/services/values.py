@@ -10,7 +10,8 @@ Two things hold a typed value, and each has one set of rules wherever it is ente
 ``flag``
     A flag's value: a feature's default in an environment, a multivariate option, a
     segment override, an identity override (Identity page) and the Users page's bulk
-    override. Imports keep a document's values exactly as written (see ``documents``).
+    override. Imports keep a document's values as written (floats included) and hold
+    them to the same limits: a value beyond them is refused, naming its JSON path.
 
 Kinds (the names are the stored ``value_type`` names, which are JSON's too):
 
