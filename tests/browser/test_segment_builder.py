@@ -70,6 +70,7 @@ def test_segment_builder__plan_pro_and_country_in__override_reaches_sdk(live_ser
     page.click("#tab-overrides")
     page.wait_for_selector("#new-override")
     page.check("#new-override-enabled")
+    page.select_option("#new-override-type", "string")
     page.fill("#new-override-value", "on")
     page.click("#new-override-save")
     page.wait_for_selector("#override-banner")

@@ -235,7 +235,7 @@ ALICE_CHECKOUT = ALICE + "/flags/$checkout"
 
 
 def _feature(**extra: str) -> dict[str, str]:
-    return {"name": "fresh_flag", "type": "STANDARD", "value_kind": "none", "value": "", **extra}
+    return {"name": "fresh_flag", "type": "STANDARD", "value_kind": "null", "value": "", **extra}
 
 
 def _option(**extra: str) -> dict[str, str]:
@@ -487,7 +487,8 @@ SEGMENT_CASES = [
          "Integers must lie within", form=_seg_override(value_type="integer", value="9" * 40),
          htmx=True),
     Case("segment-override-boolean-garbage", "POST", SEGMENT + "/overrides", 422,
-         "A boolean value is true or false", form=_seg_override(value_type="boolean", value="1"),
+         "A boolean value is “true” or “false”",
+         form=_seg_override(value_type="boolean", value="1"),
          htmx=True),
     Case("segment-override-value-nul", "POST", SEGMENT + "/overrides", 422,
          "must not contain NUL characters", form=_seg_override(value="a\x00"), htmx=True),
@@ -555,7 +556,7 @@ IDENTITY_CASES = [
          "Review the count first", form=_bulk(expected="-1"), htmx=True),
     Case("bulk-apply-integer-huge", "POST", USERS + "/bulk", 422, "Integers must lie within",
          form=_bulk(value_type="integer", value="9" * 30, expected="1"), htmx=True),
-    Case("bulk-apply-float-infinity", "POST", USERS + "/bulk", 422, "The number must be finite",
+    Case("bulk-apply-float-infinity", "POST", USERS + "/bulk", 422, "Not a valid choice",
          form=_bulk(value_type="float", value="inf", expected="1"), htmx=True),
     Case("bulk-apply-value-nul", "POST", USERS + "/bulk", 422, "must not contain NUL characters",
          form=_bulk(value="x\x00", expected="1"), htmx=True),
@@ -577,12 +578,12 @@ IDENTITY_CASES = [
          form=_trait_form(key="pl\x00an"), htmx=True),
     Case("trait-add-value-nul", "POST", ALICE + "/traits", 422, "must not contain NUL characters",
          form=_trait_form(value="p\x00ro"), htmx=True),
-    Case("trait-add-integer-text", "POST", ALICE + "/traits", 422, "is not an integer",
+    Case("trait-add-integer-text", "POST", ALICE + "/traits", 422, "is not a whole number",
          form=_trait_form(value="12.5", value_type="integer"), htmx=True),
     Case("trait-add-integer-huge-inferred", "POST", ALICE + "/traits", 422,
-         "within the 64-bit range", form=_trait_form(key="n", value="9" * 400), htmx=True),
+         "Integers must lie within", form=_trait_form(key="n", value="9" * 400), htmx=True),
     Case("trait-add-integer-huge-typed", "POST", ALICE + "/traits", 422,
-         "within the 64-bit range",
+         "Integers must lie within",
          form=_trait_form(key="n", value=str(2**63), value_type="integer"), htmx=True),
     Case("trait-add-float-nan", "POST", ALICE + "/traits", 422, "is not a finite number",
          form=_trait_form(value="nan", value_type="float"), htmx=True),
@@ -590,7 +591,7 @@ IDENTITY_CASES = [
          form=_trait_form(value="inf", value_type="float"), htmx=True),
     Case("trait-add-float-1e999", "POST", ALICE + "/traits", 422, "is not a finite number",
          form=_trait_form(value="1e999", value_type="float"), htmx=True),
-    Case("trait-add-boolean-yes", "POST", ALICE + "/traits", 422, "true or false",
+    Case("trait-add-boolean-yes", "POST", ALICE + "/traits", 422, "“true” or “false”",
          form=_trait_form(value="yes", value_type="boolean"), htmx=True),
     Case("trait-add-unknown-type", "POST", ALICE + "/traits", 422, "Not a valid choice",
          form=_trait_form(value_type="date"), htmx=True),
@@ -602,7 +603,7 @@ IDENTITY_CASES = [
          "No trait 'no_such_trait'", form={"value": "1", "value_type": "integer", "version": "x"},
          htmx=True),
     Case("trait-edit-integer-huge", "PUT", ALICE + "/traits/plan", 422,
-         "within the 64-bit range",
+         "Integers must lie within",
          form={"value": "-" + "9" * 25, "value_type": "integer", "version": "$plan_token"},
          htmx=True),
     Case("trait-edit-float-nan", "PUT", ALICE + "/traits/plan", 422, "is not a finite number",
@@ -619,10 +620,11 @@ IDENTITY_CASES = [
     Case("override-integer-text", "PUT", ALICE_BANNER + "/override", 422, "is not a whole number",
          form=_override_value(value="ten", value_type="integer"), htmx=True),
     Case("override-integer-huge", "PUT", ALICE_BANNER + "/override", 422,
-         "is not a whole number", form=_override_value(value="9" * 30, value_type="integer"),
+         "Integers must lie within", form=_override_value(value="9" * 30, value_type="integer"),
          htmx=True),
     Case("override-boolean-garbage", "PUT", ALICE_BANNER + "/override", 422,
-         "A boolean is true or false", form=_override_value(value="on", value_type="boolean"),
+         "A boolean value is “true” or “false”",
+         form=_override_value(value="on", value_type="boolean"),
          htmx=True),
     Case("override-json-invalid", "PUT", ALICE_BANNER + "/override", 422, "Not valid JSON",
          form=_override_value(value='{"a": ', value_type="json"), htmx=True),

@@ -272,7 +272,7 @@ MISMATCHES = [
     M("revoke-foreign-key", "admin", "dashboard.revoke_server_key", "POST", 404,
       {"key_id": "foreign_key"}),
     M("bulk-override-foreign-feature", "admin", "users.bulk_apply", "POST", 422,
-      data={"action": "override", "feature_id": "$foreign_feature", "value_type": "none"}),
+      data={"action": "override", "feature_id": "$foreign_feature", "value_type": "null"}),
 ]  # fmt: skip
 
 

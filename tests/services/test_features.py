@@ -17,7 +17,7 @@ from tests.factories import (
 )
 from webapp.extensions import db
 from webapp.models import AuditEvent, FeatureState
-from webapp.services import feature_options, feature_overrides, features
+from webapp.services import feature_options, feature_overrides, features, values
 from webapp.services.errors import Conflict, NotFound, ValidationError
 
 
@@ -30,11 +30,11 @@ from webapp.services.errors import Conflict, NotFound, ValidationError
         ("integer", "-0", 0),
         ("integer", str(2**53 - 1), 2**53 - 1),
         ("boolean", " True ", True),
-        ("none", "anything", None),
+        ("null", "", None),
     ],
 )
 def test_parse_value__valid__returns_typed_value(kind, text, expected):
-    value = features.parse_value(kind, text)
+    value = values.parse_value(kind, text, values.FLAG)
     assert value == expected and type(value) is type(expected)
 
 
@@ -45,13 +45,13 @@ def test_parse_value__valid__returns_typed_value(kind, text, expected):
         ("integer", "١٢", "value"),  # Arabic-Indic digits: str.isdigit() would accept them
         ("integer", str(2**53), "value"),
         ("boolean", "1", "value"),
-        ("float", "1.5", "value_kind"),
+        ("float", "1.5", "value_type"),
         ("string", "x" * 20_001, "value"),
     ],
 )
 def test_parse_value__invalid__raises_validation_error_naming_field(kind, text, field):
     with pytest.raises(ValidationError) as caught:
-        features.parse_value(kind, text)
+        values.parse_value(kind, text, values.FLAG)
     assert caught.value.field == field
 
 
@@ -68,13 +68,14 @@ def test_check_percentages__valid__passes(percentages):
     feature_options.check_percentages(percentages)
 
 
-def test_kind_of__bool_before_int():
-    assert [features.kind_of(v) for v in (True, 1, "1", None, 1.5)] == [
+def test_editor_kind__bool_before_int():
+    assert [values.editor_kind(v) for v in (True, 1, "1", None, 1.5, "[1]")] == [
         "boolean",
         "integer",
         "string",
-        "none",
+        "null",
         "string",
+        "json",
     ]
 
 

@@ -11,7 +11,7 @@ from tests.factories import identities_make_override
 from tests.web.identities.conftest import build_world, events, overrides_of, revision
 from webapp.extensions import db
 from webapp.models import User, utcnow
-from webapp.services import identities, overrides
+from webapp.services import identities, overrides, values
 from webapp.services.errors import Conflict, Forbidden, NotFound, ValidationError
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -29,7 +29,7 @@ NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     ],
 )
 def test_parse_value__kind__gives_typed_value(raw, kind, expected):
-    value = overrides.parse_value(raw, kind)
+    value = values.parse_value(kind, raw, values.FLAG)
     assert value == expected and type(value) is type(expected)
 
 
@@ -48,7 +48,7 @@ def test_parse_value__kind__gives_typed_value(raw, kind, expected):
 )
 def test_parse_value__invalid__raises(raw, kind):
     with pytest.raises(ValidationError):
-        overrides.parse_value(raw, kind)
+        values.parse_value(kind, raw, values.FLAG)
 
 
 @pytest.mark.parametrize(

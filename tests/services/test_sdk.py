@@ -7,7 +7,7 @@ from sqlalchemy import select
 from tests.api.conftest import build_sdk_environment
 from webapp.extensions import db
 from webapp.models import Identity, utcnow
-from webapp.services import sdk
+from webapp.services import sdk, values
 from webapp.services.sdk_input import IdentifyInput, TraitInput
 from webapp.services.snapshots import SnapshotCache
 
@@ -46,14 +46,14 @@ def test_last_seen__moves_with_a_trait_change(app):
     assert _last_seen("runner") == soon
 
 
-def test_same_value__distinguishes_types():
-    assert sdk.same_value("42", "42")
-    assert not sdk.same_value("42", 42)
-    assert not sdk.same_value(1, True)
-    assert not sdk.same_value(3, 3.0)
-    assert not sdk.same_value(0.0, -0.0)
-    assert not sdk.same_value(None, "x")
-    assert sdk.same_value(2.5, 2.5)
+def test_values_same__distinguishes_types():
+    assert values.same("42", "42")
+    assert not values.same("42", 42)
+    assert not values.same(1, True)
+    assert not values.same(3, 3.0)
+    assert not values.same(0.0, -0.0)
+    assert not values.same(None, "x")
+    assert values.same(2.5, 2.5)
 
 
 def test_trait_changes__only_real_changes():

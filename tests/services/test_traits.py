@@ -8,7 +8,7 @@ from sqlalchemy import select
 from tests.web.identities.conftest import build_world
 from webapp.extensions import db
 from webapp.models import User, utcnow
-from webapp.services import traits
+from webapp.services import traits, values
 from webapp.services.errors import Forbidden, NotFound, ValidationError
 
 
@@ -31,7 +31,7 @@ from webapp.services.errors import Forbidden, NotFound, ValidationError
     ],
 )
 def test_infer_value__text__gets_the_natural_type(raw, expected):
-    value = traits.infer_value(raw)
+    value = values.infer_value(raw)
     assert value == expected and type(value) is type(expected)
 
 
@@ -46,7 +46,7 @@ def test_infer_value__text__gets_the_natural_type(raw, expected):
     ],
 )
 def test_parse_value__explicit_type__is_kept(raw, kind, expected):
-    value = traits.parse_value(raw, kind)
+    value = values.parse_value(kind, raw, values.TRAIT)
     assert value == expected and type(value) is type(expected)
 
 
@@ -65,18 +65,18 @@ def test_parse_value__explicit_type__is_kept(raw, kind, expected):
 )
 def test_parse_value__invalid__raises_validation_error(raw, kind):
     with pytest.raises(ValidationError):
-        traits.parse_value(raw, kind)
+        values.parse_value(kind, raw, values.TRAIT)
 
 
 @pytest.mark.parametrize("key", ["", "   ", "k" * 201, "tab\there"])
 def test_check_key__invalid__raises(key):
     with pytest.raises(ValidationError) as info:
-        traits.check_key(key)
+        values.check_trait_key(key)
     assert info.value.field == "key"
 
 
 def test_check_key__200_characters__is_fine():
-    assert traits.check_key("k" * 200) == "k" * 200
+    assert values.check_trait_key("k" * 200) == "k" * 200
 
 
 def _user(email):

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from ..services import values
+
 _KEY = [{"EnvironmentKey": []}]
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -30,9 +32,13 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-TRAIT_VALUE = {"type": ["string", "integer", "number", "boolean", "null"], "maxLength": 2000}
-TRAIT_KEY = {"type": "string", "minLength": 1, "maxLength": 200}
-IDENTIFIER = {"type": "string", "minLength": 1, "maxLength": 2000}
+# Limits from the one typed value model, so the document says what the API enforces.
+TRAIT_VALUE = {
+    "type": ["string", "integer", "number", "boolean", "null"],
+    "maxLength": values.TRAIT_STRING_MAX,
+}
+TRAIT_KEY = {"type": "string", "minLength": 1, "maxLength": values.TRAIT_KEY_MAX}
+IDENTIFIER = {"type": "string", "minLength": 1, "maxLength": values.IDENTIFIER_MAX}
 IDENTITY_REF = {
     "type": "object",
     "required": ["identifier"],

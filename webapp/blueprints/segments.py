@@ -25,7 +25,7 @@ from ..forms.segments import (
 )
 from ..forms.versions import VersionedDeleteForm
 from ..htmx import hx_redirect, is_partial_request, render_page_or_partial
-from ..services import segment_overrides, segments, users
+from ..services import segment_overrides, segments, users, values
 from ..services.errors import Conflict, ValidationError
 
 bp = Blueprint("segments", __name__, url_prefix="/environments/<int:environment_id>/segments")
@@ -252,9 +252,9 @@ def create_override(environment_id: int, segment_id: int) -> Response:
     segment = segments.get_segment(g.project.id, segment_id)
     form = SegmentOverrideForm()
 
-    def save(values: dict[str, Any]) -> None:
+    def save(fields: dict[str, Any]) -> None:
         feature = segment_overrides.get_feature(segment, form.feature_id.data)
-        segment_overrides.create_override(segment, feature, environment_id, current_user, **values)
+        segment_overrides.create_override(segment, feature, environment_id, current_user, **fields)
 
     return _save_override(form, segment, environment_id, save)
 
@@ -266,9 +266,9 @@ def update_override(environment_id: int, segment_id: int, override_id: int) -> R
     segment = segments.get_segment(g.project.id, segment_id)
     row = segment_overrides.get_override(segment, override_id, environment_id)
     form = SegmentOverrideEditForm()
-    return _save_override(form, segment, environment_id, lambda values: (
+    return _save_override(form, segment, environment_id, lambda fields: (
         segment_overrides.update_override(row, current_user, version=form.version.data,
-                                          **values)))  # fmt: skip
+                                          **fields)))  # fmt: skip
 
 
 @bp.delete("/<int:segment_id>/overrides/<int:override_id>")
@@ -293,7 +293,7 @@ def _save_override(
     if not form.validate_on_submit():
         return _overrides_response(segment, environment_id, {"form": _first_error(form)}, 422)
     try:
-        value = segment_overrides.parse_value(form.value_type.data, form.value.data)
+        value = values.parse_value(form.value_type.data, form.value.data, values.FLAG)
         save({"enabled": form.enabled.data, "value": value, "priority": form.priority.data,
               "allocations": allocations_of(form)})  # fmt: skip
     except ValidationError as exc:
@@ -311,10 +311,12 @@ def _overrides_context(
     segment: Any, environment_id: int, errors: dict[str, str] | None = None
 ) -> dict[str, Any]:
     features = segment_overrides.available_features(segment, environment_id)
+    rows = segment_overrides.list_overrides(segment, environment_id)
     new_form = SegmentOverrideForm()
     new_form.feature_id.choices = [(f.id, f.name) for f in features]
     return {
-        "rows": segment_overrides.list_overrides(segment, environment_id),
+        "rows": rows,
+        "kinds": {row.id: values.editor_kind(row.value) for row in rows},
         "new_form": new_form,
         "form": SegmentOverrideForm(),
         "errors": errors or {},

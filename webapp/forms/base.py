@@ -1,9 +1,14 @@
-"""Base classes for every dashboard form: no field accepts a NUL character.
+"""Base classes for every dashboard form: no field accepts a NUL character, and no field
+silently cuts what a person typed.
 
 PostgreSQL text cannot hold NUL (a NUL reaching a query or an insert is a server error) and
 no identifier, name or value needs one, so every field refuses it with an inline message
 before any service sees the input. Subforms (``FieldList(FormField(...))`` rows) derive
 from ``Form`` here so their fields are covered too.
+
+A ``Length(max=...)`` validator would make WTForms render ``maxlength``, and browsers then
+cut pasted text to the limit without a word. Fields render without it and show the limit
+as a hint instead; text over the limit reaches the server and gets an inline error.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ from typing import Any
 
 import flask_wtf
 import wtforms
+from markupsafe import Markup
 from wtforms import FieldList, FormField
-from wtforms.validators import StopValidation
+from wtforms.validators import Length, StopValidation
+
+from ..services.values import as_text as as_text  # the one display rule, for the views
 
 NUL = "\x00"
 
@@ -36,17 +44,50 @@ class RefuseNulMeta:
         return field
 
 
-class FlaskForm(flask_wtf.FlaskForm):  # type: ignore[misc]
-    """A Flask-WTF form (CSRF) whose fields refuse NUL characters."""
+def text_limit(field: Any) -> int | None:
+    """Return the most characters a field accepts (its ``Length`` validator), or None."""
+    limits = [v.max for v in field.validators if isinstance(v, Length) and v.max >= 0]
+    return min(limits) if limits else None
 
-    class Meta(RefuseNulMeta):
+
+def limit_hint(limit: int) -> str:
+    """Word a text limit for the hint under a field."""
+    return f"At most {limit:,} characters."
+
+
+class LimitHintMeta:
+    """WTForms ``Meta`` mixin: render limited fields without ``maxlength``, with a hint."""
+
+    def render_field(self, field: Any, render_kw: dict[str, Any]) -> Any:
+        limit = text_limit(field)
+        if limit is None:
+            return super().render_field(field, render_kw)  # type: ignore[misc]
+        # An explicit False keeps WTForms from adding maxlength from the Length flag.
+        render_kw = {**render_kw, "maxlength": False, "data-max-length": limit}
+        if getattr(field.widget, "input_type", None) == "hidden":
+            return super().render_field(field, render_kw)  # type: ignore[misc]
+        hint_id = f"{render_kw.get('id', field.id)}-limit"
+        described = render_kw.get("aria-describedby") or render_kw.get("aria_describedby")
+        render_kw["aria-describedby"] = f"{described} {hint_id}" if described else hint_id
+        html = super().render_field(field, render_kw)  # type: ignore[misc]
+        # format() escapes the id and the words; the widget's html is Markup already.
+        # One wrapper, so the hint sits under its own input in inline (flex) forms too.
+        return Markup(
+            '<span class="limited">{}<small class="limit-hint" id="{}">{}</small></span>'
+        ).format(html, hint_id, limit_hint(limit))
+
+
+class FlaskForm(flask_wtf.FlaskForm):  # type: ignore[misc]
+    """A Flask-WTF form (CSRF) whose fields refuse NUL characters and show their limits."""
+
+    class Meta(LimitHintMeta, RefuseNulMeta):
         pass
 
 
 class Form(wtforms.Form):  # type: ignore[misc]
-    """A subform (no CSRF of its own) whose fields refuse NUL characters."""
+    """A subform (no CSRF of its own) whose fields refuse NUL characters and show limits."""
 
-    class Meta(RefuseNulMeta):
+    class Meta(LimitHintMeta, RefuseNulMeta):
         pass
 
 
@@ -65,8 +106,3 @@ def first_error(errors: Any, name: str | None = None) -> str | None:
     return None
 
 
-def as_text(value: Any) -> str:
-    """Show a typed value in a text input (booleans as true/false, no value as empty)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)

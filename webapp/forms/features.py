@@ -18,15 +18,12 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from ..services import values
 from .base import FlaskForm, Form
 from .versions import version_field
 
-VALUE_KIND_CHOICES = [
-    SelectChoice("string", "String"),
-    SelectChoice("integer", "Integer"),
-    SelectChoice("boolean", "Boolean"),
-    SelectChoice("none", "None (null)"),
-]
+VALUE_KIND_CHOICES = [SelectChoice(k, values.KIND_LABELS[k]) for k in values.FLAG_KINDS]
+VALUE_MAX = values.FLAG_STRING_MAX
 TYPE_CHOICES = [SelectChoice("STANDARD", "Standard"), SelectChoice("MULTIVARIATE", "Multivariate")]
 
 
@@ -56,8 +53,10 @@ class FeatureForm(FlaskForm):  # type: ignore[misc]
     description = TextAreaField("Description", validators=[Optional(), Length(max=20_000)])
     type = SelectField("Type", choices=TYPE_CHOICES, default="STANDARD")
     server_key_only = BooleanField("Server-side keys only (hidden from client keys)")
-    value_kind = SelectField("Initial value type", choices=VALUE_KIND_CHOICES, default="none")
-    value = StringField("Initial value (every environment)", validators=[Length(max=20_000)])
+    value_kind = SelectField(
+        "Initial value type", choices=VALUE_KIND_CHOICES, default=values.NULL
+    )
+    value = StringField("Initial value (every environment)", validators=[Length(max=VALUE_MAX)])
 
 
 class ToggleForm(FlaskForm):  # type: ignore[misc]
@@ -69,13 +68,13 @@ class ToggleForm(FlaskForm):  # type: ignore[misc]
 
 class ValueForm(FlaskForm):  # type: ignore[misc]
     value_kind = SelectField("Type", choices=VALUE_KIND_CHOICES)
-    value = StringField("Value", validators=[Length(max=20_000)])
+    value = StringField("Value", validators=[Length(max=VALUE_MAX)])
     version = version_field()
 
 
 class OptionForm(FlaskForm):  # type: ignore[misc]
     value_kind = SelectField("Type", choices=VALUE_KIND_CHOICES, default="string")
-    value = StringField("Value", validators=[Length(max=20_000)])
+    value = StringField("Value", validators=[Length(max=VALUE_MAX)])
     default_allocation = StringField(
         "Default %", default="0", validators=[InputRequired(), _check_percentage]
     )
@@ -85,7 +84,7 @@ class OptionValueForm(FlaskForm):  # type: ignore[misc]
     """Change an existing option's value (its id, and so every bucket, stays)."""
 
     value_kind = SelectField("Type", choices=VALUE_KIND_CHOICES, default="string")
-    value = StringField("Value", validators=[Length(max=20_000)])
+    value = StringField("Value", validators=[Length(max=VALUE_MAX)])
 
 
 class AllocationEntry(Form):  # type: ignore[misc]

@@ -4,7 +4,7 @@ from wtforms import DateTimeLocalField, IntegerField, SelectField, StringField, 
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from ..models import TRAIT_KEY_MAX, TRAIT_STRING_MAX
+from ..services import values
 from .base import FlaskForm
 from .versions import token_field, version_field
 
@@ -15,10 +15,8 @@ EXPIRY_CHOICES = [
     SelectChoice("1w", "in 1 week"),
     SelectChoice("custom", "at…"),
 ]
-OVERRIDE_KINDS = [
-    SelectChoice(k, "JSON" if k == "json" else k) for k in ("string", "integer", "boolean", "json")
-]
-TRAIT_KINDS = [SelectChoice(k, k) for k in ("infer", "string", "integer", "float", "boolean")]
+OVERRIDE_KINDS = [SelectChoice(k, values.KIND_LABELS[k]) for k in values.FLAG_KINDS]
+TRAIT_KINDS = [SelectChoice(k, values.KIND_LABELS[k]) for k in values.TRAIT_KINDS]
 
 
 class ExpiryForm(FlaskForm):  # type: ignore[misc]
@@ -39,7 +37,7 @@ class ToggleOverrideForm(ExpiryForm):
 
 
 class OverrideValueForm(ExpiryForm):
-    value = TextAreaField("Value", validators=[Length(max=20_000)])
+    value = TextAreaField("Value", validators=[Length(max=values.FLAG_STRING_MAX)])
     value_type = SelectField("Type", choices=OVERRIDE_KINDS, default="string")
     version = version_field()
 
@@ -50,13 +48,15 @@ class OptionForm(ExpiryForm):
 
 
 class TraitForm(FlaskForm):  # type: ignore[misc]
-    key = StringField("Key", validators=[DataRequired(), Length(max=TRAIT_KEY_MAX)])
-    value = StringField("Value", validators=[Length(max=TRAIT_STRING_MAX)])
+    key = StringField(
+        "Key", validators=[DataRequired(), Length(max=values.TRAIT_KEY_MAX)]
+    )
+    value = StringField("Value", validators=[Length(max=values.TRAIT_STRING_MAX)])
     value_type = SelectField("Type", choices=TRAIT_KINDS, default="infer")
 
 
 class TraitEditForm(FlaskForm):  # type: ignore[misc]
-    value = StringField("Value", validators=[Length(max=TRAIT_STRING_MAX)])
+    value = StringField("Value", validators=[Length(max=values.TRAIT_STRING_MAX)])
     value_type = SelectField("Type", choices=TRAIT_KINDS, default="infer")
     version = token_field()
 
@@ -64,5 +64,7 @@ class TraitEditForm(FlaskForm):  # type: ignore[misc]
 class LinkForm(FlaskForm):  # type: ignore[misc]
     """ "This is me": a QA user proves it by typing the identifier; editors may name anyone."""
 
-    proof = StringField("Type the identifier to confirm", validators=[Length(max=2000)])
+    proof = StringField(
+        "Type the identifier to confirm", validators=[Length(max=values.IDENTIFIER_MAX)]
+    )
     email = StringField("Link to (email, editors only)", validators=[Length(max=254)])

@@ -15,8 +15,10 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
+from ..services import values
 from .base import FlaskForm, Form
 from .versions import version_field
 
@@ -120,17 +122,14 @@ class AllocationForm(Form):  # type: ignore[misc]
 class SegmentOverrideForm(FlaskForm):  # type: ignore[misc]
     feature_id = SelectField("Feature", coerce=int, validate_choice=False)
     enabled = BooleanField("Enabled")
+    # The same kinds as identity overrides; "no value" first-class and the default, so an
+    # override that only ticks "Enabled" keeps every member's value null.
     value_type = SelectField(
         "Type",
-        choices=[
-            ("string", "string"),
-            ("integer", "integer"),
-            ("boolean", "boolean"),
-            ("null", "none"),
-        ],  # fmt: skip
-        default="string",
+        choices=[SelectChoice(k, values.KIND_LABELS[k]) for k in values.FLAG_KINDS],
+        default=values.NULL,
     )
-    value = StringField("Value", validators=[Length(max=20_000)])
+    value = StringField("Value", validators=[Length(max=values.FLAG_STRING_MAX)])
     priority = IntegerField("Priority", validators=[Optional(), NumberRange(-(2**31), 2**31 - 1)])
     allocations = FieldList(FormField(AllocationForm), min_entries=0, max_entries=100)
 

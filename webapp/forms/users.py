@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from typing import Any
 
 from wtforms import (
@@ -18,19 +15,13 @@ from wtforms import (
     ValidationError,
     widgets,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from ..services.features import INTEGER_LIMIT
+from ..services import errors, values
 from .base import FlaskForm
 
-VALUE_TYPES = [
-    ("string", "Text"),
-    ("integer", "Integer"),
-    ("float", "Float"),
-    ("boolean", "Boolean"),
-    ("none", "No value"),
-]
-_INTEGER = re.compile(r"-?[0-9]+")
+VALUE_TYPES = [SelectChoice(kind, values.KIND_LABELS[kind]) for kind in values.FLAG_KINDS]
 BULK_ACTION_CHOICES = [
     ("delete", "Delete the identities"),
     ("override", "Add an override for a feature"),
@@ -55,32 +46,6 @@ class TraitColumnsForm(FlaskForm):  # type: ignore[misc]
     )
 
 
-def parse_typed_value(kind: str, raw: str) -> Any:
-    """Turn the value box into a typed value of ``kind``; raise ValueError with a message."""
-    raw = raw.strip()
-    if kind == "none":
-        return None
-    if kind == "string":
-        return raw
-    if kind == "boolean":
-        if raw.lower() not in ("true", "false"):
-            raise ValueError("A boolean value is true or false.")
-        return raw.lower() == "true"
-    if kind == "integer":
-        if not _INTEGER.fullmatch(raw):
-            raise ValueError(f"“{raw[:40]}” is not an integer.")
-        if len(raw) > 20 or abs(int(raw)) > INTEGER_LIMIT:
-            raise ValueError(f"Integers must lie within ±{INTEGER_LIMIT}.")
-        return int(raw)
-    try:
-        number = float(raw)
-    except ValueError:
-        raise ValueError(f"“{raw}” is not a number.") from None
-    if not math.isfinite(number):
-        raise ValueError("The number must be finite.")
-    return number
-
-
 class BulkActionForm(FlaskForm):  # type: ignore[misc]
     """A bulk action on a search result; ``expected`` is set once the dry run was seen."""
 
@@ -89,8 +54,9 @@ class BulkActionForm(FlaskForm):  # type: ignore[misc]
     action = SelectField("Action", choices=BULK_ACTION_CHOICES, validators=[InputRequired()])
     feature_id = SelectField("Feature", coerce=str, validate_choice=False)
     enabled = BooleanField("Enabled")
-    value_type = SelectField("Value type", choices=VALUE_TYPES, default="none")
-    value = StringField("Value", validators=[Optional(), Length(max=20_000)])
+    value_type = SelectField("Value type", choices=VALUE_TYPES, default=values.NULL)
+    # No Optional(): an empty value must still be checked against its type.
+    value = StringField("Value", validators=[Length(max=values.FLAG_STRING_MAX)])
     expected = IntegerField(validators=[Optional(), NumberRange(min=0)])
 
     def validate_feature_id(self, field: Any) -> None:
@@ -103,13 +69,13 @@ class BulkActionForm(FlaskForm):  # type: ignore[misc]
         if self.action.data != "override":
             return
         try:
-            parse_typed_value(self.value_type.data, field.data or "")
-        except ValueError as exc:
+            values.parse_value(self.value_type.data, field.data, values.FLAG)
+        except errors.ValidationError as exc:
             raise ValidationError(str(exc)) from None
 
     @property
     def typed_value(self) -> Any:
-        return parse_typed_value(self.value_type.data, self.value.data or "")
+        return values.parse_value(self.value_type.data, self.value.data, values.FLAG)
 
     @property
     def feature(self) -> int | None:
@@ -120,4 +86,4 @@ class BulkActionForm(FlaskForm):  # type: ignore[misc]
         return str(self.has_overrides.data).lower() in ("1", "true", "on", "y")
 
     def describe_value(self) -> str:
-        return json.dumps(self.typed_value)
+        return values.to_json(self.typed_value)

@@ -12,6 +12,7 @@ from sqlalchemy import and_, or_, select
 from ..extensions import db
 from ..models import AuditEvent, Environment, Identity
 from ..models.base import sha256_hex
+from . import values
 from .errors import ValidationError
 
 PAGE_SIZE = 50
@@ -200,10 +201,10 @@ def diff_rows(before: Any, after: Any) -> list[DiffRow]:
                 str(key),
                 pretty(old[key]) if key in old else None,
                 pretty(new[key]) if key in new else None,
-                key not in old or key not in new or old[key] != new[key],
+                key not in old or key not in new or not values.same(old[key], new[key]),
             )
             for key in keys
         ]
     old_text = None if before is None else pretty(before)
     new_text = None if after is None else pretty(after)
-    return [DiffRow("value", old_text, new_text, before != after)]
+    return [DiffRow("value", old_text, new_text, not values.same(before, after))]

@@ -19,31 +19,27 @@ from ..models import (
     SegmentOverride,
     Trait,
     TypedValue,
-    value_type_of,
 )
+from . import values
 from .documents_validation import IdentityRecord, StateRecord, VariantRecord
 
 
-def assign(row: object, **values: Any) -> bool:
+def assign(row: object, **fields: Any) -> bool:
     """Set attributes only when they differ, so an unchanged row is never rewritten.
 
     :return: whether anything changed.
     """
     changed = False
-    for name, value in values.items():
+    for name, value in fields.items():
         current = getattr(row, name)
-        if current != value or type(current) is not type(value):
+        if not values.same(current, value):
             setattr(row, name, value)
             changed = True
     return changed
 
 
-def same_value(current: TypedValue, new: TypedValue) -> bool:
-    return value_type_of(current) == value_type_of(new) and current == new
-
-
 def set_value(row: Any, value: TypedValue) -> bool:
-    if same_value(row.value, value):
+    if values.same(row.value, value):
         return False
     row.value = value
     return True
@@ -69,7 +65,7 @@ def find_option(feature: Feature, variant: VariantRecord) -> tuple[MultivariateO
         if (
             variant.option_id is None
             and option.external_id is None
-            and same_value(option.value, variant.value)
+            and values.same(option.value, variant.value)
         ):
             break
     else:
@@ -107,7 +103,7 @@ def apply_identity_override(row: IdentityOverride, item: StateRecord, feature: F
     # A value equal to one of a multivariate feature's options fixes that option.
     option_id = None
     if feature.type == "MULTIVARIATE":
-        matches = [o.id for o in feature.options if same_value(o.value, item.value)]
+        matches = [o.id for o in feature.options if values.same(o.value, item.value)]
         option_id = matches[0] if matches else None
     assign(row, option_id=option_id)
 
@@ -125,5 +121,5 @@ def set_traits(identity: Identity, environment: Environment, item: IdentityRecor
         if trait is None:
             trait = Trait(key=key, environment_id=environment.id)
             identity.traits.append(trait)
-        if not same_value(trait.value, value):
+        if not values.same(trait.value, value):
             trait.value = value

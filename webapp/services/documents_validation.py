@@ -21,10 +21,9 @@ from ..models import (
     FEATURE_TYPES,
     IDENTIFIER_MAX,
     TRAIT_KEY_MAX,
-    TRAIT_STRING_MAX,
     TypedValue,
 )
-from . import regex_guard
+from . import regex_guard, values
 from .errors import ValidationError
 
 NAME_MAX = 200
@@ -166,12 +165,14 @@ def _percentage(value: Any, path: str) -> float:
     return float(value)
 
 
-def _typed_value(value: Any, path: str) -> TypedValue:
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return value
-    return _fail(path, "expected a string, number, boolean or null")
+def _typed_value(value: Any, path: str, role: values.Role = values.FLAG) -> TypedValue:
+    """Check a document's value against the limits of a flag's (or a trait's) value."""
+    if value is not None and not isinstance(value, str | bool | int | float):
+        _fail(path, "expected a string, number, boolean or null")
+    try:
+        return values.check_value(value, role)
+    except ValidationError as exc:
+        return _fail(path, str(exc))
 
 
 def _seed(value: Any, path: str) -> str:
@@ -291,7 +292,11 @@ def _variants(item: Mapping[str, Any], path: str) -> tuple[VariantRecord, ...]:
     variants = tuple(_variant(v, _at(list_path, i)) for i, v in enumerate(_items(raw, list_path)))
     if sum(variant.percentage for variant in variants) > 100 + _ALLOCATION_SLACK:
         _fail(list_path, "percentage allocations add up to more than 100")
-    options = [(v.option_id, v.value) if v.option_id is None else v.option_id for v in variants]
+    # Options without an id are told apart by value, in type and value: 1 and true are two.
+    options = [
+        ("value", values.identity_key(v.value)) if v.option_id is None else ("id", v.option_id)
+        for v in variants
+    ]
     for index, option in enumerate(options):
         if option in options[:index]:
             _fail(_at(list_path, index), "the same option appears twice")
@@ -412,7 +417,5 @@ def _trait(raw: Any, path: str) -> tuple[str, TypedValue]:
     item = _mapping(raw, path)
     key = _text(_get(item, "trait_key", path), _at(path, "trait_key"), TRAIT_KEY_MAX)
     value_path = _at(path, "trait_value")
-    value = _typed_value(_get(item, "trait_value", path), value_path)
-    if isinstance(value, str) and len(value) > TRAIT_STRING_MAX:
-        _fail(value_path, f"expected at most {TRAIT_STRING_MAX} characters")
+    value = _typed_value(_get(item, "trait_value", path), value_path, values.TRAIT)
     return key, value

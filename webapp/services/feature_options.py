@@ -22,9 +22,9 @@ from ..models import (
     MultivariateOption,
     User,
 )
-from . import audit, revisions
+from . import audit, revisions, values
 from .errors import NotFound, ValidationError
-from .features import parse_value, save_state, state_for_update, state_snapshot
+from .features import save_state, state_for_update, state_snapshot
 
 
 def check_percentages(percentages: Sequence[float], field: str = "allocations") -> None:
@@ -60,7 +60,7 @@ def add_option(
     """
     if feature.type != "MULTIVARIATE":
         raise ValidationError("Only multivariate features have options", "value")
-    value = parse_value(kind, text)
+    value = values.parse_value(kind, text, values.FLAG)
     check_percentages([o.default_allocation for o in feature.options] + [default_allocation])
     states = list(
         db.session.scalars(select(FeatureState).where(FeatureState.feature_id == feature.id))
@@ -105,11 +105,11 @@ def update_option(
     :raises ValidationError: when the text is not a value of the chosen type.
     """
     option = get_option(feature, option_id)
-    value = parse_value(kind, text)
+    value = values.parse_value(kind, text, values.FLAG)
     before = _option_snapshot(option)
     option.value = value
     after = _option_snapshot(option)
-    if after != before:
+    if not values.same(after, before):
         _audit_option(actor, "update", feature, option, before, after)
         revisions.bump_project(feature.project_id)
     db.session.commit()

@@ -26,18 +26,13 @@ from ..models import (
     MultivariateAllocation,
     Project,
     SegmentOverride,
-    TypedValue,
     User,
 )
-from . import audit, revisions
+from . import audit, revisions, values
 from .errors import NotFound, Stale, ValidationError
 
-VALUE_KINDS = ("string", "integer", "boolean", "none")
-VALUE_MAX = 20_000
-# JavaScript SDKs read values as doubles; larger integers would silently lose digits there.
-INTEGER_LIMIT = 2**53 - 1
+DESCRIPTION_MAX = 20_000
 _NAME = re.compile(FEATURE_NAME_PATTERN)
-_INTEGER = re.compile(r"-?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -48,7 +43,7 @@ class FeatureInput:
     description: str = ""
     type: str = "STANDARD"
     server_key_only: bool = False
-    value_kind: str = "none"
+    value_kind: str = values.NULL
     value_text: str = ""
 
 
@@ -67,7 +62,7 @@ class FeatureRow:
     @property
     def value_kind(self) -> str:
         """Name the editor's type for the state's value (floats from imports show as string)."""
-        return kind_of(None if self.state is None else self.state.value)
+        return values.editor_kind(None if self.state is None else self.state.value)
 
 
 @dataclass(frozen=True)
@@ -75,48 +70,6 @@ class DeletionSummary:
     states: int
     segment_overrides: int
     identity_overrides: int
-
-
-# ----------------------------------------------------------------------------- values
-
-
-def kind_of(value: TypedValue) -> str:
-    """Name the editor type of a stored value."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    return "string"
-
-
-def parse_value(kind: str, text: str, field: str = "value") -> TypedValue:
-    """Turn the editor's ``(type, text)`` into a typed feature value.
-
-    :raises ValidationError: unknown type, integer that is not one, boolean not true/false.
-    """
-    if kind == "none":
-        return None
-    if kind == "string":
-        if len(text) > VALUE_MAX:
-            raise ValidationError(f"A value has at most {VALUE_MAX:,} characters", field)
-        return text
-    if kind == "integer":
-        stripped = text.strip()
-        if not _INTEGER.fullmatch(stripped):
-            raise ValidationError(f"“{text[:40]}” is not a whole number", field)
-        # Checking the length first: int() refuses over 4,300 digits with a ValueError.
-        number = int(stripped) if len(stripped) <= 20 else INTEGER_LIMIT + 1
-        if abs(number) > INTEGER_LIMIT:
-            raise ValidationError(f"Integers must lie within ±{INTEGER_LIMIT}", field)
-        return number
-    if kind == "boolean":
-        lowered = text.strip().lower()
-        if lowered not in ("true", "false"):
-            raise ValidationError("A boolean value is “true” or “false”", field)
-        return lowered == "true"
-    raise ValidationError(f"Unknown value type {kind!r}", "value_kind")
 
 
 def state_snapshot(state: FeatureState) -> dict[str, Any]:
@@ -259,8 +212,10 @@ def _check_name(project_id: int, name: str, feature_id: int | None = None) -> No
 def _check_input(data: FeatureInput) -> None:
     if data.type not in FEATURE_TYPES:
         raise ValidationError("Choose STANDARD or MULTIVARIATE", "type")
-    if len(data.description) > VALUE_MAX:
-        raise ValidationError(f"A description has at most {VALUE_MAX:,} characters", "description")
+    if len(data.description) > DESCRIPTION_MAX:
+        raise ValidationError(
+            f"A description has at most {DESCRIPTION_MAX:,} characters", "description"
+        )
 
 
 def create_feature(project: Project, data: FeatureInput, actor: User | None) -> Feature:
@@ -270,7 +225,7 @@ def create_feature(project: Project, data: FeatureInput, actor: User | None) -> 
     """
     _check_input(data)
     _check_name(project.id, data.name)
-    value = parse_value(data.value_kind, data.value_text)
+    value = values.parse_value(data.value_kind, data.value_text, values.FLAG)
     feature = Feature(
         project_id=project.id,
         name=data.name,
@@ -307,7 +262,7 @@ def update_feature(feature: Feature, data: FeatureInput, actor: User | None) -> 
     feature.type = data.type
     feature.server_key_only = data.server_key_only
     after = feature_snapshot(feature)
-    if after != before:
+    if not values.same(after, before):
         _audit_feature(actor, "update", feature, before, after)
         revisions.bump_project(feature.project_id)
     db.session.commit()
@@ -376,7 +331,7 @@ def save_state(
         attempt audited as ``update_rejected``)
     """
     after = state_snapshot(state)
-    if after != before:
+    if not values.same(after, before):
         if version is not None and version != state.version:
             _refuse_stale(environment, feature, state, before, after | {"version": version}, actor)
         state.version += 1
@@ -451,7 +406,7 @@ def set_value(
     :raises Conflict: when the state changed since the page showed it
     """
     feature = get_feature(environment.project_id, feature_id)
-    value = parse_value(kind, text)
+    value = values.parse_value(kind, text, values.FLAG)
     state = state_for_update(environment, feature)
     before = state_snapshot(state)
     state.value = value

@@ -32,7 +32,6 @@ from . import audit, qa, revisions
 from .errors import Conflict, NotFound, Stale, ValidationError
 from .identities import changed_names, effective_flags
 from .override_input import expiry_from_choice as expiry_from_choice
-from .override_input import parse_value as parse_value
 
 OBJECT_TYPE = "identity_override"
 

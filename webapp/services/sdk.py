@@ -26,6 +26,7 @@ from ..models import (
 )
 from ..models import IdentityOverride as IdentityOverrideRow
 from ..models.base import PREFIX_LENGTH, sha256_hex
+from . import values
 from .fastread import PreparedRead, as_utc
 from .sdk_input import IdentifyInput, TraitInput, TraitValue
 from .snapshots import EnvironmentBundle, FeatureMeta
@@ -154,15 +155,6 @@ def create_identity(environment_id: int, identifier: str, now: datetime) -> int:
     return int(identity_id)
 
 
-def same_value(stored: TraitValue | None, incoming: TraitValue) -> bool:
-    """Tell whether storing ``incoming`` would change nothing (type included: "42" != 42)."""
-    if type(stored) is not type(incoming):
-        return False
-    if isinstance(incoming, float):
-        return repr(stored) == repr(incoming)  # stored text is repr: -0.0 differs from 0.0
-    return stored == incoming
-
-
 def trait_changes(
     stored: dict[str, TraitValue], incoming: Iterable[TraitInput]
 ) -> tuple[dict[str, TraitValue], list[str]]:
@@ -177,7 +169,7 @@ def trait_changes(
         if trait.value is None:
             if trait.key in stored:
                 deletions.append(trait.key)
-        elif not same_value(current, trait.value):
+        elif not values.same(current, trait.value):
             upserts[trait.key] = trait.value
     return upserts, deletions
 

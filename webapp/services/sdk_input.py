@@ -1,4 +1,8 @@
-"""Parse and validate SDK request bodies; every refusal names the offending field."""
+"""Parse and validate SDK request bodies; every refusal names the offending field.
+
+Which trait values are accepted is decided by ``values`` (the one typed value model); this
+module only words the refusal for the API and checks the request's shape.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,11 @@ from typing import Any
 import orjson
 
 from ..models import IDENTIFIER_MAX, TRAIT_KEY_MAX, TRAIT_STRING_MAX
+from . import values
 from .errors import ValidationError
 
 MAX_TRAITS = 100
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+INT_MIN, INT_MAX = values.TRAIT_INT_MIN, values.TRAIT_INT_MAX
 
 TraitValue = str | int | float | bool
 _LONG_DIGIT_RUN = re.compile(rb"[0-9]{19}")
@@ -101,23 +106,25 @@ def parse_trait_value(value: Any, field: str) -> TraitValue | None:
 
     :raises BadRequest: for objects, arrays, long strings, huge or non-finite numbers.
     """
-    if value is None or isinstance(value, bool):
-        return value
+    try:
+        return values.check_trait_value(value)
+    except ValidationError:
+        raise BadRequest(f"{field}: {_refusal(value)}", field) from None
+
+
+def _refusal(value: Any) -> str:
+    """Word a trait value's refusal as the SDK API always has."""
+    if isinstance(value, bool):
+        return "expected a string, integer, float, boolean or null"
     if isinstance(value, int):
-        if not INT_MIN <= value <= INT_MAX:
-            raise BadRequest(f"{field}: integer out of the 64-bit range", field)
-        return value
+        return "integer out of the 64-bit range"
     if isinstance(value, float):
-        if not isfinite(value):
-            raise BadRequest(f"{field}: must be a finite number", field)
-        return value
+        return "must be a finite number"
     if isinstance(value, str):
         if len(value) > TRAIT_STRING_MAX:
-            raise BadRequest(f"{field}: at most {TRAIT_STRING_MAX} characters", field)
-        if "\x00" in value:
-            raise BadRequest(f"{field}: must not contain NUL characters", field)
-        return value
-    raise BadRequest(f"{field}: expected a string, integer, float, boolean or null", field)
+            return f"at most {TRAIT_STRING_MAX} characters"
+        return "must not contain NUL characters"
+    return "expected a string, integer, float, boolean or null"
 
 
 def parse_trait_key(value: Any, field: str) -> str:
@@ -181,7 +188,8 @@ def _plain_trait(item: Any) -> TraitInput | None:
     """Accept the common item, ``{"trait_key": str, "trait_value": str|int|float|bool}``.
 
     It is checked inline, without building field names, since every identify request
-    parses its traits here. Anything else (None values, ``transient``, a wrong type or
+    parses its traits here; its limits are ``values``' trait limits (a test holds it to
+    ``parse_trait``'s answers). Anything else (None values, ``transient``, a wrong type or
     length) gives None, and ``parse_trait`` decides it and names the field at fault.
     """
     if type(item) is not dict or len(item) != 2:

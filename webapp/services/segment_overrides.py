@@ -1,4 +1,8 @@
-"""Segment overrides: a feature's enabled/value for a segment's members in one environment."""
+"""Segment overrides: a feature's enabled/value for a segment's members in one environment.
+
+Values are flag values of the one typed value model (``values``): the same kinds, JSON and
+"no value" included, as identity overrides.
+"""
 
 from __future__ import annotations
 
@@ -9,33 +13,8 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Feature, MultivariateAllocation, Segment, SegmentOverride, TypedValue, User
-from . import audit, features, locking, revisions
+from . import audit, locking, revisions
 from .errors import NotFound, Stale, ValidationError
-
-VALUE_KINDS = ("string", "integer", "boolean", "null")
-VALUE_MAX = 20_000
-
-
-def parse_value(kind: str, text: str | None) -> TypedValue:
-    """Turn a form's (type, text) into a typed feature value.
-
-    :raises ValidationError: when the text does not fit the type
-    """
-    text = text or ""
-    if kind == "null":
-        return None
-    if kind == "boolean":
-        if text.lower() not in ("true", "false"):
-            raise ValidationError("A boolean value is true or false.", "value")
-        return text.lower() == "true"
-    if kind == "integer":
-        # The features' rule: whole numbers within ±(2**53 - 1), which every SDK reads exactly.
-        return features.parse_value("integer", text)
-    if kind == "string":
-        if len(text) > VALUE_MAX:
-            raise ValidationError(f"A value has at most {VALUE_MAX} characters.", "value")
-        return text
-    raise ValidationError("Choose a value type.", "value_type")
 
 
 def list_overrides(segment: Segment, environment_id: int) -> list[SegmentOverride]:

@@ -11,8 +11,6 @@ with the stored type and value refuses real changes without refusing SDK no-ops.
 from __future__ import annotations
 
 import hashlib
-import math
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NoReturn
@@ -20,18 +18,11 @@ from typing import NoReturn
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import TRAIT_KEY_MAX, TRAIT_STRING_MAX, Identity, Trait, TypedValue, User
+from ..models import Identity, Trait, User
 from ..models.base import value_type_of
-from . import audit, qa
-from .errors import NotFound, Stale, ValidationError
+from . import audit, qa, values
+from .errors import NotFound, Stale
 from .identities import changed_names, effective_flags
-from .sdk_input import INT_MAX, INT_MIN
-
-INFER = "infer"
-TRAIT_KINDS = (INFER, "string", "integer", "float", "boolean")
-_INTEGER = re.compile(r"-?[0-9]+")
-_FLOAT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
-_BOOLEANS = {"true": True, "false": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,83 +32,6 @@ class TraitChange:
     key: str
     trait: Trait | None
     changed: list[str]
-
-
-def infer_value(raw: str) -> TypedValue:
-    """Guess a trait's type: integer, then float, then boolean (true/false), else string."""
-    text = raw.strip()
-    if _INTEGER.fullmatch(text):
-        return int(text)
-    if _FLOAT.fullmatch(text) and math.isfinite(float(text)):
-        return float(text)
-    if text.lower() in _BOOLEANS:
-        return _BOOLEANS[text.lower()]
-    return raw
-
-
-def parse_value(raw: str, kind: str) -> TypedValue:
-    """Turn form text into a typed trait value.
-
-    :param raw: the text typed
-    :param kind: ``infer``, ``string``, ``integer``, ``float`` or ``boolean``
-    :return: the typed value
-    :raises ValidationError: when the text is not a value of that type (field ``value``)
-    """
-    text = raw.strip()
-    if kind == INFER:
-        value = infer_value(raw)
-    elif kind == "string":
-        value = raw
-    elif kind == "integer":
-        if not _INTEGER.fullmatch(text):
-            raise ValidationError(f"{raw!r} is not an integer.", field="value")
-        value = int(text)
-    elif kind == "float":
-        value = _parse_float(raw)
-    elif kind == "boolean":
-        if text.lower() not in _BOOLEANS:
-            raise ValidationError("A boolean trait is true or false.", field="value")
-        value = _BOOLEANS[text.lower()]
-    else:
-        raise ValidationError(f"Unknown type {kind!r}.", field="value_type")
-    if isinstance(value, str) and len(value) > TRAIT_STRING_MAX:
-        raise ValidationError(
-            f"A string trait has at most {TRAIT_STRING_MAX:,} characters.", field="value"
-        )
-    _check_integer(value)
-    return value
-
-
-def _check_integer(value: TypedValue) -> None:
-    # The SDK API refuses (and its JSON encoder cannot send) integers beyond 64 bits.
-    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
-        raise ValidationError(
-            "An integer trait must lie within the 64-bit range "
-            f"({INT_MIN:,} to {INT_MAX:,}).",
-            field="value",
-        )
-
-
-def _parse_float(raw: str) -> float:
-    text = raw.strip()
-    number = float(text) if _FLOAT.fullmatch(text) else math.nan
-    if not math.isfinite(number):
-        raise ValidationError(f"{raw!r} is not a finite number.", field="value")
-    return number
-
-
-def check_key(key: str) -> str:
-    """Return a valid trait key.
-
-    :raises ValidationError: empty, longer than 200 characters, or not printable
-    """
-    if not key or not key.strip():
-        raise ValidationError("A trait needs a key.", field="key")
-    if len(key) > TRAIT_KEY_MAX:
-        raise ValidationError(f"A trait key has at most {TRAIT_KEY_MAX} characters.", field="key")
-    if not key.isprintable():
-        raise ValidationError("A trait key cannot contain control characters.", field="key")
-    return key
 
 
 def trait_version(trait: Trait) -> str:
@@ -208,8 +122,8 @@ def set_trait(
     :raises Conflict: when the trait changed since (the refused attempt is audited)
     """
     qa.ensure_can_edit(actor, identity)
-    check_key(key)
-    value = parse_value(raw_value, kind)
+    values.check_trait_key(key)
+    value = values.parse_value(kind, raw_value, values.TRAIT)
     trait = _locked(identity, key)
     if trait is None and must_exist:
         raise NotFound(f"No trait {key!r} on this identity.")

@@ -20,7 +20,7 @@ def _form(**overrides):
         "name": "new_checkout",
         "description": "Checkout v2",
         "type": "STANDARD",
-        "value_kind": "none",
+        "value_kind": "null",
         "value": "",
     }
     data.update(overrides)

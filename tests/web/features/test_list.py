@@ -191,7 +191,7 @@ def test_row__cancel__returns_display_row(client, editor):
         ("integer", "-7", -7),
         ("boolean", "TRUE", True),
         ("boolean", "false", False),
-        ("none", "ignored", None),
+        ("null", "", None),
     ],
 )
 def test_update_value__valid__saves_typed_value_and_audits(client, editor, kind, text, expected):

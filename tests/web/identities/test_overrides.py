@@ -213,7 +213,7 @@ def test_update_override__typed_value__is_stored_and_served(
     ("value", "kind", "message"),
     [
         ("abc", "integer", "not a whole number"),
-        ("maybe", "boolean", "true or false"),
+        ("maybe", "boolean", "“true” or “false”"),
         ("{oops", "json", "Not valid JSON"),
     ],
 )

@@ -71,11 +71,11 @@ def test_add_trait__entering_a_segment__reports_changed_flags(client, auth, worl
 @pytest.mark.parametrize(
     ("key", "value", "kind", "message"),
     [
-        ("age", "abc", "integer", "not an integer"),
+        ("age", "abc", "integer", "not a whole number"),
         ("x" * 201, "v", "infer", "200"),
         ("note", "y" * 2001, "string", "2000"),
         ("f", "1e999", "float", "finite"),
-        ("b", "maybe", "boolean", "true or false"),
+        ("b", "maybe", "boolean", "“true” or “false”"),
         ("", "v", "infer", ""),
     ],
 )
@@ -173,7 +173,7 @@ def test_update_trait__invalid__is_422_with_form(client, auth, world):
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert html.lstrip().startswith('<tr id="trait-age"') and "not an integer" in html
+    assert html.lstrip().startswith('<tr id="trait-age"') and "not a whole number" in html
     assert traits_of(world.alice)["age"] == 31
 
 
@@ -223,3 +223,23 @@ def test_trait_change__sdk_sees_it(client, auth, world):
     )
     flags = {f["feature"]["name"]: f for f in response.get_json()["flags"]}
     assert flags["max_upload_mb"]["feature_state_value"] == 250
+
+
+def test_pasted_long_trait_key__is_kept_and_refused_inline(client, auth, world):
+    # Given a QA engineer pastes a 5,000-character key into the traits card
+    auth.login("qa@example.com")
+    before = traits_of(world.alice)
+    key = "k" * 5000
+    # When they submit it
+    response = client.post(
+        world.url(suffix="/traits"),
+        data={"key": key, "value": "v", "value_type": "infer"},
+        headers=HX,
+    )
+    # Then the card says the limit, keeps what they typed, and stores nothing
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'role="alert"' in html and "200" in html
+    assert f'value="{key}"' in html and "maxlength" not in html
+    assert "At most 200 characters." in html
+    assert traits_of(world.alice) == before

@@ -101,3 +101,46 @@ def test_override_changes__viewer_or_qa__403_and_nothing_changes(client, auth, w
     assert client.put(_url(world, "/1"), data={"value_type": "null"}).status_code == 403
     assert client.delete(_url(world, "/1")).status_code == 403
     assert db.session.scalar(select(func.count(SegmentOverride.id))) == 0
+
+
+def test_create_override__only_enabled_ticked__keeps_no_value(client, auth, world):
+    # Given the add form as the page renders it: only the feature and "Enabled" are set
+    auth.login("editor@example.com")
+    html = client.get(
+        f"/environments/{world.env.id}/segments/{world.segment.id}?tab=overrides"
+    ).get_data(as_text=True)
+    form = html.split('id="new-override"')[1].split("</form>")[0]
+    options = form.split('id="new-override-type"')[1].split("</select>")[0].split("<option")
+    default = next(o for o in options if "selected" in o).split('value="')[1].split('"')[0]
+    assert default == "null"
+    # When it is submitted with the default type and an empty value
+    response = client.post(
+        _url(world),
+        data={"feature_id": world.feature.id, "enabled": "y", "value_type": default, "value": ""},
+        headers=HX,
+    )
+    # Then the override stores no value (members keep null), not the string ""
+    assert response.status_code == 200
+    row = db.session.scalars(select(SegmentOverride)).one()
+    assert row.value is None and row.value_type == "null"
+
+
+def test_new_override_form__offers_the_identity_overrides_value_kinds(client, auth, world):
+    from webapp.forms.identities import OVERRIDE_KINDS
+
+    auth.login("editor@example.com")
+    html = client.get(
+        f"/environments/{world.env.id}/segments/{world.segment.id}?tab=overrides"
+    ).get_data(as_text=True)
+    select_html = html.split('id="new-override-type"')[1].split("</select>")[0]
+    offered = [part.split('"')[0] for part in select_html.split('value="')[1:]]
+    assert offered == [choice.value for choice in OVERRIDE_KINDS]
+
+
+def test_create_override__json__is_validated_and_stored(client, auth, world):
+    auth.login("editor@example.com")
+    refused = _create(client, world, value_type="json", value="{")
+    assert refused.status_code == 422 and "Not valid JSON" in refused.get_data(as_text=True)
+    response = _create(client, world, value_type="json", value=' {"a": [1, 2]} ')
+    assert response.status_code == 200
+    assert db.session.scalars(select(SegmentOverride)).one().value == '{"a": [1, 2]}'

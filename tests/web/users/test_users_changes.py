@@ -201,7 +201,7 @@ def test_bulk_apply__result_changed_since_dry_run__is_422_and_changes_nothing(cl
     [
         ("delete", "age >", {}, "Could not read"),
         ("override", "", {}, "Choose the feature to override"),
-        ("override", "", {"feature_id": "1", "value_type": "integer", "value": "x"}, "not an"),
+        ("override", "", {"feature_id": "1", "value_type": "integer", "value": "x"}, "whole"),
         ("explode", "", {}, "Not a valid choice"),
     ],
 )
@@ -221,7 +221,7 @@ def test_bulk_override__feature_of_another_project__is_422(client, auth, world):
     foreign = make_feature(other, "theirs")
     db.session.commit()
     auth.login("editor@example.com")
-    response = _bulk(client, world, "override", "", feature_id=str(foreign.id), value_type="none")
+    response = _bulk(client, world, "override", "", feature_id=str(foreign.id), value_type="null")
     assert response.status_code == 422
     assert "feature of this project" in response.get_data(as_text=True)
 

@@ -12,7 +12,7 @@ from ...access import role_required
 from ...forms import ConfirmForm
 from ...forms.features import FeatureForm
 from ...htmx import hx_redirect, is_partial_request
-from ...services import features
+from ...services import features, values
 from ...services.errors import ValidationError
 from . import bp
 from .common import invalid, render
@@ -24,7 +24,7 @@ def _input(form: FeatureForm, creating: bool) -> features.FeatureInput:
         description=form.description.data or "",
         type=form.type.data,
         server_key_only=bool(form.server_key_only.data),
-        value_kind=form.value_kind.data if creating else "none",
+        value_kind=form.value_kind.data if creating else values.NULL,
         value_text=form.value.data or "" if creating else "",
     )
 

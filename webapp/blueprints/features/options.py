@@ -10,7 +10,7 @@ from ...access import role_required
 from ...forms import ConfirmForm
 from ...forms.base import as_text
 from ...forms.features import AllocationsForm, OptionForm, OptionValueForm, percentage_of
-from ...services import feature_options, features
+from ...services import feature_options, features, values
 from ...services.errors import Conflict, ValidationError
 from . import bp
 from .common import invalid, render
@@ -56,7 +56,7 @@ def edit_option(environment_id: int, feature_id: int, option_id: int) -> Respons
     feature = features.get_feature(g.project.id, feature_id)
     option = feature_options.get_option(feature, option_id)
     form = OptionValueForm(
-        formdata=None, value_kind=features.kind_of(option.value), value=as_text(option.value)
+        formdata=None, value_kind=values.editor_kind(option.value), value=as_text(option.value)
     )
     context = detail_context(feature_id) | {"editing_option": option, "option_edit_form": form}
     return render("features/_options.html", **context)

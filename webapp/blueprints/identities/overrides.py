@@ -14,7 +14,7 @@ from ...forms.identities import OptionForm, OverrideValueForm, ToggleOverrideFor
 from ...forms.versions import VersionedDeleteForm
 from ...htmx import is_partial_request
 from ...models import Feature, Identity, utcnow
-from ...services import identities, overrides
+from ...services import identities, overrides, values
 from ...services.errors import Conflict, ValidationError
 from ...services.overrides import OverrideChange
 from . import bp
@@ -73,7 +73,10 @@ def edit_override(environment_id: int, identity_id: int, feature_id: int) -> Res
     identity = load_identity(environment_id, identity_id, edit=True)
     row = identities.flag_row(identity, load_feature(feature_id), utcnow())
     form = OverrideValueForm(
-        formdata=None, value=as_text(row.value), value_type=_kind(row.value), version=row.version
+        formdata=None,
+        value=as_text(row.value),
+        value_type=values.editor_kind(row.value),
+        version=row.version,
     )
     return render("identities/_override_form.html", row=row, identity=identity, form=form)
 
@@ -108,7 +111,7 @@ def update_override(environment_id: int, identity_id: int, feature_id: int) -> R
     try:
         if not form.validate_on_submit():
             raise ValidationError(first_error(form), field="value")
-        value = overrides.parse_value(form.value.data or "", form.value_type.data)
+        value = values.parse_value(form.value_type.data, form.value.data, values.FLAG)
         change = overrides.set_override_value(
             current_user, identity, feature, value, utcnow(), _expiry(form),
             version=form.version.data,
@@ -180,13 +183,3 @@ def undo(environment_id: int, identity_id: int, event_id: int) -> Response:
     message = {"level": "info", "message": change.message}
     headers = trigger(flags_changed={"changed": change.changed}, show_message=message)
     return make_response("", 200, headers)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
-        return "json"
-    return "string"
