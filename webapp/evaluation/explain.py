@@ -13,12 +13,8 @@ from typing import Any
 from .compile import CompiledEnvironment, Outcome
 from .engine import evaluate, make_subject
 from .hashing import hashed_percentage_of_text
-from .operators import (
-    CASTING_OPERATORS,
-    PERCENTAGE_SPLIT,
-    cast_condition_value,
-    is_cast_failure,
-)
+from .operators import lookup, reads_identity_key
+from .predicates import cast_condition_value, is_cast_failure
 from .segments import CompiledCondition, CompiledRule, CompiledSegment, Subject, describe_property
 from .types import ContextValue, FeatureValue, FlagResult, IdentityInput, IdentityOverride
 
@@ -174,13 +170,14 @@ def trace_condition(compiled: CompiledCondition, subject: Subject) -> ConditionT
     :return: the trace
     """
     condition = compiled.condition
+    operator = lookup(condition.operator)
     seen = compiled.read(subject)
     cast, cast_value = None, None
-    if condition.operator in CASTING_OPERATORS and seen is not None:
+    if operator.comparison is not None and seen is not None:
         cast, cast_value = cast_condition_value(condition.value, seen)
         cast_value = "<cast failed>" if is_cast_failure(cast_value) else cast_value
     bucket = None
-    if condition.operator == PERCENTAGE_SPLIT and seen is not None:
+    if operator.split and seen is not None:
         bucket = hashed_percentage_of_text(f"{compiled.segment_key},{seen}")
     return ConditionTrace(
         condition.property,
@@ -196,7 +193,7 @@ def trace_condition(compiled: CompiledCondition, subject: Subject) -> ConditionT
 
 
 def _source(property_: str, operator: str) -> str:
-    if operator == PERCENTAGE_SPLIT and not property_:
+    if reads_identity_key(operator, property_):
         return "identity key"
     return describe_property(property_)
 
