@@ -16,7 +16,14 @@ from .hashing import hashed_percentage_of_text
 from .operators import lookup, reads_identity_key
 from .predicates import cast_condition_value, is_cast_failure
 from .segments import CompiledCondition, CompiledRule, CompiledSegment, Subject, describe_property
-from .types import ContextValue, FeatureValue, FlagResult, IdentityInput, IdentityOverride
+from .types import (
+    ContextValue,
+    FeatureValue,
+    FlagResult,
+    FlagSource,
+    IdentityInput,
+    IdentityOverride,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +91,17 @@ class CandidateTrace:
 
 @dataclass(frozen=True, slots=True)
 class FeatureExplanation:
-    """How one feature got its result."""
+    """How one feature got its result (``source`` says from where)."""
 
     name: str
     result: FlagResult
-    source: str
     candidates: tuple[CandidateTrace, ...]
     split: SplitTrace | None
+
+    @property
+    def source(self) -> FlagSource:
+        """Return where the result comes from."""
+        return self.result.source
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,14 +226,11 @@ def _explain_feature(
         )
         for c in (plan.candidates if plan else ())
     )
-    if flag.reason.startswith("TARGETING_MATCH; segment=identity_overrides") and (
-        flag.segment_key is None
-    ):
-        return FeatureExplanation(name, flag, "identity override", candidates, None)
+    if flag.source is FlagSource.IDENTITY_OVERRIDE:
+        return FeatureExplanation(name, flag, candidates, None)
     outcome = _applied_outcome(compiled, name, flag)
     split = _split_trace(outcome, identity_key) if outcome and outcome.fixed is None else None
-    source = "segment override" if flag.segment_key is not None else "environment default"
-    return FeatureExplanation(name, flag, source, candidates, split)
+    return FeatureExplanation(name, flag, candidates, split)
 
 
 def _applied_outcome(compiled: CompiledEnvironment, name: str, flag: FlagResult) -> Outcome | None:
