@@ -155,23 +155,23 @@ def _condition_holds(condition: identity_query.Condition, traits_: dict[str, Typ
     present = condition.key in traits_
     value = traits_.get(condition.key)
     op, values = condition.op, condition.values
-    if op in ("set", "not set"):
-        return present == (op == "set")
+    if op in ("IS_SET", "IS_NOT_SET"):
+        return present == (op == "IS_SET")
     if not present:
         return False
-    if op == "=":
+    if op == "EQUAL":
         return _equals(value, values[0])
-    if op == "!=":
+    if op == "NOT_EQUAL":
         return not _equals(value, values[0])
-    if op == "in":
+    if op == "IN":
         return any(_equals(value, v) for v in values)
-    if op == "~":
+    if op == "CONTAINS":  # the search's contains ignores case
         return values[0].text.lower() in _text(value).lower()
     number = values[0].number
     if not isinstance(value, int | float) or isinstance(value, bool) or number is None:
         return False
-    return {">": value > number, ">=": value >= number, "<": value < number,
-            "<=": value <= number}[op]  # fmt: skip
+    return {"GREATER_THAN": value > number, "GREATER_THAN_INCLUSIVE": value >= number,
+            "LESS_THAN": value < number, "LESS_THAN_INCLUSIVE": value <= number}[op]  # fmt: skip
 
 
 def _identifier_holds(term: identity_query.IdentifierTerm | None, identifier: str) -> bool:
