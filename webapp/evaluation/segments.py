@@ -10,25 +10,6 @@ from .operators import build_predicate, reads_identity_key
 from .predicates import Predicate
 from .types import Condition, ContextValue, Rule, Segment, TraitValue
 
-__all__ = [
-    "JSONPATH_PREFIX",
-    "QUANTIFIER_NAMES",
-    "UNSUPPORTED",
-    "Check",
-    "CompiledCondition",
-    "CompiledRule",
-    "CompiledSegment",
-    "Reader",
-    "Subject",
-    "describe_property",
-    "is_in_segment",
-    "make_reader",
-    "normalise",
-    "normalise_traits",
-    "parse_jsonpath",
-    "trait_key_of",
-]
-
 JSONPATH_PREFIX = "$."
 
 

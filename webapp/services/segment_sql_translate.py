@@ -35,8 +35,9 @@ from sqlalchemy import (
 )
 
 from ..evaluation import Condition, Rule
+from ..evaluation.normalise import normalise
 from ..evaluation.operators import REGEX, build_predicate, reads_identity_key
-from ..evaluation.segments import describe_property, normalise, parse_jsonpath
+from ..evaluation.segments import describe_property, parse_jsonpath
 from ..models import Identity
 from . import regex_guard
 from .segment_sql_rows import (
