@@ -32,6 +32,7 @@ from tests.factories import (
 from tests.hardening.dbdump import describe_change, dump
 from webapp.evaluation import EnvironmentSnapshot, IdentityInput, compile_snapshot, evaluate
 from webapp.evaluation import Segment as EvalSegment
+from webapp.evaluation.operators import OPERATORS
 from webapp.extensions import db
 from webapp.models import AuditEvent, Environment, Identity, TypedValue, utcnow
 from webapp.services import identity_query, segment_sql, traits
@@ -455,9 +456,8 @@ def _rules_with(payload: str) -> list[list[dict[str, Any]]]:
         condition = {"property_": prop, "operator": operator, "value": value}
         return [{"type": "ALL", "rules": [], "conditions": [condition]}]
 
-    operators = ("EQUAL", "NOT_EQUAL", "CONTAINS", "NOT_CONTAINS", "REGEX", "GREATER_THAN",
-                 "LESS_THAN_INCLUSIVE")  # fmt: skip
-    rules = [one(operator, payload) for operator in operators]
+    # Every operator of the registry takes the payload as its value.
+    rules = [one(operator, payload) for operator in OPERATORS]
     rules.append(one("IN", f"{payload},pro"))
     rules.append(one("IN", f'["{payload}", "1"]'))
     if len(payload) <= 200:
