@@ -32,6 +32,7 @@ from tests.factories import (
 from tests.hardening.dbdump import describe_change, dump
 from webapp.evaluation import EnvironmentSnapshot, IdentityInput, compile_snapshot, evaluate
 from webapp.evaluation import Segment as EvalSegment
+from webapp.evaluation.operators import OPERATORS
 from webapp.extensions import db
 from webapp.models import AuditEvent, Environment, Identity, TypedValue, utcnow
 from webapp.services import identity_query, segment_sql, traits
@@ -155,23 +156,23 @@ def _condition_holds(condition: identity_query.Condition, traits_: dict[str, Typ
     present = condition.key in traits_
     value = traits_.get(condition.key)
     op, values = condition.op, condition.values
-    if op in ("set", "not set"):
-        return present == (op == "set")
+    if op in ("IS_SET", "IS_NOT_SET"):
+        return present == (op == "IS_SET")
     if not present:
         return False
-    if op == "=":
+    if op == "EQUAL":
         return _equals(value, values[0])
-    if op == "!=":
+    if op == "NOT_EQUAL":
         return not _equals(value, values[0])
-    if op == "in":
+    if op == "IN":
         return any(_equals(value, v) for v in values)
-    if op == "~":
+    if op == "CONTAINS":  # the search's contains ignores case
         return values[0].text.lower() in _text(value).lower()
     number = values[0].number
     if not isinstance(value, int | float) or isinstance(value, bool) or number is None:
         return False
-    return {">": value > number, ">=": value >= number, "<": value < number,
-            "<=": value <= number}[op]  # fmt: skip
+    return {"GREATER_THAN": value > number, "GREATER_THAN_INCLUSIVE": value >= number,
+            "LESS_THAN": value < number, "LESS_THAN_INCLUSIVE": value <= number}[op]  # fmt: skip
 
 
 def _identifier_holds(term: identity_query.IdentifierTerm | None, identifier: str) -> bool:
@@ -455,9 +456,8 @@ def _rules_with(payload: str) -> list[list[dict[str, Any]]]:
         condition = {"property_": prop, "operator": operator, "value": value}
         return [{"type": "ALL", "rules": [], "conditions": [condition]}]
 
-    operators = ("EQUAL", "NOT_EQUAL", "CONTAINS", "NOT_CONTAINS", "REGEX", "GREATER_THAN",
-                 "LESS_THAN_INCLUSIVE")  # fmt: skip
-    rules = [one(operator, payload) for operator in operators]
+    # Every operator of the registry takes the payload as its value.
+    rules = [one(operator, payload) for operator in OPERATORS]
     rules.append(one("IN", f"{payload},pro"))
     rules.append(one("IN", f'["{payload}", "1"]'))
     if len(payload) <= 200:

@@ -21,6 +21,10 @@ def _num(text_: str) -> Literal:
     return Literal(NUM, text_, float(text_))
 
 
+def _cond(key: str, op: str, *values: Literal) -> ParsedQuery:
+    return ParsedQuery(None, (Condition(key, op, values),))
+
+
 # ----------------------------------------------------------------------------- parsing
 
 
@@ -33,51 +37,51 @@ def _num(text_: str) -> Literal:
         ('"alice smith"', ParsedQuery(IdentifierTerm("alice smith", "exact"))),
         ("~lic", ParsedQuery(IdentifierTerm("lic", "contains"))),
         ('~ "a b"', ParsedQuery(IdentifierTerm("a b", "contains"))),
-        ("plan = pro", ParsedQuery(None, (Condition("plan", "=", (Literal("string", "pro"),)),))),
-        ("plan=pro", ParsedQuery(None, (Condition("plan", "=", (Literal("string", "pro"),)),))),
-        ("plan != pro", ParsedQuery(None, (Condition("plan", "!=", (Literal("string", "pro"),)),))),
-        ("age > 30", ParsedQuery(None, (Condition("age", ">", (_num("30"),)),))),
-        ("age >= 30", ParsedQuery(None, (Condition("age", ">=", (_num("30"),)),))),
-        ("age < -1.5", ParsedQuery(None, (Condition("age", "<", (_num("-1.5"),)),))),
-        ("age <= 30", ParsedQuery(None, (Condition("age", "<=", (_num("30"),)),))),
-        ("code = 007", ParsedQuery(None, (Condition("code", "=", (_num("007"),)),))),
-        ('code = "007"', ParsedQuery(None, (Condition("code", "=", (Literal("string", "007"),)),))),
+        ("plan = pro", _cond("plan", "EQUAL", Literal("string", "pro"))),
+        ("plan=pro", ParsedQuery(None, (Condition("plan", "EQUAL", (Literal("string", "pro"),)),))),
+        ("plan != pro", _cond("plan", "NOT_EQUAL", Literal("string", "pro"))),
+        ("age > 30", ParsedQuery(None, (Condition("age", "GREATER_THAN", (_num("30"),)),))),
+        ("age >= 30", _cond("age", "GREATER_THAN_INCLUSIVE", _num("30"))),
+        ("age < -1.5", ParsedQuery(None, (Condition("age", "LESS_THAN", (_num("-1.5"),)),))),
+        ("age <= 30", ParsedQuery(None, (Condition("age", "LESS_THAN_INCLUSIVE", (_num("30"),)),))),
+        ("code = 007", ParsedQuery(None, (Condition("code", "EQUAL", (_num("007"),)),))),
+        ('code = "007"', _cond("code", "EQUAL", Literal("string", "007"))),
         (
             "beta = TRUE",
-            ParsedQuery(None, (Condition("beta", "=", (Literal("boolean", "true"),)),)),
+            ParsedQuery(None, (Condition("beta", "EQUAL", (Literal("boolean", "true"),)),)),
         ),
         (
             'beta = "true"',
-            ParsedQuery(None, (Condition("beta", "=", (Literal("string", "true"),)),)),
+            ParsedQuery(None, (Condition("beta", "EQUAL", (Literal("string", "true"),)),)),
         ),
         (
             "country in (DE, FR)",
             ParsedQuery(
                 None,
-                (Condition("country", "in", (Literal("string", "DE"), Literal("string", "FR"))),),
+                (Condition("country", "IN", (Literal("string", "DE"), Literal("string", "FR"))),),
             ),
         ),
         (
             "country IN (DE)",
-            ParsedQuery(None, (Condition("country", "in", (Literal("string", "DE"),)),)),
+            ParsedQuery(None, (Condition("country", "IN", (Literal("string", "DE"),)),)),
         ),
         (
             "email ~ @acme.com",
-            ParsedQuery(None, (Condition("email", "~", (Literal("string", "@acme.com"),)),)),
+            ParsedQuery(None, (Condition("email", "CONTAINS", (Literal("string", "@acme.com"),)),)),
         ),
-        ("beta is set", ParsedQuery(None, (Condition("beta", "set"),))),
-        ("beta IS NOT SET", ParsedQuery(None, (Condition("beta", "not set"),))),
+        ("beta is set", ParsedQuery(None, (Condition("beta", "IS_SET"),))),
+        ("beta IS NOT SET", ParsedQuery(None, (Condition("beta", "IS_NOT_SET"),))),
         (
             '"full name" = "Ann \\"A\\" Lee"',
-            ParsedQuery(None, (Condition("full name", "=", (Literal("string", 'Ann "A" Lee'),)),)),
+            _cond("full name", "EQUAL", Literal("string", 'Ann "A" Lee')),
         ),
         (
             "ali and plan = pro AND age > 30",
             ParsedQuery(
                 IdentifierTerm("ali", "prefix"),
                 (
-                    Condition("plan", "=", (Literal("string", "pro"),)),
-                    Condition("age", ">", (_num("30"),)),
+                    Condition("plan", "EQUAL", (Literal("string", "pro"),)),
+                    Condition("age", "GREATER_THAN", (_num("30"),)),
                 ),
             ),
         ),

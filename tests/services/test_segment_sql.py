@@ -11,11 +11,12 @@ from sqlalchemy import insert
 from tests.factories import make_environment, make_identity, make_project
 from webapp.evaluation import EnvironmentSnapshot, IdentityInput, compile_snapshot, evaluate
 from webapp.evaluation import Segment as EvalSegment
+from webapp.evaluation.operators import OPERATORS as REGISTRY
 from webapp.extensions import db
 from webapp.models import Identity, Trait, encode_value, utcnow
 from webapp.models.base import sha256_hex
 from webapp.models.identity import numeric_form
-from webapp.services import segment_sql
+from webapp.services import segment_sql, segment_sql_rows
 
 KEYS = ["plan", "country", "age", "score", "version", "beta", "name"]
 VALUES: list[Any] = [
@@ -39,19 +40,17 @@ OPERATOR_VALUES: dict[str, list[str | None]] = {
     "NOT_CONTAINS": ["pro", "", "b", "1"],
     "presence": [None],
 }  # fmt: skip
-TYPED = [
-    "EQUAL", "NOT_EQUAL", "GREATER_THAN", "GREATER_THAN_INCLUSIVE", "LESS_THAN",
-    "LESS_THAN_INCLUSIVE", "CONTAINS",
-]  # fmt: skip
-OPERATORS = TYPED + ["NOT_CONTAINS", "REGEX", "IN", "IS_SET", "IS_NOT_SET", "MODULO"]
-OPERATORS += ["PERCENTAGE_SPLIT"]
+# Every operator of the registry; a new one needs its value pools below (a KeyError says so).
+OPERATORS = list(REGISTRY)
+TYPED = [name for name, operator in REGISTRY.items() if operator.comparison is not None]
+VALUELESS = [name for name, operator in REGISTRY.items() if not operator.takes_value]
 PROPERTIES = KEYS + ["$.identity.identifier", "$.environment.name", "$.identity.key", "$.x["]
 
 
 def _values_for(operator: str) -> list[str | None]:
     if operator in TYPED:
         return OPERATOR_VALUES["typed"]
-    if operator in ("IS_SET", "IS_NOT_SET"):
+    if operator in VALUELESS:
         return OPERATOR_VALUES["presence"]
     return OPERATOR_VALUES[operator]
 
@@ -59,7 +58,7 @@ def _values_for(operator: str) -> list[str | None]:
 def _condition(rng: random.Random) -> dict[str, Any]:
     operator = rng.choice(OPERATORS)
     prop = rng.choice(PROPERTIES)
-    if operator == "PERCENTAGE_SPLIT" and rng.random() < 0.5:
+    if REGISTRY[operator].split and rng.random() < 0.5:
         prop = ""
     return {"operator": operator, "property_": prop, "value": rng.choice(_values_for(operator))}
 
@@ -170,6 +169,30 @@ def test_count_members__every_operator_once__equal_evaluation(app):
                 assert segment_sql.count_members(env.id, rules, "77") == len(expected), rules
 
 
+def test_count_members__every_operator_not_translatable__python_decides_equal_evaluation(
+    app, monkeypatch
+):
+    # Given every operator marked NOT_TRANSLATABLE, as a new operator may be at first
+    for name in list(segment_sql_rows.ROW_SQL):
+        monkeypatch.setitem(segment_sql_rows.ROW_SQL, name, segment_sql_rows.NOT_TRANSLATABLE)
+    rng = random.Random(8)
+    env = make_environment(make_project(), name="Production")
+    traits = _fill(env.id, 60, rng)
+    identifiers = dict(db.session.query(Identity.id, Identity.identifier))
+    people = {i: (identifiers[i], t) for i, t in traits.items()}
+    for operator in OPERATORS:
+        for value in _values_for(operator)[:4]:
+            for prop in ("plan", "", "$.environment.name"):
+                condition = {"operator": operator, "property_": prop, "value": value}
+                rules = [{"type": "ANY", "conditions": [condition], "rules": []}]
+                # When counting and listing through SQL (which now defers to Python)
+                counted = segment_sql.count_members(env.id, rules, "77")
+                listed = set(segment_sql.member_ids(env.id, rules, "77", limit=1000))
+                # Then both equal evaluation
+                expected = _expected(env, rules, people)
+                assert (counted, listed) == (len(expected), expected), rules
+
+
 def test_translate__presence_and_absence__is_exact_sql(app):
     # Given IS_SET and IS_NOT_SET conditions on traits
     env = make_environment(make_project())
@@ -249,7 +272,7 @@ EDGE_CONDITIONS: dict[str, list[str | None]] = {
 def _edge_values_for(operator: str) -> list[str | None]:
     if operator in TYPED:
         return EDGE_CONDITIONS["typed"]
-    if operator in ("IS_SET", "IS_NOT_SET"):
+    if operator in VALUELESS:
         return EDGE_CONDITIONS["presence"]
     return EDGE_CONDITIONS[operator]
 
@@ -288,7 +311,7 @@ def test_count_members__edge_values_nested_rules__equal_evaluation(app):
     env = make_environment(make_project(), name="Production")
     people = _edge_people(env)
     rng = random.Random(11)
-    operators = [o for o in OPERATORS if o != "PERCENTAGE_SPLIT"]
+    operators = [o for o in OPERATORS if not REGISTRY[o].split]
 
     def condition() -> dict[str, Any]:
         operator = rng.choice(operators)

@@ -11,22 +11,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-OPERATORS = [
-    "EQUAL",
-    "NOT_EQUAL",
-    "GREATER_THAN",
-    "GREATER_THAN_INCLUSIVE",
-    "LESS_THAN",
-    "LESS_THAN_INCLUSIVE",
-    "CONTAINS",
-    "NOT_CONTAINS",
-    "REGEX",
-    "IS_SET",
-    "IS_NOT_SET",
-    "MODULO",
-    "IN",
-    "PERCENTAGE_SPLIT",
-]
+from webapp.evaluation.operators import OPERATORS as REGISTRY
+
+# Every registered operator (the registry test holds it equal to the official engine's list).
+OPERATORS = list(REGISTRY)
 TRAIT_KEYS = [
     "plan",
     "age",

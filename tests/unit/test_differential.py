@@ -38,6 +38,7 @@ from strategies import (
 
 from webapp.evaluation import (
     Condition,
+    FlagSource,
     IdentityInput,
     compile_snapshot,
     evaluate,
@@ -83,14 +84,27 @@ def _without_override_hijack(doc: dict[str, Any], identity: dict[str, Any]) -> d
     return {**identity, "traits": traits}
 
 
+def _source_said_by(reason: str, segment_key: str | None) -> FlagSource:
+    """Read the source off the official reason (a segment may be named identity_overrides)."""
+    kind = reason.partition(";")[0]
+    if kind == "SPLIT":
+        return FlagSource.SPLIT
+    if kind in ("DEFAULT", "STATIC"):
+        return FlagSource.DEFAULT
+    if reason == "TARGETING_MATCH; segment=identity_overrides" and segment_key is None:
+        return FlagSource.IDENTITY_OVERRIDE
+    return FlagSource.SEGMENT
+
+
 def assert_same_flags(official: dict[str, Any], ours: Any) -> None:
-    """Assert both engines produced the same flags, feature by feature."""
+    """Assert both engines produced the same flags, feature by feature, sources agreeing."""
     assert set(official) == set(ours)
     for name, flag in official.items():
         mine = ours[name]
         got = (mine.enabled, _typed(mine.value), mine.variant, mine.reason)
         expected = (flag["enabled"], _typed(flag["value"]), flag["variant"], flag["reason"])
         assert got == expected, name
+        assert mine.source is _source_said_by(flag["reason"], mine.segment_key), name
 
 
 def official_segments(result: Any) -> list[tuple[str, str]]:

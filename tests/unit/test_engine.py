@@ -10,6 +10,7 @@ from webapp.evaluation import (
     Condition,
     EnvironmentSnapshot,
     FeatureState,
+    FlagSource,
     IdentityInput,
     IdentityOverride,
     Rule,
@@ -149,6 +150,7 @@ def test_evaluate__identity_override__wins_over_segment_and_is_never_split() -> 
     assert (flags["banner"].enabled, flags["banner"].value) == (False, "mine")
     assert flags["banner"].reason == "TARGETING_MATCH; segment=identity_overrides"
     assert (flags["colour"].value, flags["colour"].variant) == ("fixed", None)
+    assert {flags[n].source for n in ("banner", "colour")} == {FlagSource.IDENTITY_OVERRIDE}
 
 
 def test_evaluate__overrides_argument__replaces_snapshot_overrides() -> None:

@@ -12,6 +12,7 @@ from webapp.evaluation import (
     Condition,
     EnvironmentSnapshot,
     FeatureState,
+    FlagSource,
     IdentityInput,
     IdentityOverride,
     Rule,
@@ -94,7 +95,7 @@ def test_explain__feature_sources_candidates_and_split() -> None:
 
     # Then
     banner = explanation.feature("banner")
-    assert banner.source == "segment override"
+    assert banner.source is FlagSource.SEGMENT
     assert [(c.segment_name, c.priority, c.matched) for c in banner.candidates] == [
         ("Pro users", 1, True)
     ]
@@ -102,11 +103,26 @@ def test_explain__feature_sources_candidates_and_split() -> None:
     assert colour.split is not None
     assert [(r.start, r.limit, r.value) for r in colour.split.ranges] == [(0.0, 50.0, "red")]
     assert (colour.result.value == "red") is (colour.split.bucket < 50)
+    # The control value of a split is the default's, not the split's
+    assert colour.source is (FlagSource.SPLIT if colour.split.bucket < 50 else FlagSource.DEFAULT)
 
 
 def test_explain__identity_override_source() -> None:
     explanation = explain(COMPILED, IdentityInput("d"), [IdentityOverride("banner", True, "x")])
-    assert explanation.feature("banner").source == "identity override"
+    assert explanation.feature("banner").source is FlagSource.IDENTITY_OVERRIDE
+
+
+def test_explain__segment_named_like_the_overrides_pseudo_segment__is_a_segment_source() -> None:
+    # Given a segment whose name makes its reason read like an identity override's
+    named = dataclasses.replace(PRO_USERS, name="identity_overrides")
+    compiled = compile_snapshot(dataclasses.replace(SNAPSHOT, segments=(named,)))
+
+    # When
+    banner = explain(compiled, IdentityInput("e", {"plan": "pro", "age": 40})).feature("banner")
+
+    # Then the reason is the SDK's, and the source is still the segment
+    assert banner.result.reason == "TARGETING_MATCH; segment=identity_overrides"
+    assert (banner.source, banner.result.segment_key) == (FlagSource.SEGMENT, "1")
 
 
 def test_explain__agrees_with_evaluate() -> None:

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from webapp.evaluation import Condition, Rule, RuleError, Segment, validate_rules
+from webapp.evaluation.normalise import normalise
 from webapp.evaluation.segments import (
     CompiledSegment,
     Subject,
     describe_property,
-    normalise,
     parse_jsonpath,
 )
 

@@ -14,12 +14,14 @@ from .segments import Check, CompiledSegment
 from .types import (
     IDENTITY_OVERRIDES_SEGMENT_NAME,
     REASON_DEFAULT,
+    REASON_SPLIT,
     REASON_STATIC,
     REASON_TARGETING_MATCH,
     EnvironmentSnapshot,
     FeatureState,
     FeatureValue,
     FlagResult,
+    FlagSource,
     IdentityOverride,
     SegmentOverride,
     Variant,
@@ -151,7 +153,13 @@ def _fallback_reason(name: str, targeted: frozenset[str]) -> str:
 
 def _fixed_result(feature: FeatureState, reason: str) -> FlagResult:
     return FlagResult(
-        feature.feature_id, feature.name, feature.enabled, feature.value, None, reason
+        feature.feature_id,
+        feature.name,
+        feature.enabled,
+        feature.value,
+        None,
+        reason,
+        FlagSource.DEFAULT,
     )
 
 
@@ -180,20 +188,32 @@ def _outcome(
     reason: str,
     segment_key: str | None,
 ) -> Outcome:
-    def result(value: FeatureValue, variant: str | None, why: str) -> FlagResult:
+    fixed = FlagSource.DEFAULT if segment_key is None else FlagSource.SEGMENT
+
+    def result(value: FeatureValue, variant: str | None, why: str, kind: FlagSource) -> FlagResult:
         return FlagResult(
-            feature.feature_id, feature.name, source.enabled, value, variant, why, segment_key
+            feature.feature_id,
+            feature.name,
+            source.enabled,
+            value,
+            variant,
+            why,
+            kind,
+            segment_key,
         )
 
     if not source.variants:
-        return Outcome(result(source.value, None, reason))
+        return Outcome(result(source.value, None, reason, fixed))
     return Outcome(
         None,
         prefix=source.key + ",",
         ranges=_ranges(
-            source.variants, lambda v: result(v.value, v.key, f"SPLIT; weight={v.weight}")
+            source.variants,
+            lambda v: result(
+                v.value, v.key, f"{REASON_SPLIT}; weight={v.weight}", FlagSource.SPLIT
+            ),
         ),
-        control=result(source.value, "control", reason),
+        control=result(source.value, "control", reason, fixed),
     )
 
 
@@ -272,5 +292,6 @@ def compile_identity_overrides(
             override.value,
             None,
             IDENTITY_OVERRIDE_REASON,
+            FlagSource.IDENTITY_OVERRIDE,
         )
     return results

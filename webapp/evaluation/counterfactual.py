@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 from .compile import CompiledEnvironment
 from .engine import make_subject
-from .operators import IN, MODULO, PERCENTAGE_SPLIT, parse_in_values, parse_modulo
-from .segments import JSONPATH_PREFIX, CompiledCondition, CompiledRule, CompiledSegment, normalise
-from .semver import has_semver_suffix, parse_version
+from .operators import lookup, reads_identity_key
+from .segments import JSONPATH_PREFIX, CompiledCondition, CompiledRule, CompiledSegment
 from .types import IdentityInput, TraitValue
 
 _TRAIT_PATH_PREFIX = "$.identity.traits."
@@ -92,7 +91,7 @@ def _impossible(segment: CompiledSegment, member: bool) -> str:
 
 def _fixed_reason(compiled: CompiledCondition) -> str:
     condition = compiled.condition
-    if condition.operator == PERCENTAGE_SPLIT and not condition.property:
+    if reads_identity_key(condition.operator, condition.property):
         return "a percentage split on the identity key"
     if condition.property.startswith(JSONPATH_PREFIX) and not _trait_of(condition.property):
         return f"{condition.property}, which traits cannot change"
@@ -130,79 +129,6 @@ def _candidates(
 
 def _values_for(compiled: CompiledCondition) -> Iterator[tuple[TraitValue | None, bool]]:
     condition = compiled.condition
-    text = condition.value
     yield None, True
-    producer = _PRODUCERS.get(condition.operator, _typed_values)
-    for value in producer(text, compiled):
+    for value in lookup(condition.operator).trial_values(condition.value, compiled.test):
         yield value, False
-
-
-def _typed_values(text: str | None, compiled: CompiledCondition) -> list[TraitValue]:
-    if text is None:
-        return ["None", "x"]
-    if has_semver_suffix(text):
-        return _semver_values(text[:-7])
-    values: list[TraitValue] = [text, text + "x", "x" + text, ""]
-    number = normalise(text)
-    if isinstance(number, int | float) and not isinstance(number, bool):
-        values += [number, number + 1, number - 1]
-    if text in ("true", "True", "false", "False"):
-        values += [True, False]
-    return values
-
-
-def _semver_values(version_text: str) -> list[TraitValue]:
-    version = parse_version(version_text)
-    if version is None:
-        return []
-    major, minor, patch = version.major, version.minor, version.patch
-    return [
-        version_text,
-        f"{major}.{minor}.{patch + 1}",
-        f"{major + 1}.0.0",
-        "0.0.0",
-        f"{major}.{minor}.{patch}-a",
-    ]
-
-
-def _modulo_values(text: str | None, compiled: CompiledCondition) -> list[TraitValue]:
-    parsed = parse_modulo(text)
-    if parsed is None:
-        return []
-    divisor, remainder = parsed
-    values: list[TraitValue] = [remainder, remainder + divisor, remainder + 1]
-    if remainder.is_integer():
-        values += [int(remainder), int(remainder) + 1]
-    return values
-
-
-def _in_values(text: str | None, compiled: CompiledCondition) -> list[TraitValue]:
-    accepted = sorted(parse_in_values(text))
-    return [*accepted[:3], "__not_listed__"]
-
-
-def _split_values(text: str | None, compiled: CompiledCondition) -> list[TraitValue]:
-    # A split on a trait: search small integers for one on each side of the threshold.
-    found: list[TraitValue] = []
-    below = above = False
-    for number in range(200):
-        within = compiled.test(number)
-        if (within and not below) or (not within and not above):
-            found.append(number)
-            below, above = below or within, above or not within
-        if below and above:
-            break
-    return found
-
-
-def _set_values(text: str | None, compiled: CompiledCondition) -> list[TraitValue]:
-    return ["set"]
-
-
-_PRODUCERS = {
-    MODULO: _modulo_values,
-    IN: _in_values,
-    PERCENTAGE_SPLIT: _split_values,
-    "IS_SET": _set_values,
-    "IS_NOT_SET": _set_values,
-}

@@ -13,14 +13,17 @@ from typing import Any
 from .compile import CompiledEnvironment, Outcome
 from .engine import evaluate, make_subject
 from .hashing import hashed_percentage_of_text
-from .operators import (
-    CASTING_OPERATORS,
-    PERCENTAGE_SPLIT,
-    cast_condition_value,
-    is_cast_failure,
-)
+from .operators import lookup, reads_identity_key
+from .predicates import cast_condition_value, is_cast_failure
 from .segments import CompiledCondition, CompiledRule, CompiledSegment, Subject, describe_property
-from .types import ContextValue, FeatureValue, FlagResult, IdentityInput, IdentityOverride
+from .types import (
+    ContextValue,
+    FeatureValue,
+    FlagResult,
+    FlagSource,
+    IdentityInput,
+    IdentityOverride,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +91,17 @@ class CandidateTrace:
 
 @dataclass(frozen=True, slots=True)
 class FeatureExplanation:
-    """How one feature got its result."""
+    """How one feature got its result (``source`` says from where)."""
 
     name: str
     result: FlagResult
-    source: str
     candidates: tuple[CandidateTrace, ...]
     split: SplitTrace | None
+
+    @property
+    def source(self) -> FlagSource:
+        """Return where the result comes from."""
+        return self.result.source
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,13 +181,14 @@ def trace_condition(compiled: CompiledCondition, subject: Subject) -> ConditionT
     :return: the trace
     """
     condition = compiled.condition
+    operator = lookup(condition.operator)
     seen = compiled.read(subject)
     cast, cast_value = None, None
-    if condition.operator in CASTING_OPERATORS and seen is not None:
+    if operator.comparison is not None and seen is not None:
         cast, cast_value = cast_condition_value(condition.value, seen)
         cast_value = "<cast failed>" if is_cast_failure(cast_value) else cast_value
     bucket = None
-    if condition.operator == PERCENTAGE_SPLIT and seen is not None:
+    if operator.split and seen is not None:
         bucket = hashed_percentage_of_text(f"{compiled.segment_key},{seen}")
     return ConditionTrace(
         condition.property,
@@ -196,7 +204,7 @@ def trace_condition(compiled: CompiledCondition, subject: Subject) -> ConditionT
 
 
 def _source(property_: str, operator: str) -> str:
-    if operator == PERCENTAGE_SPLIT and not property_:
+    if reads_identity_key(operator, property_):
         return "identity key"
     return describe_property(property_)
 
@@ -218,14 +226,11 @@ def _explain_feature(
         )
         for c in (plan.candidates if plan else ())
     )
-    if flag.reason.startswith("TARGETING_MATCH; segment=identity_overrides") and (
-        flag.segment_key is None
-    ):
-        return FeatureExplanation(name, flag, "identity override", candidates, None)
+    if flag.source is FlagSource.IDENTITY_OVERRIDE:
+        return FeatureExplanation(name, flag, candidates, None)
     outcome = _applied_outcome(compiled, name, flag)
     split = _split_trace(outcome, identity_key) if outcome and outcome.fixed is None else None
-    source = "segment override" if flag.segment_key is not None else "environment default"
-    return FeatureExplanation(name, flag, source, candidates, split)
+    return FeatureExplanation(name, flag, candidates, split)
 
 
 def _applied_outcome(compiled: CompiledEnvironment, name: str, flag: FlagResult) -> Outcome | None:

@@ -1,30 +1,56 @@
-"""Condition operators, each compiled once from the condition's text value.
+"""The condition operators: one declared entry per operator, carrying all its facets.
 
-Every builder takes the condition value (and the segment key, which only
-PERCENTAGE_SPLIT needs) and returns a predicate over the *normalised* context
-value, None meaning "not set". Failures (bad casts, invalid regex or semver)
-make the predicate false, as in the official engine.
+This registry is the one place an operator is listed. Each entry says how the operator
+evaluates (``predicates``), what is wrong with a value (``value_checks``), which trait
+values a counterfactual tries (``trial_values``), how the segment builder asks for its
+value and names it, and how the Users-page search spells it. Every layer reads this:
+evaluation and validation dispatch on it, the builder's form and template iterate it, the
+search parser reads its spellings. The one impure facet, SQL translation, is attached by
+``services.segment_sql_rows`` (``ROW_SQL``), and a test fails when an operator has none
+there (not even an explicit "not translatable").
+
+Adding an operator: write its builder (and, if needed, a check and trial values), declare
+it below, give it an SQL entry, and the tests that iterate ``OPERATORS`` cover it.
 """
 
 from __future__ import annotations
 
-import json
-import operator
-import re
-from collections.abc import Callable
-from typing import Any
+import operator as op
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from .hashing import hashed_percentage_of_text
-from .semver import (
-    compare_versions,
-    has_semver_suffix,
-    parse_version,
-    version_contains,
+from .predicates import (
+    Builder,
+    Comparison,
+    Predicate,
+    build_in,
+    build_is_not_set,
+    build_is_set,
+    build_modulo,
+    build_not_contains,
+    build_percentage_split,
+    build_regex,
+    by_precedence,
+    typed_builder,
 )
-from .types import ContextValue
-
-Predicate = Callable[[ContextValue], bool]
-Builder = Callable[[str | None, str], Predicate]
+from .semver import version_contains
+from .trial_values import (
+    TrialValues,
+    any_value,
+    in_values,
+    modulo_values,
+    split_values,
+    typed_values,
+)
+from .value_checks import (
+    ValueCheck,
+    check_in,
+    check_modulo,
+    check_nothing,
+    check_regex,
+    check_split,
+    check_typed,
+)
 
 EQUAL = "EQUAL"
 NOT_EQUAL = "NOT_EQUAL"
@@ -35,227 +61,240 @@ LESS_THAN_INCLUSIVE = "LESS_THAN_INCLUSIVE"
 CONTAINS = "CONTAINS"
 NOT_CONTAINS = "NOT_CONTAINS"
 REGEX = "REGEX"
+IN = "IN"
 IS_SET = "IS_SET"
 IS_NOT_SET = "IS_NOT_SET"
 MODULO = "MODULO"
-IN = "IN"
 PERCENTAGE_SPLIT = "PERCENTAGE_SPLIT"
 
-_FAILED: Any = object()
 
-# Comparison against the parsed versions' precedence (-1, 0, 1).
-_SEMVER_TESTS: dict[str, Callable[[int], bool]] = {
-    EQUAL: lambda c: c == 0,
-    NOT_EQUAL: lambda c: c != 0,
-    GREATER_THAN: lambda c: c > 0,
-    GREATER_THAN_INCLUSIVE: lambda c: c >= 0,
-    LESS_THAN: lambda c: c < 0,
-    LESS_THAN_INCLUSIVE: lambda c: c <= 0,
-}
-_PLAIN_TESTS: dict[str, Callable[[Any, Any], bool]] = {
-    EQUAL: operator.eq,
-    NOT_EQUAL: operator.ne,
-    GREATER_THAN: operator.gt,
-    GREATER_THAN_INCLUSIVE: operator.ge,
-    LESS_THAN: operator.lt,
-    LESS_THAN_INCLUSIVE: operator.le,
-    CONTAINS: operator.contains,
-}
+@dataclass(frozen=True, slots=True)
+class Widget:
+    """The segment builder's input for a condition value.
 
-
-def _try_cast(cast: Callable[[Any], Any], value: str | None) -> Any:
-    try:
-        return cast(value)
-    except (TypeError, ValueError):
-        return _FAILED
-
-
-def cast_condition_value(value: str | None, trait: ContextValue) -> tuple[str, Any]:
-    """Cast a condition value to a trait's type, as typed comparisons do.
-
-    :param value: the condition's text value
-    :param trait: the normalised trait value the cast follows
-    :return: the cast's name and the cast value (or a failure marker)
+    ``label`` is the input's accessible name; ``attributes`` are further HTML attributes
+    of the ``<input>``; ``chips`` echoes a comma-separated value as chips.
     """
-    if isinstance(trait, str) and has_semver_suffix(value):
-        return "semver", parse_version(str(value)[:-7]) or _FAILED
-    if isinstance(trait, bool):
-        # Anything but the two spellings of false is true, None included.
-        return "bool", value not in ("False", "false")
-    if isinstance(trait, int):
-        return "int", _try_cast(int, value)
-    if isinstance(trait, float):
-        return "float", _try_cast(float, value)
-    # str(None) == "None": a null condition value compares as that text.
-    return "str", str(value)
+
+    label: str
+    placeholder: str
+    attributes: tuple[tuple[str, str], ...] = ()
+    chips: bool = False
+
+    @property
+    def html(self) -> dict[str, str]:
+        """Return the input's HTML attributes (its class aside)."""
+        return {"placeholder": self.placeholder, "aria-label": self.label, **dict(self.attributes)}
 
 
-def is_cast_failure(value: Any) -> bool:
-    """Return True when ``cast_condition_value`` could not cast."""
-    return value is _FAILED
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """One condition operator and every facet of it.
 
-
-def _build_typed(name: str) -> Builder:
-    plain = _PLAIN_TESTS[name]
-    semver_test = _SEMVER_TESTS.get(name)
-
-    def build(value: str | None, segment_key: str) -> Predicate:
-        semver_text = str(value)[:-7] if has_semver_suffix(value) else None
-        text, as_bool = str(value), value not in ("False", "false")
-        as_int, as_float = _try_cast(int, value), _try_cast(float, value)
-        numeric_ok = name != CONTAINS
-
-        def test(trait: ContextValue) -> bool:
-            kind = type(trait)
-            if kind is str:
-                if semver_text is not None:
-                    return _semver_matches(name, semver_test, trait, semver_text)
-                return plain(trait, text)
-            if kind is bool:
-                return numeric_ok and plain(trait, as_bool)
-            if kind is int:
-                return numeric_ok and as_int is not _FAILED and plain(trait, as_int)
-            if kind is float:
-                return numeric_ok and as_float is not _FAILED and plain(trait, as_float)
-            return False
-
-        return test
-
-    return build
-
-
-def _semver_matches(
-    name: str, semver_test: Callable[[int], bool] | None, trait: Any, text: str
-) -> bool:
-    version = parse_version(trait)
-    if version is None:
-        return False
-    if semver_test is None:
-        return version_contains(version, text)
-    other = parse_version(text)
-    return other is not None and semver_test(compare_versions(version, other))
-
-
-def _build_not_contains(value: str | None, segment_key: str) -> Predicate:
-    text = str(value)
-    return lambda trait: isinstance(trait, str) and text not in trait
-
-
-def _build_regex(value: str | None, segment_key: str) -> Predicate:
-    try:
-        pattern = re.compile(str(value))
-    except (re.error, RecursionError):
-        # The engine raises here (RecursionError: parentheses nested hundreds deep);
-        # failing the condition is the only sane mirror.
-        return lambda trait: False
-    match = pattern.match
-    return lambda trait: trait is not None and match(str(trait)) is not None
-
-
-def parse_modulo(value: str | None) -> tuple[float, float] | None:
-    """Parse ``"divisor|remainder"``; return None when the engine would not match.
-
-    :param value: the condition value
-    :return: (divisor, remainder) or None
+    :ivar name: the Flagsmith spelling, stored in rules and documents
+    :ivar label: the builder's name for it (its dropdown)
+    :ivar build: evaluation: compiles (value, segment key) into a predicate
+    :ivar check_value: validation: a message about a bad value, or None
+    :ivar trial_values: counterfactual: trait values worth trying against a value
+    :ivar widget: the builder's value input; None when the operator takes no value
+        (the builder stores null, as Flagsmith does)
+    :ivar comparison: for typed comparisons, the comparison the value is cast for
+        (explain shows the cast; SQL translation compares by it)
+    :ivar semver: the builder also offers ``<name>:semver`` (the value gets the suffix)
+    :ivar split: a percentage split: hashes the segment key and the value into a bucket
+        (explain shows it), and a blank property hashes the identity key
+    :ivar search: how the Users-page search language writes it, if it can (the search
+        runs its own SQL over stored traits: its ``~`` ignores case)
     """
-    if not value:
-        return None
-    parts = value.split("|")
-    if len(parts) != 2:
-        return None
-    try:
-        return float(parts[0]), float(parts[1])
-    except ValueError:
-        return None
+
+    name: str
+    label: str
+    build: Builder
+    check_value: ValueCheck
+    trial_values: TrialValues
+    widget: Widget | None
+    comparison: Comparison | None
+    semver: bool
+    split: bool
+    search: str | None
+
+    @property
+    def takes_value(self) -> bool:
+        """Tell whether a condition with this operator has a value."""
+        return self.widget is not None
 
 
-def _build_modulo(value: str | None, segment_key: str) -> Predicate:
-    parsed = parse_modulo(value)
-    if parsed is None:
-        return lambda trait: False
-    divisor, remainder = parsed
-
-    def test(trait: ContextValue) -> bool:
-        if not isinstance(trait, int | float):
-            return False
-        try:
-            return trait % divisor == remainder
-        except (ZeroDivisionError, OverflowError):
-            # The engine raises on a zero divisor; we fail the condition.
-            return False
-
-    return test
+VALUE_WIDGET = Widget("Value", "value")
+# The widget of the builder's "<name>:semver" variants.
+VERSION_WIDGET = Widget("Version", "1.2.3")
 
 
-def parse_in_values(value: str | None) -> frozenset[str]:
-    """Read an IN value: a JSON array when it starts with ``[``, else comma-split.
-
-    :param value: the condition value
-    :return: the set of texts an IN condition accepts
-    """
-    if value is None:
-        return frozenset()
-    if value.startswith("["):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return frozenset(value.split(","))
-        # str(True) == "True": JSON booleans become Python's spelling.
-        return frozenset(v if type(v) is str else str(v) for v in parsed)
-    return frozenset(value.split(","))
-
-
-def _build_in(value: str | None, segment_key: str) -> Predicate:
-    accepted = parse_in_values(value)
-
-    def test(trait: ContextValue) -> bool:
-        kind = type(trait)
-        if kind is str:
-            return trait in accepted
-        # Integers compare as text; floats and booleans never match.
-        return kind is int and str(trait) in accepted
-
-    return test
+def _compared(
+    name: str, label: str, comparison: Comparison, search: str, *, semver: bool = True
+) -> Operator:
+    """An operator that casts the value to the trait's type and compares."""
+    return Operator(
+        name=name,
+        label=label,
+        build=typed_builder(comparison),
+        check_value=check_typed,
+        trial_values=typed_values,
+        widget=VALUE_WIDGET,
+        comparison=comparison,
+        semver=semver,
+        split=False,
+        search=search,
+    )
 
 
-def _build_percentage_split(value: str | None, segment_key: str) -> Predicate:
-    try:
-        threshold = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return lambda trait: False
-    prefix = segment_key + ","
-
-    def test(trait: ContextValue) -> bool:
-        if trait is None:
-            return False
-        return hashed_percentage_of_text(prefix + str(trait)) <= threshold
-
-    return test
+def _declare(*operators: Operator) -> dict[str, Operator]:
+    return {operator.name: operator for operator in operators}
 
 
-def _build_is_set(value: str | None, segment_key: str) -> Predicate:
-    return lambda trait: trait is not None
-
-
-def _build_is_not_set(value: str | None, segment_key: str) -> Predicate:
-    return lambda trait: trait is None
-
-
-OPERATORS: dict[str, Builder] = {
-    **{name: _build_typed(name) for name in _PLAIN_TESTS},
-    NOT_CONTAINS: _build_not_contains,
-    REGEX: _build_regex,
-    MODULO: _build_modulo,
-    IN: _build_in,
-    PERCENTAGE_SPLIT: _build_percentage_split,
-    IS_SET: _build_is_set,
-    IS_NOT_SET: _build_is_not_set,
-}
-
-# Public views of the tables above, so other modules never re-list operators.
+# Declaration order is the builder's dropdown order.
+OPERATORS: Mapping[str, Operator] = _declare(
+    _compared(EQUAL, "=", Comparison(op.eq, by_precedence(lambda c: c == 0)), "="),
+    _compared(NOT_EQUAL, "≠", Comparison(op.ne, by_precedence(lambda c: c != 0)), "!="),
+    _compared(GREATER_THAN, ">", Comparison(op.gt, by_precedence(lambda c: c > 0)), ">"),
+    _compared(
+        GREATER_THAN_INCLUSIVE, "≥", Comparison(op.ge, by_precedence(lambda c: c >= 0)), ">="
+    ),
+    _compared(LESS_THAN, "<", Comparison(op.lt, by_precedence(lambda c: c < 0)), "<"),
+    _compared(LESS_THAN_INCLUSIVE, "≤", Comparison(op.le, by_precedence(lambda c: c <= 0)), "<="),
+    # Numbers and booleans never contain anything; a version contains its pre-release or
+    # build string. The builder offers no semver variant.
+    _compared(
+        CONTAINS,
+        "contains",
+        Comparison(op.contains, version_contains, numbers=False),
+        "~",
+        semver=False,
+    ),  # fmt: skip
+    Operator(
+        name=NOT_CONTAINS,
+        label="does not contain",
+        build=build_not_contains,
+        check_value=check_typed,
+        trial_values=typed_values,
+        widget=VALUE_WIDGET,
+        comparison=None,
+        semver=False,
+        split=False,
+        search=None,
+    ),
+    Operator(
+        name=REGEX,
+        label="matches regex",
+        build=build_regex,
+        check_value=check_regex,
+        trial_values=typed_values,
+        widget=Widget("Regex", "regular expression (matched at the start)"),
+        comparison=None,
+        semver=False,
+        split=False,
+        search=None,
+    ),
+    Operator(
+        name=IN,
+        label="is one of",
+        build=build_in,
+        check_value=check_in,
+        trial_values=in_values,
+        widget=Widget("Values", "comma list, e.g. DE,FR", chips=True),
+        comparison=None,
+        semver=False,
+        split=False,
+        search="in",
+    ),
+    Operator(
+        name=IS_SET,
+        label="is set",
+        build=build_is_set,
+        check_value=check_nothing,
+        trial_values=any_value,
+        widget=None,
+        comparison=None,
+        semver=False,
+        split=False,
+        search="is set",
+    ),
+    Operator(
+        name=IS_NOT_SET,
+        label="is not set",
+        build=build_is_not_set,
+        check_value=check_nothing,
+        trial_values=any_value,
+        widget=None,
+        comparison=None,
+        semver=False,
+        split=False,
+        search="is not set",
+    ),
+    Operator(
+        name=MODULO,
+        label="modulo (divisor|remainder)",
+        build=build_modulo,
+        check_value=check_modulo,
+        trial_values=modulo_values,
+        widget=Widget(
+            "Divisor|remainder", "divisor|remainder, e.g. 2|0", (("pattern", r"[^|]+\|[^|]+"),)
+        ),
+        comparison=None,
+        semver=False,
+        split=False,
+        search=None,
+    ),
+    Operator(
+        name=PERCENTAGE_SPLIT,
+        label="percentage split",
+        build=build_percentage_split,
+        check_value=check_split,
+        trial_values=split_values,
+        widget=Widget(
+            "Percentage",
+            "0–100",
+            (("type", "number"), ("min", "0"), ("max", "100"), ("step", "any")),
+        ),
+        comparison=None,
+        semver=False,
+        split=True,
+        search=None,
+    ),
+)
 SUPPORTED_OPERATORS: frozenset[str] = frozenset(OPERATORS)
-# Operators that cast the condition value to the trait's type before comparing.
-CASTING_OPERATORS: frozenset[str] = frozenset(_PLAIN_TESTS)
+
+
+def _never(trait: object) -> bool:
+    return False
+
+
+def _never_builder(value: str | None, segment_key: str) -> Predicate:
+    return _never
+
+
+# What an unknown operator (from an imported document, say) does: it never matches.
+UNKNOWN = Operator(
+    name="",
+    label="unknown operator",
+    build=_never_builder,
+    check_value=check_nothing,
+    trial_values=lambda text, test: [],
+    widget=VALUE_WIDGET,
+    comparison=None,
+    semver=False,
+    split=False,
+    search=None,
+)
+
+
+def lookup(name: str) -> Operator:
+    """Return the operator of that name, or ``UNKNOWN`` (which never matches)."""
+    return OPERATORS.get(name, UNKNOWN)
+
+
+def reads_identity_key(operator_name: str, property_: str) -> bool:
+    """Tell whether a condition reads the identity key: a split with a blank property."""
+    return not property_ and lookup(operator_name).split
 
 
 def build_predicate(
@@ -273,7 +312,6 @@ def build_predicate(
         caller: they never match, where the official engine would stall on long values
     :return: a predicate over the normalised context value; unknown operators never match
     """
-    builder = OPERATORS.get(operator_name)
-    if builder is None or (operator_name == REGEX and str(value) in refused):
-        return lambda trait: False
-    return builder(value, segment_key)
+    if operator_name == REGEX and str(value) in refused:
+        return _never
+    return lookup(operator_name).build(value, segment_key)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from .operators import PERCENTAGE_SPLIT, Predicate, build_predicate
+from .normalise import normalise, normalise_traits
+from .operators import build_predicate, reads_identity_key
+from .predicates import Predicate
 from .types import Condition, ContextValue, Rule, Segment, TraitValue
 
 JSONPATH_PREFIX = "$."
-_NUMBER_START = frozenset("-0123456789")
-_SCALARS = (str, int, float, bool)
 
 
 class Subject:
@@ -40,53 +40,6 @@ class Subject:
 
 Reader = Callable[[Subject], ContextValue]
 Check = Callable[[Subject], bool]
-
-
-def normalise(value: object) -> ContextValue:
-    """Coerce a read value like the engine: numeric-looking strings become numbers.
-
-    :param value: a trait value or a JSONPath result
-    :return: the value conditions compare against; None means not set
-    """
-    if type(value) is str:
-        return _numeric_text(value) if value and value[0] in _NUMBER_START else value
-    if value is None or isinstance(value, _SCALARS):
-        return value
-    return str(value)
-
-
-def _numeric_text(text: str) -> ContextValue:
-    # Equivalent to fullmatching -?[0-9]+ (int) then -?[0-9]+\.[0-9]+ (float),
-    # without the regex engine: isascii() keeps isdigit() to 0-9.
-    digits = text[1:] if text[0] == "-" else text
-    if not digits.isascii():
-        return text
-    if digits.isdigit():
-        return int(text)
-    whole, dot, fraction = digits.partition(".")
-    if dot and whole.isdigit() and fraction.isdigit():
-        return float(text)
-    return text
-
-
-def normalise_traits(traits: Mapping[str, object]) -> dict[str, ContextValue]:
-    """Normalise every trait value (see ``normalise``), inlining the common cases.
-
-    :param traits: raw trait values by key
-    :return: normalised values by key
-    """
-    # One comprehension (no per-item stores through a loop body): texts that
-    # cannot be numbers and plain scalars pass through untouched.
-    return {
-        key: value  # type: ignore[misc]
-        if type(value) in _PLAIN_TYPES
-        or (type(value) is str and (not value or value[0] not in _NUMBER_START))
-        else normalise(value)
-        for key, value in traits.items()
-    }
-
-
-_PLAIN_TYPES = frozenset({int, float, bool, type(None)})
 
 
 # ---- JSONPath ---------------------------------------------------------------
@@ -149,10 +102,10 @@ def make_reader(property_: str, operator: str) -> Reader:
     """Build the function reading a condition's (normalised) value from the subject.
 
     :param property_: a trait key or a ``$.`` JSONPath
-    :param operator: the condition operator (a blank PERCENTAGE_SPLIT reads the identity key)
+    :param operator: the condition operator (a split with a blank property reads the identity key)
     :return: a reader; None from it means "not set"
     """
-    if operator == PERCENTAGE_SPLIT and not property_:
+    if reads_identity_key(operator, property_):
         # Legacy splits hash the raw identity key, never normalised.
         return lambda subject: subject.key
     if property_.startswith(JSONPATH_PREFIX):
@@ -164,7 +117,7 @@ def make_reader(property_: str, operator: str) -> Reader:
 
 def trait_key_of(property_: str, operator: str) -> str | None:
     """Return the trait key a condition reads directly, or None for other readers."""
-    if property_.startswith(JSONPATH_PREFIX) or (operator == PERCENTAGE_SPLIT and not property_):
+    if property_.startswith(JSONPATH_PREFIX) or reads_identity_key(operator, property_):
         return None
     return property_
 
@@ -211,9 +164,7 @@ class CompiledRule:
 
     def __init__(self, rule: Rule, segment_key: str, refused: frozenset[str] = frozenset()) -> None:
         self.rule = rule
-        self.conditions = tuple(
-            CompiledCondition(c, segment_key, refused) for c in rule.conditions
-        )
+        self.conditions = tuple(CompiledCondition(c, segment_key, refused) for c in rule.conditions)
         self.rules: tuple[CompiledRule, ...] = tuple(
             CompiledRule(r, segment_key, refused) for r in rule.rules
         )

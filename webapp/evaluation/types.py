@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 FeatureValue = str | int | float | bool | None
@@ -19,6 +20,20 @@ REASON_SPLIT = "SPLIT"
 # The official SDK maps identity overrides to a pseudo-segment of this name, so the
 # engine's reason reads "TARGETING_MATCH; segment=identity_overrides".
 IDENTITY_OVERRIDES_SEGMENT_NAME = "identity_overrides"
+
+
+class FlagSource(StrEnum):
+    """Where a flag's state comes from; the reason string is the SDK's spelling of it.
+
+    A split is a multivariate option picked by the identity's bucket (of the segment
+    override named by ``segment_key``, else of the default); a split's control value
+    counts as its segment's or the default's.
+    """
+
+    IDENTITY_OVERRIDE = "identity_override"
+    SEGMENT = "segment"
+    SPLIT = "split"
+    DEFAULT = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +145,10 @@ class FlagResult:
     """The evaluated state of one feature.
 
     ``reason`` is the official engine's string (``"TARGETING_MATCH; segment=Beta"``,
-    ``"SPLIT; weight=30"``, ``"DEFAULT"``, ``"STATIC"``); ``segment_key`` names the
-    segment whose override applied, if any.
+    ``"SPLIT; weight=30"``, ``"DEFAULT"``, ``"STATIC"``), for the APIs that return it;
+    ``source`` says the same as a fixed value, so nothing parses the reason (a segment
+    may be named ``identity_overrides``). ``segment_key`` names the segment whose
+    override applied, if any.
     """
 
     feature_id: int
@@ -140,6 +157,7 @@ class FlagResult:
     value: FeatureValue
     variant: str | None
     reason: str
+    source: FlagSource
     segment_key: str | None = None
 
     @property

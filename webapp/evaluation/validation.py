@@ -6,21 +6,10 @@ to whatever the engine does); validation only warns the author.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from .operators import (
-    IN,
-    IS_NOT_SET,
-    IS_SET,
-    MODULO,
-    OPERATORS,
-    PERCENTAGE_SPLIT,
-    REGEX,
-    parse_modulo,
-)
+from .operators import OPERATORS
 from .segments import JSONPATH_PREFIX, QUANTIFIER_NAMES, describe_property
-from .semver import has_semver_suffix, parse_version
 from .types import Condition, Rule, RuleError
 
 Path = tuple[int | str, ...]
@@ -67,62 +56,6 @@ def condition_error(condition: Condition) -> str | None:
                 "$.identity.key, $.identity.traits.<key>, $.environment.name and "
                 "$.environment.key are read (otherwise a trait of that exact name)"
             )
-    elif not condition.property and operator != PERCENTAGE_SPLIT:
+    elif not condition.property and not OPERATORS[operator].split:
         return "the condition has no property (trait key)"
-    check = _VALUE_CHECKS.get(operator, _check_typed)
-    return check(condition.value)
-
-
-def _check_regex(value: str | None) -> str | None:
-    try:
-        re.compile(str(value))
-    except re.error as error:
-        return f"invalid regular expression: {error}"
-    except RecursionError:
-        return "invalid regular expression: parentheses nested too deeply"
-    return None
-
-
-def _check_modulo(value: str | None) -> str | None:
-    parsed = parse_modulo(value)
-    if parsed is None:
-        return "MODULO needs 'divisor|remainder' with two numbers, e.g. '2|0'"
-    if parsed[0] == 0:
-        return "MODULO divisor must not be zero"
-    return None
-
-
-def _check_in(value: str | None) -> str | None:
-    return "IN needs a comma-separated list or a JSON array" if value is None else None
-
-
-def _check_split(value: str | None) -> str | None:
-    try:
-        threshold = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "PERCENTAGE_SPLIT needs a number between 0 and 100"
-    if not 0 <= threshold <= 100:
-        return "PERCENTAGE_SPLIT value should be between 0 and 100"
-    return None
-
-
-def _check_presence(value: str | None) -> str | None:
-    return None
-
-
-def _check_typed(value: str | None) -> str | None:
-    if value is None:
-        return "the condition has no value"
-    if has_semver_suffix(value) and parse_version(value[:-7]) is None:
-        return f"invalid semantic version {value[:-7]!r} (expected MAJOR.MINOR.PATCH)"
-    return None
-
-
-_VALUE_CHECKS: dict[str, Callable[[str | None], str | None]] = {
-    REGEX: _check_regex,
-    MODULO: _check_modulo,
-    IN: _check_in,
-    PERCENTAGE_SPLIT: _check_split,
-    IS_SET: _check_presence,
-    IS_NOT_SET: _check_presence,
-}
+    return OPERATORS[operator].check_value(condition.value)

@@ -18,36 +18,17 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
+from ..evaluation.operators import OPERATORS, VERSION_WIDGET, Widget, lookup
+from ..evaluation.semver import SEMVER_SUFFIX as SEMVER
 from ..services import values
 from .base import FlaskForm, Form
 from .versions import version_field
 
-OPERATORS = [
-    ("EQUAL", "="),
-    ("NOT_EQUAL", "≠"),
-    ("GREATER_THAN", ">"),
-    ("GREATER_THAN_INCLUSIVE", "≥"),
-    ("LESS_THAN", "<"),
-    ("LESS_THAN_INCLUSIVE", "≤"),
-    ("CONTAINS", "contains"),
-    ("NOT_CONTAINS", "does not contain"),
-    ("REGEX", "matches regex"),
-    ("IN", "is one of"),
-    ("IS_SET", "is set"),
-    ("IS_NOT_SET", "is not set"),
-    ("MODULO", "modulo (divisor|remainder)"),
-    ("PERCENTAGE_SPLIT", "percentage split"),
+# Every operator, in the registry's order, then the semver variants as "<OPERATOR>:semver"
+# (the value gets the suffix).
+OPERATOR_CHOICES = [(o.name, o.label) for o in OPERATORS.values()] + [
+    (o.name + SEMVER, f"{o.label} (semver)") for o in OPERATORS.values() if o.semver
 ]
-SEMVER_OPERATORS = [
-    ("EQUAL", "= (semver)"),
-    ("NOT_EQUAL", "≠ (semver)"),
-    ("GREATER_THAN", "> (semver)"),
-    ("GREATER_THAN_INCLUSIVE", "≥ (semver)"),
-    ("LESS_THAN", "< (semver)"),
-    ("LESS_THAN_INCLUSIVE", "≤ (semver)"),
-]
-# The dropdown offers semver variants as "<OPERATOR>:semver"; the value gets the suffix.
-OPERATOR_CHOICES = OPERATORS + [(f"{name}:semver", label) for name, label in SEMVER_OPERATORS]
 GROUP_TYPES = [("ANY", "any of"), ("ALL", "all of"), ("NONE", "none of")]
 TOP_TYPES = [("ALL", "all groups"), ("ANY", "any group")]
 SPECIAL_PROPERTIES = [
@@ -80,6 +61,14 @@ class ConditionForm(Form):  # type: ignore[misc]
     property_ = StringField("Property", validators=[Length(max=1000)])
     operator = SelectField("Operator", choices=OPERATOR_CHOICES, default="EQUAL")
     value = StringField("Value", validators=[Length(max=10_000)])
+
+    @property
+    def widget(self) -> Widget | None:
+        """The value input the chosen operator asks for (None: it takes no value)."""
+        name = self.operator.data or "EQUAL"
+        if name.endswith(SEMVER):
+            return VERSION_WIDGET
+        return lookup(name).widget
 
 
 class GroupForm(Form):  # type: ignore[misc]
@@ -156,10 +145,10 @@ def form_to_rules(form: SegmentForm) -> list[dict[str, Any]]:
 def _condition(form: ConditionForm) -> dict[str, Any]:
     operator = form.operator.data or "EQUAL"
     value: str | None = form.value.data or ""
-    if operator.endswith(":semver"):
-        operator = operator.removesuffix(":semver")
-        value = f"{value}:semver" if not str(value).endswith(":semver") else value
-    if operator in ("IS_SET", "IS_NOT_SET"):
+    if operator.endswith(SEMVER):
+        operator = operator.removesuffix(SEMVER)
+        value = f"{value}{SEMVER}" if not str(value).endswith(SEMVER) else value
+    if not lookup(operator).takes_value:
         value = None
     return {"operator": operator, "property_": (form.property_.data or "").strip(), "value": value}
 
@@ -202,8 +191,8 @@ def rules_to_formdata(rules: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _condition_data(condition: dict[str, Any]) -> dict[str, Any]:
     operator, value = condition.get("operator", "EQUAL"), condition.get("value")
-    if isinstance(value, str) and value.endswith(":semver") and operator in dict(SEMVER_OPERATORS):
-        operator, value = f"{operator}:semver", value.removesuffix(":semver")
+    if isinstance(value, str) and value.endswith(SEMVER) and lookup(operator).semver:
+        operator, value = operator + SEMVER, value.removesuffix(SEMVER)
     return {"property_": condition.get("property_") or "", "operator": operator,
             "value": "" if value is None else str(value)}  # fmt: skip
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from ..evaluation import Explanation, FeatureExplanation
+from ..evaluation import Explanation, FeatureExplanation, FlagSource
 from ..extensions import db
 from ..models import Feature, FeatureState, Identity, IdentityOverride, TypedValue
 
@@ -124,9 +124,9 @@ def _source(item: FeatureExplanation) -> tuple[str, str]:
     segment = next(
         (c.segment_name for c in item.candidates if c.segment_key == result.segment_key), None
     )
-    if item.source == "identity override":
+    if item.source is FlagSource.IDENTITY_OVERRIDE:
         return "override", "identity override"
-    if item.split is not None and result.reason_kind == "SPLIT":
+    if item.source is FlagSource.SPLIT:
         where = f" of segment “{segment}”" if segment else ""
         return "split", f"split{where} ({result.reason_detail})"
     if segment is not None:
@@ -135,7 +135,7 @@ def _source(item: FeatureExplanation) -> tuple[str, str]:
 
 
 def _split_bar(item: FeatureExplanation) -> SplitBar | None:
-    if item.split is None or item.source == "identity override":
+    if item.split is None or item.source is FlagSource.IDENTITY_OVERRIDE:
         return None
     bucket = item.split.bucket
     ranges = tuple(

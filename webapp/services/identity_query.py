@@ -11,7 +11,9 @@ Query language (clauses joined by ``and``)::
     beta is set        / beta is not set
 
 Unquoted ``true``/``false`` are booleans, unquoted numbers are numbers, anything quoted is a
-string. Pure parsing, no database: ``identity_search_sql`` turns the result into SQL.
+string. The operators and their spellings come from the operator registry (``Operator.search``)
+and a parsed condition names its operator as the registry does (``EQUAL``, ``IN``, ...).
+Pure parsing, no database: ``identity_search_sql`` turns the result into SQL.
 """
 
 from __future__ import annotations
@@ -20,17 +22,38 @@ import json
 import re
 from dataclasses import dataclass
 
+from ..evaluation.operators import (
+    GREATER_THAN,
+    GREATER_THAN_INCLUSIVE,
+    IN,
+    LESS_THAN,
+    LESS_THAN_INCLUSIVE,
+    OPERATORS,
+)
 from .errors import ValidationError
 
 MAX_QUERY_LENGTH = 1000
 MAX_CLAUSES = 12
-_COMPARISONS = ("=", "!=", ">", ">=", "<", "<=")
+# The search language's spellings, from the registry: "=" -> EQUAL, "is set" -> IS_SET, ...
+SPELLINGS: dict[str, str] = {o.search: o.name for o in OPERATORS.values() if o.search}
+_SYMBOLS = {spelling: name for spelling, name in SPELLINGS.items() if not spelling[0].isalpha()}
+# The ones written with words, as word tuples: ("is", "not", "set") -> IS_NOT_SET.
+_WORDS = {
+    tuple(spelling.split()): name for spelling, name in SPELLINGS.items() if spelling[0].isalpha()
+}
+# Ordering compares numbers only (the search reads a trait's number, never its text).
+_ORDERED = frozenset({GREATER_THAN, GREATER_THAN_INCLUSIVE, LESS_THAN, LESS_THAN_INCLUSIVE})
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_OP_CHARS = "".join(sorted(set("".join(_SYMBOLS))))
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-      | (?P<op>!=|>=|<=|=|>|<|~|\(|\)|,)
-      | (?P<word>[^\s"'=!<>~(),]+)
+      | (?P<op>"""
+    + "|".join(re.escape(s) for s in sorted(_SYMBOLS, key=len, reverse=True))
+    + r"""|\(|\)|,)
+      | (?P<word>[^\s"'"""
+    + re.escape(_OP_CHARS)
+    + r"""!(),]+)
       | (?P<bad>\S)
     )""",
     re.VERBOSE,
@@ -49,7 +72,7 @@ class Literal:
 
 @dataclass(frozen=True)
 class Condition:
-    """One trait condition; ``op`` is a comparison, ``in``, ``~``, ``set`` or ``not set``."""
+    """One trait condition; ``op`` is the registry's operator name (``EQUAL``, ``IN``, ...)."""
 
     key: str
     op: str
@@ -145,18 +168,17 @@ def _parse_in(key: str, rest: list[_Token], shown: str) -> Condition:
         raise ValidationError(f"“{shown}”: separate the values with commas.", "q")
     if len(inner) % 2 == 0:
         raise ValidationError(f"“{shown}”: a value is missing after the last comma.", "q")
-    return Condition(key, "in", tuple(_literal(v) for v in values))
+    return Condition(key, IN, tuple(_literal(v) for v in values))
 
 
-def _parse_comparison(key: str, op: str, value: _Token, shown: str) -> Condition:
+def _parse_comparison(key: str, spelling: str, value: _Token, shown: str) -> Condition:
     literal = _literal(value)
-    if op in ("~", "=", "!="):
-        return Condition(key, op, (literal,))
-    if literal.kind != "number":
+    name = _SYMBOLS[spelling]
+    if name in _ORDERED and literal.kind != "number":
         raise ValidationError(
-            f"“{shown}”: {op} compares numbers, and “{value.text}” is not one.", "q"
+            f"“{shown}”: {spelling} compares numbers, and “{value.text}” is not one.", "q"
         )
-    return Condition(key, op, (literal,))
+    return Condition(key, name, (literal,))
 
 
 def _parse_condition(clause: list[_Token]) -> Condition:
@@ -167,16 +189,14 @@ def _parse_condition(clause: list[_Token]) -> Condition:
     key = key_token.text
     if not key or len(key) > 200:
         raise ValidationError(f"“{shown}”: a trait key has 1 to 200 characters.", "q")
-    words = [t.text.lower() if t.kind == "word" else None for t in rest]
-    if words == ["is", "set"]:
-        return Condition(key, "set")
-    if words == ["is", "not", "set"]:
-        return Condition(key, "not set")
-    if words[0] == "in":
+    words = tuple(t.text.lower() if t.kind == "word" else "" for t in rest)
+    if words in _WORDS and not OPERATORS[_WORDS[words]].takes_value:
+        return Condition(key, _WORDS[words])
+    if _WORDS.get(words[:1]) == IN:
         return _parse_in(key, rest[1:], shown)
     operator = rest[0].text if rest[0].kind == "op" else ""
-    if len(rest) == 2 and operator in (*_COMPARISONS, "~") and _is_value(rest[1]):
-        return _parse_comparison(key, rest[0].text, rest[1], shown)
+    if len(rest) == 2 and operator in _SYMBOLS and _is_value(rest[1]):
+        return _parse_comparison(key, operator, rest[1], shown)
     raise ValidationError(f"Could not read “{shown}”: {_HELP}.", "q")
 
 

@@ -31,6 +31,7 @@ from .identity_query import (
     parse_query,
 )
 from .identity_search_sql import (
+    SEARCH_SQL,
     _condition_sql,
     _identifier_sql,
     _keyset,
@@ -78,7 +79,7 @@ DEFAULT_SORT = "identifier"
 # read from the (environment_id, key, value_*) index, then sorted); above it, the page walks
 # the sort index and tests every condition per row, stopping after one page.
 SELECTIVE_CAP = 2000
-_DRIVABLE = ("=", "in", ">", ">=", "<", "<=", "set")
+_DRIVABLE = frozenset(name for name, way in SEARCH_SQL.items() if way.has and way.indexed)
 
 
 def _selectivity(environment_id: int, condition: Condition) -> int:

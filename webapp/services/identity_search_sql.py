@@ -8,15 +8,30 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, literal, not_, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
+from ..evaluation.operators import (
+    CONTAINS,
+    EQUAL,
+    GREATER_THAN,
+    GREATER_THAN_INCLUSIVE,
+    IN,
+    IS_NOT_SET,
+    IS_SET,
+    LESS_THAN,
+    LESS_THAN_INCLUSIVE,
+    NOT_EQUAL,
+)
 from ..models import Identity, IdentityOverride, Trait
 from ..models.base import PREFIX_LENGTH, sha256_hex
-from .identity_query import _COMPARISONS, _NUMBER, Condition, IdentifierTerm, Literal, ParsedQuery
+from .identity_query import _NUMBER, Condition, IdentifierTerm, Literal, ParsedQuery
 
 
 def _equals(trait: Any, literal: Literal) -> ColumnElement[bool]:
@@ -35,24 +50,55 @@ def _equals(trait: Any, literal: Literal) -> ColumnElement[bool]:
     return and_(*clauses)
 
 
+def _first_equals(trait: Any, values: tuple[Literal, ...]) -> ColumnElement[bool]:
+    return _equals(trait, values[0])
+
+
+def _any_equals(trait: Any, values: tuple[Literal, ...]) -> ColumnElement[bool]:
+    return or_(*(_equals(trait, value) for value in values))
+
+
+def _contains(trait: Any, values: tuple[Literal, ...]) -> ColumnElement[bool]:
+    return trait.value_text.icontains(values[0].text, autoescape=True)  # type: ignore[no-any-return]
+
+
+def _number(compare: Any) -> Any:
+    def build(trait: Any, values: tuple[Literal, ...]) -> ColumnElement[bool]:
+        return compare(trait.value_num, values[0].number)  # type: ignore[no-any-return]
+
+    return build
+
+
+@dataclass(frozen=True)
+class Search:
+    """How the search runs one operator: a predicate on the trait row (None: the key alone),
+    whether a match needs such a row (``has``) or a row of the key but none such, and
+    whether such rows are an index range a page can be driven from (``indexed``)."""
+
+    row: Callable[[Any, tuple[Literal, ...]], ColumnElement[bool]] | None
+    has: bool = True
+    indexed: bool = True
+
+
+# Every operator the search language spells (``Operator.search``), and a test holds this
+# table to the registry. Like evaluation, a missing trait matches nothing but IS_NOT_SET.
+SEARCH_SQL: dict[str, Search] = {
+    EQUAL: Search(_first_equals),
+    NOT_EQUAL: Search(_first_equals, has=False),
+    GREATER_THAN: Search(_number(operator.gt)),
+    GREATER_THAN_INCLUSIVE: Search(_number(operator.ge)),
+    LESS_THAN: Search(_number(operator.lt)),
+    LESS_THAN_INCLUSIVE: Search(_number(operator.le)),
+    CONTAINS: Search(_contains, indexed=False),
+    IN: Search(_any_equals),
+    IS_SET: Search(None),
+    IS_NOT_SET: Search(None, has=False),
+}
+
+
 def _trait_predicate(trait: Any, condition: Condition) -> ColumnElement[bool] | None:
-    op, values = condition.op, condition.values
-    if op in ("=", "!="):
-        return _equals(trait, values[0])
-    if op == "in":
-        return or_(*(_equals(trait, value) for value in values))
-    if op == "~":
-        return trait.value_text.icontains(values[0].text, autoescape=True)  # type: ignore[no-any-return]
-    if op not in _COMPARISONS or not values:  # "set" / "not set" test the key only
-        return None
-    number = values[0].number
-    comparisons: dict[str, Any] = {
-        ">": trait.value_num > number,
-        ">=": trait.value_num >= number,
-        "<": trait.value_num < number,
-        "<=": trait.value_num <= number,
-    }
-    return comparisons[op]  # type: ignore[no-any-return]
+    row = SEARCH_SQL[condition.op].row
+    return None if row is None else row(trait, condition.values)
 
 
 def _trait_exists(
@@ -77,15 +123,16 @@ def _trait_exists(
 
 
 def _condition_sql(environment_id: int, condition: Condition) -> ColumnElement[bool]:
-    if condition.op == "not set":
+    search = SEARCH_SQL[condition.op]
+    if search.has:
+        return _trait_exists(environment_id, condition)
+    if search.row is None:
         return not_(_trait_exists(environment_id, condition, predicate=False))
-    if condition.op == "!=":
-        # Like evaluation: a missing trait matches no operator but "is not set".
-        return and_(
-            _trait_exists(environment_id, condition, predicate=False),
-            not_(_trait_exists(environment_id, condition)),
-        )
-    return _trait_exists(environment_id, condition, predicate=condition.op != "set")
+    # Like evaluation: a missing trait matches no operator but "is not set".
+    return and_(
+        _trait_exists(environment_id, condition, predicate=False),
+        not_(_trait_exists(environment_id, condition)),
+    )
 
 
 def _identifier_sql(term: IdentifierTerm) -> ColumnElement[bool]:
@@ -144,15 +191,15 @@ def _probe(
 
 
 def _walk_sql(environment_id: int, condition: Condition, owner: Any = None) -> ColumnElement[bool]:
-    if condition.op == "not set":
+    search = SEARCH_SQL[condition.op]
+    if search.has:
+        return _probe(environment_id, condition, True, owner).is_not(None)  # type: ignore[no-any-return]
+    if search.row is None:
         return _probe(environment_id, condition, False, owner).is_(None)  # type: ignore[no-any-return]
-    if condition.op == "!=":
-        return and_(
-            _probe(environment_id, condition, False, owner).is_not(None),
-            _probe(environment_id, condition, True, owner).is_(None),
-        )
-    probe = _probe(environment_id, condition, condition.op != "set", owner)
-    return probe.is_not(None)  # type: ignore[no-any-return]
+    return and_(
+        _probe(environment_id, condition, False, owner).is_not(None),
+        _probe(environment_id, condition, True, owner).is_(None),
+    )
 
 
 def _sort_column(sort: str) -> Any:

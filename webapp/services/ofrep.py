@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..evaluation import FlagResult, evaluate
+from ..evaluation import FlagResult, FlagSource, evaluate
 from . import sdk
 from .sdk_input import (
     BadRequest,
@@ -102,7 +102,7 @@ def evaluation_json(key: str, result: FlagResult) -> dict[str, Any]:
     payload: dict[str, Any] = {"key": key, "value": value, "reason": reason, "metadata": metadata}
     # Flagsmith options have no key unless one was set; the option's value names the variant.
     variant = result.variant
-    if variant is None and kind == "SPLIT":
+    if variant is None and result.source is FlagSource.SPLIT:
         variant = str(result.value)
     if variant is not None:
         payload["variant"] = variant

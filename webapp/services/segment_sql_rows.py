@@ -16,7 +16,6 @@ constants so callers can test them with ``is``.
 from __future__ import annotations
 
 import math
-import operator as op
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -40,16 +39,25 @@ from sqlalchemy.orm import aliased
 
 from ..evaluation import Condition
 from ..evaluation.operators import (
+    CONTAINS,
+    EQUAL,
+    GREATER_THAN,
+    GREATER_THAN_INCLUSIVE,
     IN,
+    IS_NOT_SET,
     IS_SET,
+    LESS_THAN,
+    LESS_THAN_INCLUSIVE,
     MODULO,
     NOT_CONTAINS,
+    NOT_EQUAL,
+    OPERATORS,
     PERCENTAGE_SPLIT,
     REGEX,
     build_predicate,
-    parse_in_values,
-    parse_modulo,
+    lookup,
 )
+from ..evaluation.predicates import parse_in_values, parse_modulo
 from ..evaluation.semver import has_semver_suffix
 from ..models import Trait
 from ..models.base import PREFIX_LENGTH
@@ -58,17 +66,14 @@ Expr = ColumnElement[bool]
 BIG = float(2**53)  # beyond this a double no longer holds every integer exactly
 HUGE_TEXT = 300  # a numeric-looking string this short always has value_num (no overflow)
 _BIGINT = float(2**63)  # doubles strictly inside +-2**63 cast to BIGINT exactly
+# The typed comparisons' tests (operator.eq, ...) build SQL comparisons too.
 _TYPED: dict[str, Callable[[Any, Any], bool]] = {
-    "EQUAL": op.eq,
-    "NOT_EQUAL": op.ne,
-    "GREATER_THAN": op.gt,
-    "GREATER_THAN_INCLUSIVE": op.ge,
-    "LESS_THAN": op.lt,
-    "LESS_THAN_INCLUSIVE": op.le,
-    "CONTAINS": op.contains,
+    name: operator.comparison.test
+    for name, operator in OPERATORS.items()
+    if operator.comparison is not None
 }
 _LITERAL = re.compile(r"(?:[A-Za-z0-9 _@/:,#%&=~<>!'\"-]|\\[.+*?()\[\]{}|\\^$/-])*")
-# What evaluation turns into a number (``segments._numeric_text``), and str() of an int.
+# What evaluation turns into a number (``normalise._numeric_text``), and str() of an int.
 _NUMERIC = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _CANONICAL_INT = re.compile(r"0|-?[1-9][0-9]*")
 
@@ -207,9 +212,9 @@ class _Row:
 
     def text_cmp(self, name: str, value: str) -> Expr:
         column = self.t.value_text
-        if name == "NOT_EQUAL":
+        if name == NOT_EQUAL:
             return column != value
-        if name == "CONTAINS":
+        if name == CONTAINS:
             return self.position(value) > 0
         # Python compares code points: SQLite's BINARY and PostgreSQL's "C" compare
         # UTF-8 bytes, which order the same.
@@ -273,9 +278,10 @@ def _typed_rows(row: _Row, name: str, value: str | None) -> RowPair:
         exact, unsure = {}, {"str": _TRUE}  # semver strings: Python parses them
     else:
         exact, unsure = {"str": _str_rows(row, name, text_)}, {}
-    if name == "CONTAINS":
+    comparison = lookup(name).comparison
+    if comparison is None or not comparison.numbers:  # only strings compare (CONTAINS)
         return _branches(**exact), unsure
-    test = _TYPED[name]
+    test = comparison.test
     as_bool = value not in ("False", "false")
     exact["bool"] = row.bool_in(lambda flag: test(flag, as_bool))
     numbers_exact, numbers_unsure = _number_rows(row, name, value)
@@ -283,7 +289,7 @@ def _typed_rows(row: _Row, name: str, value: str | None) -> RowPair:
 
 
 def _str_rows(row: _Row, name: str, text_: str) -> Expr:
-    if name == "EQUAL":
+    if name == EQUAL:
         # Numeric-looking strings are numbers: no string row holds such a text.
         return _FALSE if _NUMERIC.fullmatch(text_) else row.texts_equal([text_])
     return and_(row.str_, row.text_cmp(name, text_))
@@ -431,28 +437,68 @@ def split_threshold(value: str | None) -> bool | None:
     return True if threshold >= 100 else None
 
 
-def _split_rows(value: str | None) -> RowPair:
+def _split_rows(row: _Row, name: str, value: str | None) -> RowPair:
     verdict = split_threshold(value)
     return (EVERY, {}) if verdict else ({}, EVERY if verdict is None else {})
 
 
+def _not_contains_rows(row: _Row, name: str, value: str | None) -> RowPair:
+    return _branches(str=and_(row.str_, row.position(str(value)) == 0)), {}
+
+
+def _every_row(row: _Row, name: str, value: str | None) -> RowPair:
+    return EVERY, {}
+
+
+def _no_row(row: _Row, name: str, value: str | None) -> RowPair:
+    return {}, {}
+
+
+class NotTranslatable:
+    """Marks an operator SQL cannot decide: Python checks every trait row of its key."""
+
+    def __repr__(self) -> str:
+        return "NOT_TRANSLATABLE"
+
+
+NOT_TRANSLATABLE = NotTranslatable()
+# (row, operator name, condition value) -> (exact, unsure) branches over a present row.
+RowRule = Callable[[_Row, str, str | None], RowPair]
+
+# The SQL facet of the operator registry (``evaluation.operators``): every operator has a
+# row rule or is explicitly NOT_TRANSLATABLE, and a test holds the two lists equal. A rule
+# is about a *present* trait row; where a condition also holds for a missing trait
+# (IS_NOT_SET), ``segment_sql_translate`` adds the absence itself.
+ROW_SQL: dict[str, RowRule | NotTranslatable] = {
+    EQUAL: _typed_rows,
+    NOT_EQUAL: _typed_rows,
+    GREATER_THAN: _typed_rows,
+    GREATER_THAN_INCLUSIVE: _typed_rows,
+    LESS_THAN: _typed_rows,
+    LESS_THAN_INCLUSIVE: _typed_rows,
+    CONTAINS: _typed_rows,
+    NOT_CONTAINS: _not_contains_rows,
+    REGEX: lambda row, name, value: _regex_rows(row, value),
+    IN: lambda row, name, value: _in_rows(row, value),
+    IS_SET: _every_row,
+    IS_NOT_SET: _no_row,
+    MODULO: lambda row, name, value: _modulo_rows(row, value),
+    PERCENTAGE_SPLIT: _split_rows,
+}
+
+
 def row_predicates(row: _Row, condition: Condition) -> RowPair:
-    """Return the exact and unsure branches of one condition over its trait row.
+    """Return the exact and unsure branches of one condition over a present trait row.
 
     :param row: the traits row alias
-    :param condition: the condition (IS_NOT_SET is the caller's: it is about absence)
-    :return: (exact, unsure) branches by class
+    :param condition: the condition
+    :return: (exact, unsure) branches by class; unknown operators match no row
     """
-    name, value = condition.operator, condition.value
-    if name in _TYPED:
-        return _typed_rows(row, name, value)
-    builders: dict[str, Callable[[], RowPair]] = {
-        NOT_CONTAINS: lambda: (_branches(str=and_(row.str_, row.position(str(value)) == 0)), {}),
-        IN: lambda: _in_rows(row, value),
-        MODULO: lambda: _modulo_rows(row, value),
-        REGEX: lambda: _regex_rows(row, value),
-        PERCENTAGE_SPLIT: lambda: _split_rows(value),
-        IS_SET: lambda: (EVERY, {}),
-    }
-    builder = builders.get(name)
-    return builder() if builder is not None else ({}, {})
+    name = condition.operator
+    if name not in OPERATORS:
+        return {}, {}
+    # An operator without an SQL entry fails a test; until then Python decides it.
+    rule = ROW_SQL.get(name, NOT_TRANSLATABLE)
+    if isinstance(rule, NotTranslatable):
+        return {}, EVERY
+    return rule(row, name, condition.value)

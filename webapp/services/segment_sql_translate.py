@@ -35,8 +35,9 @@ from sqlalchemy import (
 )
 
 from ..evaluation import Condition, Rule
-from ..evaluation.operators import IS_NOT_SET, PERCENTAGE_SPLIT, REGEX, build_predicate
-from ..evaluation.segments import describe_property, normalise, parse_jsonpath
+from ..evaluation.normalise import normalise
+from ..evaluation.operators import REGEX, build_predicate, reads_identity_key
+from ..evaluation.segments import describe_property, parse_jsonpath
 from ..models import Identity
 from . import regex_guard
 from .segment_sql_rows import (
@@ -54,7 +55,6 @@ from .segment_sql_rows import (
     branches_or,
     is_every,
     row_predicates,
-    split_threshold,
 )
 
 
@@ -330,15 +330,36 @@ def _json_list(value: list[Any]) -> str:
 
 
 # ---- conditions, rules, segments ------------------------------------------------------
-def _trait_condition(row: _Row, key: str, condition: Condition) -> Translation:
-    if condition.operator == IS_NOT_SET:
-        return _same(not_node(Has(key, EVERY, row)))
+def _present_trait(row: _Row, key: str, condition: Condition) -> Translation:
+    """The identities with a ``key`` row that satisfies the condition."""
     exact, unsure = row_predicates(row, condition)
     sure = _has(row, key, exact)
     if not unsure:
         return _same(sure)
     possible = _has(row, key, branches_or(exact, unsure))
     return Translation(sure, possible, _has(row, key, unsure))
+
+
+def _trait_condition(row: _Row, key: str, condition: Condition) -> Translation:
+    present = _present_trait(row, key, condition)
+    test = build_predicate(condition.operator, condition.value, row.scope.segment_key)
+    if not test(None):
+        return present
+    # The condition holds for a missing trait too (IS_NOT_SET): absence is exact in SQL.
+    absent = not_node(Has(key, EVERY, row))
+    sure = any_nodes([present.sure, absent])
+    if present.exact:
+        return _same(sure)
+    return Translation(sure, any_nodes([present.possible, absent]), present.doubt)
+
+
+def _identity_key_condition(row: _Row, condition: Condition) -> Translation:
+    """A condition on the identity key, which no column holds: decided for every identity
+    at once when its row rule takes every row or none, else by Python."""
+    exact, unsure = row_predicates(row, condition)
+    if not unsure and (not exact or is_every(exact)):
+        return _same(bool(exact))
+    return Translation(False, True, True)
 
 
 def translate_condition(scope: Scope, condition: Condition, row: _Row | None = None) -> Translation:
@@ -354,15 +375,12 @@ def translate_condition(scope: Scope, condition: Condition, row: _Row | None = N
     if condition.operator == REGEX and regex_guard.is_refused(str(condition.value)):
         # Refused patterns never match in evaluation (and must not run here either).
         return _same(False)
-    if condition.operator == PERCENTAGE_SPLIT and not prop:
-        verdict = split_threshold(condition.value)
-        return Translation(False, True, True) if verdict is None else _same(verdict)
+    if reads_identity_key(condition.operator, prop):
+        return _identity_key_condition(row, condition)
     if describe_property(prop) != "jsonpath":
         return _trait_condition(row, prop, condition)
-    # IS_NOT_SET on a present literal trait is false; its absence is the path's business.
-    literal_trait = (
-        _same(False) if condition.operator == IS_NOT_SET else _trait_condition(row, prop, condition)
-    )
+    # A literal trait counts when present; its absence is the path's business.
+    literal_trait = _present_trait(row, prop, condition)
     # A trait literally named like the path wins; otherwise the path is read.
     missing = not_node(Has(prop, EVERY, row))
     names = parse_jsonpath(prop) or ()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from markupsafe import escape
 from sqlalchemy import func, select
 
 from tests.web.segments.conftest import HX, builder_data
+from webapp.evaluation.operators import OPERATORS, VERSION_WIDGET
 from webapp.extensions import db
 from webapp.models import AuditEvent, Environment, Segment
 
@@ -22,8 +26,12 @@ def test_new__editor__shows_builder_with_operators_and_trait_keys(client, auth, 
     auth.login("editor@example.com")
     html = client.get(f"/environments/{world.env.id}/segments/new").get_data(as_text=True)
     assert 'id="segment-builder"' in html and 'id="segment-preview"' in html
-    for operator in ("PERCENTAGE_SPLIT", "MODULO", "IS_NOT_SET", "REGEX", "EQUAL:semver"):
-        assert f'value="{operator}"' in html
+    # Every registered operator, with its label, and the semver variants of the comparisons
+    options = dict(re.findall(r'<option (?:selected )?value="([^"]+)">([^<]*)</option>', html))
+    for operator in OPERATORS.values():
+        assert options[operator.name] == escape(operator.label)
+        assert (f'value="{operator.name}:semver"' in html) is operator.semver
+    assert 'value="EQUAL:semver"' in html  # spot check: the Flagsmith spelling plus suffix
     assert '<datalist id="trait-keys">' in html and 'value="country"' in html
     assert 'value="$.identity.identifier"' in html and "Environment name" in html
 
@@ -140,6 +148,33 @@ def test_builder__add_and_remove_actions__rerender_from_posted_state(client, aut
     assert 'id="group-1"' not in html and 'value="country"' in html and 'value="plan"' not in html
     gone = client.post(url, data=builder_data(action="remove-condition:1:0"), headers=HX)
     assert 'id="condition-1-0"' not in gone.get_data(as_text=True)
+
+
+def _value_input(html: str) -> str:
+    """The first condition's value <input> (the one after its operator <select>)."""
+    after_operator = html.split('id="condition-0-0"')[1].split("</select>")[1]
+    return after_operator.split("<input")[1].split(">")[0]
+
+
+@pytest.mark.parametrize(
+    "choice", [*OPERATORS, *(f"{n}:semver" for n, o in OPERATORS.items() if o.semver)]
+)
+def test_builder__every_operator__renders_its_registry_widget(client, auth, world, choice):
+    # Given the builder re-rendered with one condition using that operator
+    auth.login("editor@example.com")
+    data = builder_data(groups=[("ANY", [("age", choice, "2|0")])])
+    response = client.post(f"/environments/{world.env.id}/segments/builder", data=data,
+                           headers=HX)  # fmt: skip
+    # Then its value input is the registry's widget (or a disabled one for valueless operators)
+    field = _value_input(response.get_data(as_text=True))
+    operator = OPERATORS[choice.removesuffix(":semver")]
+    widget = VERSION_WIDGET if choice.endswith(":semver") else operator.widget
+    if widget is None:
+        assert "disabled" in field and 'placeholder="(no value)"' in field
+        return
+    assert "disabled" not in field
+    for attribute, text in widget.html.items():
+        assert f'{attribute}="{escape(text)}"' in field, (attribute, field)
 
 
 def test_builder__in_operator__renders_chips(client, auth, world):
