@@ -33,7 +33,7 @@ run: $(VENV)/.installed
 	@echo
 	@echo "Flagpost is starting on http://127.0.0.1:$(PORT)/"
 	@$(BIN)/flask demo-logins
-	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	@$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
@@ -20,6 +19,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from ..services import humanize
 from ..services.features import INTEGER_LIMIT
 from .base import FlaskForm
 
@@ -120,4 +120,4 @@ class BulkActionForm(FlaskForm):  # type: ignore[misc]
         return str(self.has_overrides.data).lower() in ("1", "true", "on", "y")
 
     def describe_value(self) -> str:
-        return json.dumps(self.typed_value)
+        return humanize.value_text(self.typed_value)

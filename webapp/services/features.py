@@ -29,7 +29,7 @@ from ..models import (
     TypedValue,
     User,
 )
-from . import audit, revisions
+from . import audit, humanize, revisions
 from .errors import NotFound, Stale, ValidationError
 
 VALUE_KINDS = ("string", "integer", "boolean", "none")
@@ -116,7 +116,7 @@ def parse_value(kind: str, text: str, field: str = "value") -> TypedValue:
         if lowered not in ("true", "false"):
             raise ValidationError("A boolean value is “true” or “false”", field)
         return lowered == "true"
-    raise ValidationError(f"Unknown value type {kind!r}", "value_kind")
+    raise ValidationError(f"Unknown value type {humanize.value_text(kind)}", "value_kind")
 
 
 def state_snapshot(state: FeatureState) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from ..models import TypedValue
+from . import humanize
 from .errors import ValidationError
 
 VALUE_KINDS = ("string", "integer", "boolean", "json")
@@ -29,7 +30,8 @@ def parse_value(raw: str, kind: str) -> TypedValue:
     text = raw.strip()
     if kind == "integer":
         if not _INTEGER.fullmatch(text) or len(text) > 19:
-            raise ValidationError(f"{raw!r} is not a whole number.", field="value")
+            shown = humanize.value_text(raw)
+            raise ValidationError(f"{shown} is not a whole number.", field="value")
         return int(text)
     if kind == "boolean":
         if text.lower() not in ("true", "false"):
@@ -43,7 +45,8 @@ def parse_value(raw: str, kind: str) -> TypedValue:
         _check_json(text)
         return text
     if kind != "string":
-        raise ValidationError(f"Unknown value type {kind!r}.", field="value_type")
+        shown = humanize.value_text(kind)
+        raise ValidationError(f"Unknown value type {shown}.", field="value_type")
     return raw
 
 
@@ -76,7 +79,7 @@ def expiry_from_choice(
     if choice in EXPIRY_CHOICES:
         return now + EXPIRY_CHOICES[choice]
     if choice != "custom":
-        raise ValidationError(f"Unknown expiry {choice!r}.", field="expires")
+        raise ValidationError(f"Unknown expiry {humanize.value_text(choice)}.", field="expires")
     if custom is None:
         raise ValidationError("Choose the date and time the override ends.", field="expires_at")
     moment = custom if custom.tzinfo is not None else custom.replace(tzinfo=UTC)

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import TRAIT_KEY_MAX, TRAIT_STRING_MAX, Identity, Trait, TypedValue, User
 from ..models.base import value_type_of
-from . import audit, qa
+from . import audit, humanize, qa
 from .errors import NotFound, Stale, ValidationError
 from .identities import changed_names, effective_flags
 from .sdk_input import INT_MAX, INT_MIN
@@ -70,7 +70,7 @@ def parse_value(raw: str, kind: str) -> TypedValue:
         value = raw
     elif kind == "integer":
         if not _INTEGER.fullmatch(text):
-            raise ValidationError(f"{raw!r} is not an integer.", field="value")
+            raise ValidationError(f"{humanize.value_text(raw)} is not an integer.", field="value")
         value = int(text)
     elif kind == "float":
         value = _parse_float(raw)
@@ -79,7 +79,7 @@ def parse_value(raw: str, kind: str) -> TypedValue:
             raise ValidationError("A boolean trait is true or false.", field="value")
         value = _BOOLEANS[text.lower()]
     else:
-        raise ValidationError(f"Unknown type {kind!r}.", field="value_type")
+        raise ValidationError(f"Unknown type {humanize.value_text(kind)}.", field="value_type")
     if isinstance(value, str) and len(value) > TRAIT_STRING_MAX:
         raise ValidationError(
             f"A string trait has at most {TRAIT_STRING_MAX:,} characters.", field="value"
@@ -102,7 +102,7 @@ def _parse_float(raw: str) -> float:
     text = raw.strip()
     number = float(text) if _FLOAT.fullmatch(text) else math.nan
     if not math.isfinite(number):
-        raise ValidationError(f"{raw!r} is not a finite number.", field="value")
+        raise ValidationError(f"{humanize.value_text(raw)} is not a finite number.", field="value")
     return number
 
 
@@ -155,7 +155,7 @@ def get_trait(identity: Identity, key: str) -> Trait:
         select(Trait).where(Trait.identity_id == identity.id, Trait.key == key)
     )
     if trait is None:
-        raise NotFound(f"No trait {key!r} on this identity.")
+        raise NotFound(f"No trait {humanize.value_text(key)} on this identity.")
     return trait
 
 
@@ -212,7 +212,7 @@ def set_trait(
     value = parse_value(raw_value, kind)
     trait = _locked(identity, key)
     if trait is None and must_exist:
-        raise NotFound(f"No trait {key!r} on this identity.")
+        raise NotFound(f"No trait {humanize.value_text(key)} on this identity.")
     if trait is not None and version is not None and version != trait_version(trait):
         _reject(actor, identity, trait, {"value": value, "type": value_type_of(value)}, version)
     before_flags = effective_flags(identity, now)
@@ -240,7 +240,7 @@ def delete_trait(
     qa.ensure_can_edit(actor, identity)
     trait = _locked(identity, key)
     if trait is None:
-        raise NotFound(f"No trait {key!r} on this identity.")
+        raise NotFound(f"No trait {humanize.value_text(key)} on this identity.")
     if version is not None and version != trait_version(trait):
         _reject(actor, identity, trait, None, version)
     before_flags = effective_flags(identity, now)
