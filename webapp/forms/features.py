@@ -25,7 +25,7 @@ VALUE_KIND_CHOICES = [
     SelectChoice("string", "String"),
     SelectChoice("integer", "Integer"),
     SelectChoice("boolean", "Boolean"),
-    SelectChoice("none", "None (null)"),
+    SelectChoice("none", "No value"),
 ]
 TYPE_CHOICES = [SelectChoice("STANDARD", "Standard"), SelectChoice("MULTIVARIATE", "Multivariate")]
 
