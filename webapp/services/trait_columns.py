@@ -40,17 +40,22 @@ def clean_keys(keys: Sequence[str]) -> list[str]:
 
 def common_keys(environment_id: int, limit: int = DEFAULT_COLUMN_COUNT) -> list[str]:
     """Return the trait keys most of the newest identities have, commonest first, ties by name."""
-    newest = (
-        select(Identity.id)
-        .where(Identity.environment_id == environment_id)
-        .order_by(Identity.created_at.desc(), Identity.id.desc())
-        .limit(SAMPLE_IDENTITIES)
-        .subquery()
+    # Two steps on purpose: with the ids as a list, PostgreSQL probes the traits'
+    # (identity_id, key) index for each; joined to a subquery it may read every trait instead.
+    newest = list(
+        db.session.scalars(
+            select(Identity.id)
+            .where(Identity.environment_id == environment_id)
+            .order_by(Identity.created_at.desc(), Identity.id.desc())
+            .limit(SAMPLE_IDENTITIES)
+        )
     )
+    if not newest:
+        return []
     count = func.count()
     query = (
         select(Trait.key)
-        .join(newest, Trait.identity_id == newest.c.id)
+        .where(Trait.identity_id.in_(newest))
         .group_by(Trait.key)
         .order_by(count.desc(), Trait.key)
         .limit(limit)
