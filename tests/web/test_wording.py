@@ -48,6 +48,11 @@ HTMX = {"HX-Request": "true"}
 SERVICES = Path(__file__).resolve().parents[2] / "webapp" / "services"
 
 # Identifiers an SDK may send that show as nothing: blanks, zero-width, bidi, control.
+RULES_OF_ONE = {
+    "name": "Gold", "match": "ALL", "groups-0-type": "ANY",
+    "groups-0-conditions-0-property_": "plan", "groups-0-conditions-0-operator": "EQUAL",
+    "groups-0-conditions-0-value": "gold",
+}  # fmt: skip
 INVISIBLE_IDENTIFIERS = (
     "   ",
     "\t",
@@ -421,3 +426,31 @@ def test_audit_record__undeclared_action__refused(app: Flask) -> None:
         audit.record(None, "frobnicate", "feature")
     with pytest.raises(ValueError, match="undeclared"):
         audit.record(None, "create", "gadget")
+
+
+# ----------------------------------------------------------------------------- preview
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({}, "Add at least one group with a condition"),
+        ({"name": "x" * 201}, "Name"),
+        ({**RULES_OF_ONE, "groups-0-conditions-0-operator": "REGEX",
+          "groups-0-conditions-0-value": "(a+)+$"}, "Group 1, condition 1: "),
+        ({**RULES_OF_ONE, "groups-0-conditions-0-property_": ""}, "Group 1, condition 1: "),
+    ],
+    ids=["blank", "name-too-long", "refused-regex", "no-property"],
+)
+def test_preview__rules_not_ready__says_what_is_wrong_not_what_is_highlighted(
+    app: Flask, world: dict[str, str], data: dict[str, str], expected: str
+) -> None:
+    # Given an editor previewing rules that cannot be counted (nothing on the page is marked)
+    client = login(app, "admin")
+    g.pop("_login_user", None)
+    response = client.post(build_url(app, "segments.preview", "POST", world), data=data)
+    # Then the preview names each problem where it is
+    text = visible_text(response.get_data(as_text=True))
+    assert "highlighted" not in text
+    assert expected in text, text
+    assert not problems_in(text)

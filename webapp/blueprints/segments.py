@@ -158,7 +158,7 @@ def preview(environment_id: int) -> str:
     if form.validate_on_submit():
         errors = segments.rule_errors(rules)
     else:
-        errors = {"form": first_error(form.errors) or "The rules could not be read."}
+        errors = {"form": _readable(first_error(form.errors) or "The rules could not be read.")}
     result = None
     if not errors:
         key = saved.hash_id if saved is not None else "preview"
@@ -191,6 +191,14 @@ def _where(position: str) -> str:
     parts = [int(p[1:]) + 1 for p in position.split("-")]
     where = f"Group {parts[0]}" + (f", condition {parts[1]}" if len(parts) > 1 else "")
     return where + ": "
+
+
+def _readable(message: str) -> str:
+    """Name the field of a form error as a person would ("property_: …" -> "Property: …")."""
+    field, sep, rest = message.partition(": ")
+    if not sep or " " in field:
+        return message
+    return f"{field.rstrip('_').replace('_', ' ').capitalize()}: {rest}"
 
 
 def _int(value: Any) -> int | None:
