@@ -8,13 +8,19 @@ export FLASK_APP := wsgi.py
 
 .PHONY: run test lint typecheck pytest bench soak clean
 
+# Installs and migrations write to a log and show it only when they fail, so the first
+# `make run` ends with what a person needs: the URL and the demo logins.
+QUIETLY = > $(VENV)/last-step.log 2>&1 || { cat $(VENV)/last-step.log; exit 1; }
+
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Creating $(VENV) (the first run installs Flagpost; it takes a minute or two)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip $(QUIETLY)
 
 # Stamp files re-run the install only when the dependency lists change.
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e .
+	@echo "Installing Flagpost and its dependencies into $(VENV)"
+	@$(BIN)/pip install --quiet -e . $(QUIETLY)
 	@touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -22,12 +28,12 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	@touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/flask db upgrade
-	$(BIN)/flask seed-demo --no-print-logins
+	@$(BIN)/flask db upgrade $(QUIETLY)
+	@$(BIN)/flask seed-demo --no-print-logins
 	@echo
 	@echo "Flagpost is starting on http://127.0.0.1:$(PORT)/"
 	@$(BIN)/flask demo-logins
-	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	@$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

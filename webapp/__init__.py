@@ -32,7 +32,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import access, cli, errors, limits, models, navigation, security  # noqa: F401
+    from . import access, cli, errors, humanize, limits, models, navigation, security  # noqa: F401
     from .blueprints import register_blueprints
     from .sessions import DashboardSessionInterface
 
@@ -42,6 +42,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     access.init_app(app)
     errors.init_app(app)
     navigation.init_app(app)
+    humanize.init_app(app)
     security.init_app(app)
     cli.init_app(app)
     keep_hooks_off_apis(app, _is_dashboard_extension_hook)

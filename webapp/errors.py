@@ -50,11 +50,47 @@ def _csrf_error(exc: CSRFError) -> Response:
     )
 
 
+# Our words for the statuses a person can meet; Werkzeug's defaults ("You don't have the
+# permission to access the requested resource. It is either read-protected…") are for servers.
+PAGE_WORDS: dict[int, tuple[str, str]] = {
+    400: ("Request not understood", "The page sent something we could not read. Go back, "
+          "reload the page and try again."),
+    401: ("Please sign in", "Sign in to see this page."),
+    403: ("Not allowed", "Your role in this project does not allow this. Ask a project admin "
+          "if you need it."),
+    404: ("Not found", "There is nothing here: the link is wrong, or what it pointed to was "
+          "deleted."),
+    405: ("Not available this way", "This address does not do that. Use the buttons and links "
+          "on the pages."),
+    409: ("Changed meanwhile", "Someone changed this while you were looking. Reload the page "
+          "and try again."),
+    413: ("Too large", "What you sent is larger than we accept."),
+    415: ("Not understood", "What you sent is in a form we do not accept."),
+    422: ("Not accepted", "Some of what you sent is not valid. Go back and check it."),
+    429: ("Too many attempts", "Too many attempts in a short time. Wait a minute and try again."),
+    500: ("Server error", "Something went wrong on our side."),
+}
+GENERIC_WORDS = ("Something went wrong", "That did not work. Go back and try again.")
+
+
+def page_words(status: int) -> tuple[str, str]:
+    """Return the title and message shown to a person for an HTTP status."""
+    if status in PAGE_WORDS:
+        return PAGE_WORDS[status]
+    return GENERIC_WORDS if status < 500 else PAGE_WORDS[500]
+
+
 def _http_error(exc: HTTPException) -> Response:
     if isinstance(exc, InternalServerError):
-        return error_response(500, "Server error", "Something went wrong on our side.")
+        return error_response(500, *page_words(500))
     status = exc.code or 500
-    return error_response(status, exc.name, exc.description or exc.name)
+    if is_api_request():
+        return error_response(status, exc.name, exc.description or exc.name)
+    title, message = page_words(status)
+    # A description a view chose (abort(404, "No such segment")) says more than ours.
+    if exc.description and exc.description != type(exc).description:
+        message = exc.description
+    return error_response(status, title, message)
 
 
 def _domain_error(exc: DomainError) -> Response:

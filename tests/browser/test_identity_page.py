@@ -131,7 +131,7 @@ def test_identity_page__qa__overrides_undoes_and_edits_traits_in_place(live_serv
         "document.querySelector('#identity-segments').innerText.includes('Pro users')"
     )
     assert "max_upload_mb" in page.locator("#trait-impact").inner_text()
-    assert page.locator("#trait-plan td.trait-value").inner_text() == "pro"
+    assert page.locator("#trait-plan td.trait-value").inner_text() == "“pro”"  # a string, quoted
     assert _sdk_flag(page, live_server, seed, "max_upload_mb")["feature_state_value"] == 250
     assert page.evaluate("window.__noFullReload") == "still here"
 

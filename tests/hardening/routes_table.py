@@ -196,6 +196,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("users.delete", "DELETE"): R(EDITOR),
     ("users.delete_post", "POST"): R(EDITOR),
     ("users.save_columns", "POST"): R(VIEWER, {"columns": "plan"}),
+    ("users.save_default_columns", "POST"): R(ADMIN, {"columns": "plan"}),
     ("users.bulk_preview", "POST"): R(EDITOR, {"action": "remove_overrides"}, changes=False),
     ("users.bulk_apply", "POST"): R(
         EDITOR, {"action": "remove_overrides", "expected": "$bulk_count"}

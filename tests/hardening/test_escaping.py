@@ -39,6 +39,7 @@ from webapp.services import (
     audit,
     environments,
     feature_options,
+    humanize,
     identity_admin,
     overrides,
     segments,
@@ -350,7 +351,7 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
                               "segment_value"),  # fmt: skip
     ("features.edit", ""): ("description",),
     ("features.edit_option", ""): ("option_value",),  # in the editor's <input value>
-    # The audit log shows before/after values as pretty-printed JSON (``:json``).
+    # The audit log shows before/after values as every page does (``:json`` -> value_text).
     ("audit.index", ""): (
         "admin_email", "audit_label", "audit_key", "audit_value:json", "trait_key",
         "trait_value:json", "segment_name", "server_key",
@@ -359,10 +360,10 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
 
 
 def _field_text(world: HostileWorld, field: str) -> str:
-    """Return the escaped text a page shows for ``field`` (``name:json``: as a JSON string)."""
+    """Return the escaped text a page shows for ``field`` (``name:json``: as a typed value)."""
     name, _, form = field.partition(":")
     value = world.values[name]
-    return shown(json.dumps(value, ensure_ascii=False) if form == "json" else value)
+    return shown(humanize.value_text(value) if form == "json" else value)
 
 
 def _page_url(endpoint: str, world: HostileWorld) -> str:

@@ -171,4 +171,4 @@ def test_cleanup_expired__counts_and_records_once(app):
 def test_describe_state__summarises_for_history():
     assert overrides.describe_state(None) == "no override"
     state = {"enabled": True, "value_type": "integer", "value_text": "3", "expires_at": None}
-    assert overrides.describe_state(state) == "on, value 3"
+    assert overrides.describe_state(state) == "on, 3"

@@ -11,7 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from ..access import role_required
 from ..forms.features import AuditFilterForm
 from ..htmx import render_page_or_partial
-from ..services import audit_log
+from ..services import audit_log, humanize
 from ..services.errors import ValidationError
 
 bp = Blueprint("audit", __name__)
@@ -37,7 +37,7 @@ def _choices(form: AuditFilterForm) -> None:
     ] + [SelectChoice(str(e.id), f"{e.name} only") for e in g.project.environments]
     form.actor.choices = [SelectChoice("", "Anyone")] + [SelectChoice(a, a) for a in actors]
     form.object_type.choices = [SelectChoice("", "Any object")] + [
-        SelectChoice(t, t.replace("_", " ")) for t in types
+        SelectChoice(t, humanize.object_label(t)) for t in types
     ]
 
 

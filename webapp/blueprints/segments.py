@@ -155,12 +155,16 @@ def preview(environment_id: int) -> str:
     segment_id = _int(request.args.get("segment_id"))
     saved = segments.get_segment(g.project.id, segment_id) if segment_id else None
     rules = form_to_rules(form)
-    errors = segments.rule_errors(rules) if form.validate_on_submit() else {"form": "invalid"}
+    if form.validate_on_submit():
+        errors = segments.rule_errors(rules)
+    else:
+        errors = {"form": _readable(first_error(form.errors) or "The rules could not be read.")}
     result = None
     if not errors:
         key = saved.hash_id if saved is not None else "preview"
         result = segments.preview(environment_id, rules, saved, key)
-    return render_template("segments/_preview.html", result=result, errors=errors)
+    problems = [_where(position) + message for position, message in errors.items()]
+    return render_template("segments/_preview.html", result=result, errors=problems)
 
 
 @bp.delete("/<int:segment_id>")
@@ -178,6 +182,23 @@ def delete(environment_id: int, segment_id: int) -> Response:
 # ---- helpers ------------------------------------------------------------------------
 def _can_edit() -> bool:
     return users.has_role(current_user, g.project.id, "editor")
+
+
+def _where(position: str) -> str:
+    """Name a builder position ("g0-c1") the way the page numbers it ("Group 1, condition 2: ")."""
+    if position == "form":
+        return ""
+    parts = [int(p[1:]) + 1 for p in position.split("-")]
+    where = f"Group {parts[0]}" + (f", condition {parts[1]}" if len(parts) > 1 else "")
+    return where + ": "
+
+
+def _readable(message: str) -> str:
+    """Name the field of a form error as a person would ("property_: …" -> "Property: …")."""
+    field, sep, rest = message.partition(": ")
+    if not sep or " " in field:
+        return message
+    return f"{field.rstrip('_').replace('_', ' ').capitalize()}: {rest}"
 
 
 def _int(value: Any) -> int | None:

@@ -24,7 +24,7 @@ from ..access import role_required
 from ..forms import ConfirmForm
 from ..forms.users import BulkActionForm, CreateIdentitiesForm, TraitColumnsForm
 from ..htmx import is_partial_request, render_page_or_partial
-from ..services import identity_admin, identity_search, users
+from ..services import humanize, identity_admin, identity_search, trait_columns, users
 from ..services.errors import ValidationError
 
 bp = Blueprint("users", __name__, url_prefix="/environments/<int:environment_id>/users")
@@ -52,6 +52,7 @@ def _results_context() -> tuple[dict[str, Any], int]:
     offered = identity_search.trait_keys(g.environment.id)
     columns = identity_admin.chosen_trait_columns(current_user, g.environment.id, offered)
     context: dict[str, Any] = {"search": search, "offered": offered, "columns": columns}
+    context["default_columns"] = trait_columns.saved_default(g.environment.id)
     context |= {"error": None, "results": None, "prev_url": None, "next_url": None}
     try:
         page = identity_search.search_identities(
@@ -89,6 +90,7 @@ def _page_extras(search: dict[str, Any]) -> dict[str, Any]:
     return {
         "environment": g.environment,
         "can_edit": can_edit,
+        "is_admin": users.has_role(current_user, g.project.id, "admin"),
         "has_detail": "identities.detail" in current_app.view_functions,
         "bulk_form": bulk_form,
         "delete_form": ConfirmForm(),
@@ -171,10 +173,11 @@ def _flash_created(result: identity_admin.CreateResult | None, form: CreateIdent
     if result is None:
         flash(" ".join(form.identifiers.errors) or "Nothing was created.", "error")
         return
-    flash(f"Created {len(result.created)} identities.", "success")
+    flash(f"Created {humanize.plural(len(result.created), 'identity')}.", "success")
     if result.duplicates or result.invalid:
         skipped = len(result.duplicates) + len(result.invalid)
-        flash(f"Skipped {skipped} duplicate or invalid lines.", "error")
+        lines = humanize.plural(skipped, "duplicate or invalid line")
+        flash(f"Skipped {lines}.", "error")
 
 
 @bp.delete("/<int:identity_id>")
@@ -186,7 +189,7 @@ def delete(environment_id: int, identity_id: int) -> Response:
     summary = identity_admin.delete_identity(
         current_user, g.project.id, environment_id, identity_id
     )
-    return _changed("", message=f"Deleted {summary.identifier}.")
+    return _changed("", message=f"Deleted {humanize.name_text(summary.identifier)}.")
 
 
 @bp.post("/<int:identity_id>/delete")
@@ -197,7 +200,7 @@ def delete_post(environment_id: int, identity_id: int) -> Response:
         summary = identity_admin.delete_identity(
             current_user, g.project.id, environment_id, identity_id
         )
-        flash(f"Deleted {summary.identifier}.", "success")
+        flash(f"Deleted {humanize.name_text(summary.identifier)}.", "success")
     return redirect(url_for("users.index", environment_id=environment_id))
 
 
@@ -214,6 +217,27 @@ def save_columns(environment_id: int) -> Response:
         return make_response(str(exc), 422, {"HX-Reswap": "none"})
     if is_partial_request():
         return _changed("", status=200)
+    return redirect(url_for("users.index", environment_id=environment_id))
+
+
+@bp.post("/columns/default")
+@role_required("admin")
+def save_default_columns(environment_id: int) -> Response:
+    """Make the chosen trait columns everyone's default here (none: the commonest keys)."""
+    form = TraitColumnsForm()
+    try:
+        if not form.validate_on_submit():
+            raise ValidationError(next(iter(form.columns.errors), "Invalid columns."), "columns")
+        keys = trait_columns.save_default(
+            current_user, g.project.id, environment_id, form.columns.data or []
+        )
+    except ValidationError as exc:
+        return make_response(str(exc), 422, {"HX-Reswap": "none"})
+    shown = ", ".join(humanize.name_text(key) for key in keys) or "the commonest trait keys"
+    message = f"Everyone without their own choice now sees: {shown}."
+    if is_partial_request():
+        return _changed("", message=message)
+    flash(message, "success")
     return redirect(url_for("users.index", environment_id=environment_id))
 
 
@@ -269,7 +293,8 @@ def bulk_apply(environment_id: int) -> Response:
     except ValidationError as exc:
         form.form_errors.append(str(exc))
         return _render_bulk(form, 422, environment=g.environment)
-    message = f"{dict(form.action.choices)[form.action.data]}: {count:,} identities changed."
+    changed = f"{humanize.plural(count, 'identity')} changed"
+    message = f"{dict(form.action.choices)[form.action.data]}: {changed}."
     if not is_partial_request():
         flash(message, "success")
         return redirect(url_for("users.index", environment_id=environment_id, q=form.q.data))

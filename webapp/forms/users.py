@@ -18,7 +18,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from ..services import errors, values
+from ..services import errors, humanize, values
 from .base import FlaskForm
 
 VALUE_TYPES = [SelectChoice(kind, values.KIND_LABELS[kind]) for kind in values.FLAG_KINDS]
@@ -86,4 +86,4 @@ class BulkActionForm(FlaskForm):  # type: ignore[misc]
         return str(self.has_overrides.data).lower() in ("1", "true", "on", "y")
 
     def describe_value(self) -> str:
-        return values.to_json(self.typed_value)
+        return humanize.value_text(self.typed_value)

@@ -31,9 +31,11 @@ from .organisation import (
     new_server_key,
 )
 from .segment import Segment, SegmentOverride
+from .settings import TraitColumnDefault
 from .user import ROLES, IdentityLink, ProjectRole, User
 
 __all__ = [
+    "TraitColumnDefault",
     "AuditEvent",
     "Environment",
     "FEATURE_NAME_PATTERN",

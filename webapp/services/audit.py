@@ -6,6 +6,7 @@ from typing import Any
 
 from ..extensions import db
 from ..models import AuditEvent, User
+from .humanize import ACTION_LABELS, OBJECT_LABELS
 
 
 def record(
@@ -28,7 +29,11 @@ def record(
     :param action: a verb such as ``create``, ``update``, ``delete``.
     :param object_type: the kind of object, e.g. ``feature``, ``identity_override``.
     :return: the pending event.
+    :raises ValueError: for an action or object type not named in ``humanize`` (every kind
+        of event must have words for people before it is written).
     """
+    if action not in ACTION_LABELS or object_type not in OBJECT_LABELS:
+        raise ValueError(f"undeclared audit event {action!r} on {object_type!r}: name it first")
     event = AuditEvent(
         actor_id=actor.id if actor is not None else None,
         actor_label=actor.email if actor is not None else "system",

@@ -12,7 +12,7 @@ from sqlalchemy import and_, or_, select
 from ..extensions import db
 from ..models import AuditEvent, Environment, Identity
 from ..models.base import sha256_hex
-from . import values
+from . import humanize, values
 from .errors import ValidationError
 
 PAGE_SIZE = 50
@@ -182,14 +182,19 @@ def filter_choices(environment: Environment) -> tuple[list[str], list[str]]:
 
 
 def pretty(value: Any) -> str:
-    """Pretty-print a JSON value for display (the template escapes it)."""
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    """Show a stored value for people: one value as on every page, a structure as JSON.
+
+    The template escapes it.
+    """
+    if isinstance(value, dict | list):
+        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return humanize.value_text(value)
 
 
 def diff_rows(before: Any, after: Any) -> list[DiffRow]:
     """Compare before/after key by key (dicts) or as a whole (anything else).
 
-    A missing side is shown as None; ``changed`` marks the rows to highlight.
+    A missing side is None (the page shows a dash); ``changed`` marks the rows to highlight.
     """
     if before is None and after is None:
         return []
@@ -198,7 +203,7 @@ def diff_rows(before: Any, after: Any) -> list[DiffRow]:
         keys = sorted(set(old) | set(new), key=str)
         return [
             DiffRow(
-                str(key),
+                humanize.field_label(str(key)),
                 pretty(old[key]) if key in old else None,
                 pretty(new[key]) if key in new else None,
                 key not in old or key not in new or not values.same(old[key], new[key]),

@@ -22,7 +22,7 @@ from ..models import (
     MultivariateOption,
     User,
 )
-from . import audit, revisions, values
+from . import audit, humanize, revisions, values
 from .errors import NotFound, ValidationError
 from .features import save_state, state_for_update, state_snapshot
 
@@ -146,7 +146,7 @@ def _audit_option(
         action,
         "multivariate_option",
         object_id=option.id,
-        object_label=f"{feature.name}: {option.value!r}"[:300],
+        object_label=f"{feature.name}: {humanize.value_text(option.value)}"[:300],
         project_id=feature.project_id,
         before=before,
         after=after,

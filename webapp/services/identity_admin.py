@@ -25,7 +25,7 @@ from ..models import (
 )
 from ..models.base import encode_value, sha256_hex, utcnow
 from ..models.identity import IDENTIFIER_MAX
-from . import audit, revisions
+from . import audit, humanize, revisions, trait_columns
 from .errors import NotFound, ValidationError
 from .identity_search import count_exact, filter_clauses, parse_query
 
@@ -284,7 +284,7 @@ def apply_bulk(
     affected = len(ids)
     if affected != expected:
         raise ValidationError(
-            f"The search now matches {affected:,} identities, not {expected:,}; "
+            f"The search now matches {humanize.plural(affected, 'identity')}, not {expected:,}; "
             "check the new count and confirm again.",
             "expected",
         )
@@ -377,15 +377,15 @@ def _set_overrides(
 # ----------------------------------------------------------------------------- columns
 
 
-MAX_TRAIT_COLUMNS = 8
+MAX_TRAIT_COLUMNS = trait_columns.MAX_TRAIT_COLUMNS
 
 
 def chosen_trait_columns(user: User, environment_id: int, offered: Sequence[str]) -> list[str]:
-    """Return the trait keys the user shows as columns here (default: the first three seen)."""
+    """Return the trait keys the user shows as columns here (default: the environment's)."""
     chosen = user.preferences.get("trait_columns", {}).get(str(environment_id))
     if isinstance(chosen, list):
         return [key for key in chosen if isinstance(key, str)][:MAX_TRAIT_COLUMNS]
-    return list(offered[:3])
+    return trait_columns.default_columns(environment_id)
 
 
 def save_trait_columns(user: User, environment_id: int, keys: Sequence[str]) -> list[str]:
@@ -393,11 +393,7 @@ def save_trait_columns(user: User, environment_id: int, keys: Sequence[str]) -> 
 
     :raises ValidationError: too many keys, or a key that cannot be a trait key.
     """
-    cleaned = list(dict.fromkeys(key.strip() for key in keys if key.strip()))
-    if len(cleaned) > MAX_TRAIT_COLUMNS:
-        raise ValidationError(f"Choose at most {MAX_TRAIT_COLUMNS} trait columns.", "columns")
-    if any(len(key) > 200 for key in cleaned):
-        raise ValidationError("A trait key has at most 200 characters.", "columns")
+    cleaned = trait_columns.clean_keys(keys)
     preferences = dict(user.preferences or {})
     columns = dict(preferences.get("trait_columns", {}))
     columns[str(environment_id)] = cleaned

@@ -30,6 +30,7 @@ from ..evaluation.operators import (
     LESS_THAN_INCLUSIVE,
     OPERATORS,
 )
+from . import humanize
 from .errors import ValidationError
 
 MAX_QUERY_LENGTH = 1000
@@ -58,7 +59,7 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_HELP = "expected an identifier, `key = value`, `key in (a, b)`, `key ~ text` or `key is set`"
+_HELP = "expected an identifier, “key = value”, “key in (a, b)”, “key ~ text” or “key is set”"
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ def _tokenize(query: str) -> list[_Token]:
         if kind == "bad":
             if raw in "\"'":
                 raise ValidationError(f"Unclosed quote {raw} at character {start + 1}.", "q")
-            raise ValidationError(f"Unexpected {raw!r} at character {start + 1}.", "q")
+            shown = humanize.value_text(raw)
+            raise ValidationError(f"Unexpected {shown} at character {start + 1}.", "q")
         text_ = _unquote(raw) if kind == "string" else raw
         tokens.append(_Token(kind, text_, start))
         pos = match.end()
@@ -140,11 +142,11 @@ def _split_clauses(tokens: list[_Token]) -> list[list[_Token]]:
         if token.kind == "word" and token.text.lower() == "and":
             clauses.append([])
         elif token.kind == "word" and token.text.lower() == "or":
-            raise ValidationError("Only `and` can combine conditions; `or` is not supported.", "q")
+            raise ValidationError("Only “and” can combine conditions; “or” is not supported.", "q")
         else:
             clauses[-1].append(token)
     if len(clauses) > 1 and any(not clause for clause in clauses):
-        raise ValidationError("`and` needs a condition on both sides.", "q")
+        raise ValidationError("“and” needs a condition on both sides.", "q")
     if len(clauses) > MAX_CLAUSES:
         raise ValidationError(f"At most {MAX_CLAUSES} conditions can be combined.", "q")
     return [clause for clause in clauses if clause]
@@ -160,7 +162,7 @@ def _describe(clause: list[_Token]) -> str:
 
 def _parse_in(key: str, rest: list[_Token], shown: str) -> Condition:
     if len(rest) < 3 or rest[0].text != "(" or rest[-1].text != ")":
-        raise ValidationError(f"“{shown}”: write the list as `key in (a, b)`.", "q")
+        raise ValidationError(f"“{shown}”: write the list as “key in (a, b)”.", "q")
     inner = rest[1:-1]
     values = inner[0::2]
     commas = inner[1::2]

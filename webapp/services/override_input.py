@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from . import humanize
 from .errors import ValidationError
 
 EXPIRY_CHOICES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
@@ -28,7 +29,7 @@ def expiry_from_choice(
     if choice in EXPIRY_CHOICES:
         return now + EXPIRY_CHOICES[choice]
     if choice != "custom":
-        raise ValidationError(f"Unknown expiry {choice!r}.", field="expires")
+        raise ValidationError(f"Unknown expiry {humanize.value_text(choice)}.", field="expires")
     if custom is None:
         raise ValidationError("Choose the date and time the override ends.", field="expires_at")
     moment = custom if custom.tzinfo is not None else custom.replace(tzinfo=UTC)

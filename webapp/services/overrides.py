@@ -28,7 +28,7 @@ from ..models import (
     decode_value,
     encode_value,
 )
-from . import audit, qa, revisions
+from . import audit, humanize, qa, revisions
 from .errors import Conflict, NotFound, Stale, ValidationError
 from .identities import changed_names, effective_flags
 from .override_input import expiry_from_choice as expiry_from_choice
@@ -410,6 +410,6 @@ def describe_state(state: State) -> str:
     if state is None:
         return "no override"
     value = decode_value(state.get("value_type", "null"), state.get("value_text"))
-    onoff = "on" if state.get("enabled") else "off"
+    onoff = humanize.on_off(bool(state.get("enabled")))
     expiry = f", expires {state['expires_at'][:16]}" if state.get("expires_at") else ""
-    return f"{onoff}, value {value!r}{expiry}"
+    return f"{onoff}, {humanize.value_text(value)}{expiry}"

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Identity, Trait, User
 from ..models.base import value_type_of
-from . import audit, qa, values
+from . import audit, humanize, qa, values
 from .errors import NotFound, Stale
 from .identities import changed_names, effective_flags
 
@@ -69,7 +69,7 @@ def get_trait(identity: Identity, key: str) -> Trait:
         select(Trait).where(Trait.identity_id == identity.id, Trait.key == key)
     )
     if trait is None:
-        raise NotFound(f"No trait {key!r} on this identity.")
+        raise NotFound(f"No trait {humanize.value_text(key)} on this identity.")
     return trait
 
 
@@ -126,7 +126,7 @@ def set_trait(
     value = values.parse_value(kind, raw_value, values.TRAIT)
     trait = _locked(identity, key)
     if trait is None and must_exist:
-        raise NotFound(f"No trait {key!r} on this identity.")
+        raise NotFound(f"No trait {humanize.value_text(key)} on this identity.")
     if trait is not None and version is not None and version != trait_version(trait):
         _reject(actor, identity, trait, {"value": value, "type": value_type_of(value)}, version)
     before_flags = effective_flags(identity, now)
@@ -154,7 +154,7 @@ def delete_trait(
     qa.ensure_can_edit(actor, identity)
     trait = _locked(identity, key)
     if trait is None:
-        raise NotFound(f"No trait {key!r} on this identity.")
+        raise NotFound(f"No trait {humanize.value_text(key)} on this identity.")
     if version is not None and version != trait_version(trait):
         _reject(actor, identity, trait, None, version)
     before_flags = effective_flags(identity, now)

@@ -156,7 +156,7 @@ def test_index__diff__highlights_changed_keys_and_escapes_json(client, auth, log
     assert '<tr class="changed">\n                  <th>name</th>' in project_row
     assert '<tr class="same">\n                  <th>type</th>' in project_row
     assert "<script>alert(1)" not in body
-    assert "&#34;&lt;script&gt;alert(1)&lt;/script&gt;&#34;" in body
+    assert "“&lt;script&gt;alert(1)&lt;/script&gt;”" in body
 
 
 def test_index__keyset_pagination__walks_all_events_without_overlap(client, auth, log):
@@ -186,7 +186,7 @@ def test_diff_rows__non_dict_values__compare_as_a_whole():
 def test_diff_rows__created_object__every_key_changed():
     rows = audit_log.diff_rows(None, {"b": 1, "a": "x"})
     assert [(r.key, r.before, r.after, r.changed) for r in rows] == [
-        ("a", None, '"x"', True),
+        ("a", None, "“x”", True),
         ("b", None, "1", True),
     ]
 

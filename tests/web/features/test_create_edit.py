@@ -184,7 +184,7 @@ def test_detail__delete_button__confirm_names_what_goes_with_it(client, editor):
     assert (
         'hx-confirm="Delete the feature “max_upload”? This also deletes its 2 environment' in body
     )
-    assert "1 segment override(s) and 1 identity override(s)" in body
+    assert "1 segment override and 1 identity override" in body
 
 
 def test_delete__editor__removes_states_and_overrides_audits_and_redirects(client, editor):

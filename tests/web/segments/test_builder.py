@@ -220,7 +220,7 @@ def test_preview__edit__shows_entering_leaving_and_feature_changes(client, auth,
     # Then one identity leaves and the banner changes for it
     assert '<span id="impact-entering">0</span>' in html
     assert '<span id="impact-leaving">1</span>' in html
-    assert "banner: 1 identities change value" in html
+    assert "banner: 1 identity changes value" in html
 
 
 def test_edit__valid__updates_version_and_audits(client, auth, world):

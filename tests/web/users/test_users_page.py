@@ -194,7 +194,7 @@ def test_index__editor__sees_edit_controls_and_delete_confirm(client, auth, worl
     auth.login("editor@example.com")
     body = client.get(world.url).get_data(as_text=True)
     assert 'id="create-identities"' in body and 'id="bulk-panel"' in body
-    assert "Its 3 traits and 1 overrides are lost." in body
+    assert "Its 3 traits and 1 override are lost." in body
 
 
 def test_index__outsider__is_404(client, auth, world):

@@ -10,7 +10,7 @@ from ...access import role_required
 from ...forms import ConfirmForm
 from ...forms.identities import LinkForm
 from ...htmx import is_partial_request, render_page_or_partial
-from ...services import overrides, qa
+from ...services import humanize, overrides, qa
 from ...services.errors import ValidationError
 from . import bp
 from .common import IDENTITY, MINE, first_error, load_identity, render, to_detail, trigger
@@ -76,7 +76,7 @@ def reset_mine(environment_id: int) -> Response:
     if not ConfirmForm().validate_on_submit():
         return make_response("The request was incomplete.", 422)
     count = overrides.reset_my_overrides(current_user, environment_id, g.project.id)
-    message = f"Removed {count} override{'s' if count != 1 else ''} from your identities."
+    message = f"Removed {humanize.plural(count, 'override')} from your identities."
     if not is_partial_request():
         return redirect(url_for("identities.mine", environment_id=environment_id))
     headers = trigger(

@@ -12,8 +12,30 @@
     text.textContent = message;
     toast.appendChild(text);
     if (action) { toast.appendChild(action); }
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", function () { toast.remove(); });
+    toast.appendChild(close);
     box.appendChild(toast);
-    setTimeout(function () { toast.remove(); }, 8000);
+    // An error stays until dismissed; a toast with an action (Undo) for a minute, others for
+    // 20 s, counted only while it is neither pointed at nor focused: nobody loses one mid-read.
+    if (level !== "error") { fadeWhenUnused(toast, action ? 60000 : 20000); }
+  }
+
+  function fadeWhenUnused(toast, ms) {
+    var timer = null;
+    function start() { stop(); timer = setTimeout(function () { toast.remove(); }, ms); }
+    function stop() { if (timer) { clearTimeout(timer); timer = null; } }
+    toast.addEventListener("mouseenter", stop);
+    toast.addEventListener("focusin", stop);
+    toast.addEventListener("mouseleave", function () { if (!toast.contains(document.activeElement)) { start(); } });
+    toast.addEventListener("focusout", function (event) {
+      if (!toast.contains(event.relatedTarget) && !toast.matches(":hover")) { start(); }
+    });
+    start();
   }
   window.flagpostToast = showToast;
 
