@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, literal, not_, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
+from ..ids import is_id
 from ..models import Identity, IdentityOverride, Trait
 from ..models.base import PREFIX_LENGTH, sha256_hex
 from .identity_query import _COMPARISONS, _NUMBER, Condition, IdentifierTerm, Literal, ParsedQuery
@@ -179,9 +180,8 @@ def decode_cursor(sort: str, cursor: str | None) -> tuple[str | datetime, int] |
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         kind, value, identity_id = json.loads(raw)
-        if kind != sort or not isinstance(value, str) or not isinstance(identity_id, int):
-            return None
-        if not -(2**63) <= identity_id < 2**63:  # no database binds it: a forged cursor
+        # An id outside the database's range cannot be bound: a forged cursor.
+        if kind != sort or not isinstance(value, str) or not is_id(identity_id):
             return None
         if sort.lstrip("-") == "identifier":
             return value, identity_id
