@@ -18,6 +18,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from .base import FlaskForm, Form
+from .ids import IdField, IdSelectField
 from .versions import version_field
 
 OPERATORS = [
@@ -113,12 +114,12 @@ class PreviewForm(SegmentForm):
 class AllocationForm(Form):  # type: ignore[misc]
     """One multivariate option's percentage in a segment override."""
 
-    option_id = HiddenField()
+    option_id = IdField("Option")
     percentage = FloatField("%", validators=[Optional(), NumberRange(0, 100)])
 
 
 class SegmentOverrideForm(FlaskForm):  # type: ignore[misc]
-    feature_id = SelectField("Feature", coerce=int, validate_choice=False)
+    feature_id = IdSelectField("Feature")
     enabled = BooleanField("Enabled")
     value_type = SelectField(
         "Type",
@@ -270,6 +271,6 @@ def allocations_of(form: SegmentOverrideForm) -> dict[int, float]:
     found: dict[int, float] = {}
     for entry in form.allocations:
         option_id, percentage = entry.form.option_id.data, entry.form.percentage.data
-        if percentage is not None and str(option_id).isdigit():
-            found[int(option_id)] = float(percentage)
+        if percentage is not None and option_id is not None:
+            found[option_id] = float(percentage)
     return found
