@@ -1,8 +1,9 @@
 """Database ids: the one range every URL, form, query string and JSON id is checked against.
 
-Ids are 1..2**63-1 (BIGINT on PostgreSQL, INTEGER on SQLite). A number outside that range
-never names a row, and binding one fails in the driver (SQLite: ``OverflowError``;
-PostgreSQL: ``NumericValueOutOfRange``): a server error. So input is checked here, at the
+Every table's id is an ``INTEGER`` (PostgreSQL: 32 bits; SQLite: 64), so ids are
+1..2**31-1, the range both databases can bind. A number outside it never names a row,
+and binding one fails in the driver (PostgreSQL: ``NumericValueOutOfRange`` from 2**31;
+SQLite: ``OverflowError`` from 2**63): a server error. So input is checked here, at the
 edge, and an id outside the range is answered like any id that names no row.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from werkzeug.routing import BaseConverter, ValidationError
 
-ID_MIN, ID_MAX = 1, 2**63 - 1
+ID_MIN, ID_MAX = 1, 2**31 - 1  # an INTEGER column (a 64-bit id would need BIGINT)
 _MAX_DIGITS = len(str(ID_MAX))
 
 
@@ -64,8 +65,8 @@ def is_number(text: object) -> bool:
 class IdConverter(BaseConverter):
     """``<id:name>``: a database id in a URL; anything else matches no route (404).
 
-    Unlike ``<id:…>``, it refuses 0, numbers past 2**63-1 and non-ASCII digits before any
-    view runs, so no view has to guard its ids.
+    Unlike ``<int:…>``, it refuses 0, numbers past ``ID_MAX``, leading zeros and non-ASCII
+    digits before any view runs, so no view has to guard its ids.
     """
 
     regex = ID_PATTERN

@@ -1,7 +1,7 @@
 """Form fields holding database ids: a value that is no id gets an inline message.
 
 Every posted id (an option, a feature, the rows of a reorder) goes through one of these, so
-a forged 0, -1, 2**63 or word never reaches a query (see ``webapp.ids``): a number outside
+a forged 0, -1, 2**31 or word never reaches a query (see ``webapp.ids``): a number outside
 the id range names no row ("… not found"), anything else is "not a valid id". Blank is
 no id (``None``, or ``[]`` for a list); add ``InputRequired`` where one is needed.
 """
