@@ -10,7 +10,9 @@ as the admin of the ``routes_table`` world, on SQLite and PostgreSQL:
 - every id-like field of every form in ``webapp.forms`` (a name ending in ``_id`` or an id
   field type), on every route that validates that form: never 5xx, and htmx gets a 4xx
   with the field's inline message;
-- every query-string argument a route reads: never 5xx.
+- every query-string argument a route reads: never 5xx;
+- every integer of an environment document (ids, priorities) given to ``import-environment``:
+  imported, or refused naming the field, never a crash.
 
 Nothing is listed by hand: the routes come from the URL map and ``routes_table.ROUTES``,
 the fields from the form classes, and which route validates which form (and reads which
@@ -22,10 +24,12 @@ from __future__ import annotations
 
 import html
 import importlib
+import json
 import pkgutil
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import flask_wtf
@@ -55,7 +59,8 @@ from tests.hardening.routes_table import (
 from webapp.forms.ids import IdField, IdListField, IdSelectField
 from webapp.ids import ID_MAX, ID_PATTERN, IdConverter, parse_id
 
-BAD_IDS = ["0", "-1", str(2**31), str(2**63), str(10**30), "abc", "\u0661\u0662"]  # last: Arabic-Indic 12
+# The last is 12 in Arabic-Indic digits: Python's int() reads it, no id is written so.
+BAD_IDS = ["0", "-1", str(2**31), str(2**63), str(10**30), "abc", "\u0661\u0662"]
 ID_MESSAGE = re.compile(r"not found|not a valid id", re.IGNORECASE)
 HTMX = {"HX-Request": "true"}
 PROBE = "987654321"  # a valid id no world object has, replaced by each bad value
@@ -312,3 +317,55 @@ def test_id_fields__each__validated_by_some_declared_route(
     # Then every form with an id field is validated by one of them (so the walk reaches it)
     unreached = sorted({form.__qualname__ for form, _ in ID_FIELDS if form not in validated})
     assert not unreached, f"no declared route validates {unreached}: declare it in ROUTES"
+
+
+# ---- ids in documents ------------------------------------------------------------------
+DOCUMENT = Path(__file__).resolve().parent.parent / "data" / "flagsmith_environment_rich.json"
+
+
+def _integer_paths(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every path to an integer (not a boolean) in a JSON document."""
+    if isinstance(node, int) and not isinstance(node, bool):
+        yield path
+    if isinstance(node, dict | list):
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            yield from _integer_paths(value, (*path, key))
+
+
+def _one_per_shape(paths: Iterator[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Keep the first path of each shape (``a.0.b`` and ``a.1.b`` are one field)."""
+    shapes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for path in paths:
+        shapes.setdefault(tuple(p for p in path if isinstance(p, str)), path)
+    return list(shapes.values())
+
+
+def test_document_import__integers_out_of_range__refused_by_name_never_a_crash(
+    runner: Any, tmp_path: Path
+) -> None:
+    from webapp.extensions import db
+
+    paths = _one_per_shape(_integer_paths(json.loads(DOCUMENT.read_text())))
+    assert len(paths) >= 5, paths
+    for path in paths:
+        for bad in (0, -1, 2**31, 2**63, 10**30):
+            # Given the document with one integer out of the id range
+            doc = json.loads(DOCUMENT.read_text())
+            parent = doc
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = bad
+            file = tmp_path / "doc.json"
+            file.write_text(json.dumps(doc))
+
+            # When it is imported
+            result = runner.invoke(args=["import-environment", str(file)])
+            db.session.rollback()
+
+            # Then it is imported, or refused naming the field: never an uncaught error
+            where = f"{'.'.join(map(str, path))}={bad}"
+            crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+            assert not crashed, f"{where}: {result.exception!r}"
+            if result.exit_code != 0:
+                assert str(path[-1]) in result.output, f"{where}: {result.output[-300:]}"
