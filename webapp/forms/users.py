@@ -112,7 +112,7 @@ class BulkActionForm(FlaskForm):  # type: ignore[misc]
 
     @property
     def feature(self) -> int | None:
-        return self.feature_id.data  # type: ignore[no-any-return]
+        return self.feature_id.data
 
     @property
     def wants_overrides_only(self) -> bool:
