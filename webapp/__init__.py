@@ -9,6 +9,7 @@ from flask import Flask
 from . import config
 from .api_paths import keep_hooks_off_apis
 from .extensions import csrf, db, login_manager, migrate
+from .ids import IdConverter
 
 
 def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -37,6 +38,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     from .sessions import DashboardSessionInterface
 
     app.session_interface = DashboardSessionInterface()
+    app.url_map.converters["id"] = IdConverter  # before the rules that use <id:…>
     register_blueprints(app)
     limits.init_app(app)
     access.init_app(app)

@@ -41,7 +41,7 @@ def _choices(form: AuditFilterForm) -> None:
     ]
 
 
-@bp.get("/environments/<int:environment_id>/audit")
+@bp.get("/environments/<id:environment_id>/audit")
 @role_required("viewer")
 def index(environment_id: int) -> Response:
     """List audit events newest first with filters; htmx gets only the events."""

@@ -22,7 +22,7 @@ def index() -> str:
     return render_template("dashboard/index.html", projects=projects)
 
 
-@bp.get("/environments/<int:environment_id>")
+@bp.get("/environments/<id:environment_id>")
 @role_required("viewer")
 def environment(environment_id: int) -> str:
     """Show one environment and remember it as the current one."""
@@ -47,7 +47,7 @@ def _environment_page(
     )
 
 
-@bp.post("/environments/<int:environment_id>/settings")
+@bp.post("/environments/<id:environment_id>/settings")
 @role_required("admin")
 def update_settings(environment_id: int) -> Response | tuple[str, int]:
     """Save the environment's settings; a refused form re-renders the page with 422."""
@@ -65,7 +65,7 @@ def update_settings(environment_id: int) -> Response | tuple[str, int]:
     return redirect(url_for("dashboard.environment", environment_id=environment_id))
 
 
-@bp.post("/environments/<int:environment_id>/server-keys")
+@bp.post("/environments/<id:environment_id>/server-keys")
 @role_required("admin")
 def create_server_key(environment_id: int) -> Response | tuple[str, int]:
     """Create a server-side key and show it once; a bad name re-renders the page with 422."""
@@ -81,7 +81,7 @@ def create_server_key(environment_id: int) -> Response | tuple[str, int]:
     return redirect(url_for("dashboard.environment", environment_id=environment_id))
 
 
-@bp.post("/environments/<int:environment_id>/server-keys/<int:key_id>/revoke")
+@bp.post("/environments/<id:environment_id>/server-keys/<id:key_id>/revoke")
 @role_required("admin")
 def revoke_server_key(environment_id: int, key_id: int) -> Response:
     """Revoke a server-side key."""

@@ -25,10 +25,11 @@ from ..forms.segments import (
 )
 from ..forms.versions import VersionedDeleteForm
 from ..htmx import hx_redirect, is_partial_request, render_page_or_partial
+from ..ids import parse_id
 from ..services import segment_overrides, segments, users, values
 from ..services.errors import Conflict, ValidationError
 
-bp = Blueprint("segments", __name__, url_prefix="/environments/<int:environment_id>/segments")
+bp = Blueprint("segments", __name__, url_prefix="/environments/<id:environment_id>/segments")
 MEMBERS_PAGE = 50
 
 
@@ -44,7 +45,7 @@ def index(environment_id: int) -> Response:
     )  # fmt: skip
 
 
-@bp.get("/<int:segment_id>")
+@bp.get("/<id:segment_id>")
 @role_required("viewer")
 def detail(environment_id: int, segment_id: int) -> str:
     """Show a segment: rules, members and overrides tabs."""
@@ -59,7 +60,7 @@ def detail(environment_id: int, segment_id: int) -> str:
     )  # fmt: skip
 
 
-@bp.get("/<int:segment_id>/members")
+@bp.get("/<id:segment_id>/members")
 @role_required("viewer")
 def members(environment_id: int, segment_id: int) -> Response:
     """Page through the segment's members (keyset pagination, identifier search)."""
@@ -96,7 +97,7 @@ def create(environment_id: int) -> Response:
     return _to_detail(environment_id, segment.id)
 
 
-@bp.get("/<int:segment_id>/edit")
+@bp.get("/<id:segment_id>/edit")
 @role_required("editor")
 def edit(environment_id: int, segment_id: int) -> str:
     """Show the builder filled with the saved rules and version."""
@@ -110,7 +111,7 @@ def edit(environment_id: int, segment_id: int) -> str:
     )
 
 
-@bp.put("/<int:segment_id>/edit")
+@bp.put("/<id:segment_id>/edit")
 @role_required("editor")
 def update(environment_id: int, segment_id: int) -> Response:
     """Save edited rules; a stale ``version`` is refused with 409 (and audited)."""
@@ -140,7 +141,7 @@ def builder(environment_id: int) -> Response:
     form = PreviewForm()
     form.validate_on_submit()
     apply_action(form)
-    segment_id = _int(request.args.get("segment_id"))
+    segment_id = parse_id(request.args.get("segment_id"))
     segment = segments.get_segment(g.project.id, segment_id) if segment_id else None
     response = _builder(form, segment, {}, 200, validate=False)
     response.headers["HX-Trigger-After-Settle"] = "builder-changed"
@@ -152,7 +153,7 @@ def builder(environment_id: int) -> Response:
 def preview(environment_id: int) -> str:
     """Preview the unsaved rules: count, sample and change impact against the saved rules."""
     form = PreviewForm()
-    segment_id = _int(request.args.get("segment_id"))
+    segment_id = parse_id(request.args.get("segment_id"))
     saved = segments.get_segment(g.project.id, segment_id) if segment_id else None
     rules = form_to_rules(form)
     if form.validate_on_submit():
@@ -167,7 +168,7 @@ def preview(environment_id: int) -> str:
     return render_template("segments/_preview.html", result=result, errors=problems)
 
 
-@bp.delete("/<int:segment_id>")
+@bp.delete("/<id:segment_id>")
 @role_required("editor")
 def delete(environment_id: int, segment_id: int) -> Response:
     """Delete a segment and its overrides."""
@@ -252,9 +253,7 @@ def _builder(
 
 def _members_context(environment_id: int, segment: Any) -> dict[str, Any]:
     search = request.args.get("q", "").strip()
-    after = _int(request.args.get("after"))
-    if after is not None and not 0 <= after < 2**63:  # beyond any id; the database would fail
-        after = None
+    after = parse_id(request.args.get("after"))  # the last id shown; anything else: page one
     page = segments.member_page(environment_id, segment, after, MEMBERS_PAGE, search)
     return {"rows": page, "search": search, "after": after, "page_size": MEMBERS_PAGE}
 
@@ -266,7 +265,7 @@ def segment_overrides_named(segment: Any) -> str:
 
 
 # ---- overrides tab ------------------------------------------------------------------
-@bp.post("/<int:segment_id>/overrides")
+@bp.post("/<id:segment_id>/overrides")
 @role_required("editor")
 def create_override(environment_id: int, segment_id: int) -> Response:
     """Add a segment override for a feature in this environment."""
@@ -280,7 +279,7 @@ def create_override(environment_id: int, segment_id: int) -> Response:
     return _save_override(form, segment, environment_id, save)
 
 
-@bp.put("/<int:segment_id>/overrides/<int:override_id>")
+@bp.put("/<id:segment_id>/overrides/<id:override_id>")
 @role_required("editor")
 def update_override(environment_id: int, segment_id: int, override_id: int) -> Response:
     """Change an override inline (enabled, value, priority, allocations); stale: 409."""
@@ -292,7 +291,7 @@ def update_override(environment_id: int, segment_id: int, override_id: int) -> R
                                           **fields)))  # fmt: skip
 
 
-@bp.delete("/<int:segment_id>/overrides/<int:override_id>")
+@bp.delete("/<id:segment_id>/overrides/<id:override_id>")
 @role_required("editor")
 def delete_override(environment_id: int, segment_id: int, override_id: int) -> Response:
     """Remove an override; one changed since the page showed it is refused with 409."""

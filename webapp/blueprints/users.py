@@ -27,7 +27,7 @@ from ..htmx import is_partial_request, render_page_or_partial
 from ..services import humanize, identity_admin, identity_search, trait_columns, users
 from ..services.errors import ValidationError
 
-bp = Blueprint("users", __name__, url_prefix="/environments/<int:environment_id>/users")
+bp = Blueprint("users", __name__, url_prefix="/environments/<id:environment_id>/users")
 
 CHANGED = "identities-changed"
 
@@ -100,7 +100,7 @@ def _page_extras(search: dict[str, Any]) -> dict[str, Any]:
 
 def _feature_choices(form: BulkActionForm) -> None:
     features = identity_admin.project_features(g.project.id)
-    form.feature_id.choices = [("", "All features")] + [(str(f.id), f.name) for f in features]
+    form.feature_id.choices = [("", "All features")] + [(f.id, f.name) for f in features]
 
 
 @bp.get("")
@@ -180,7 +180,7 @@ def _flash_created(result: identity_admin.CreateResult | None, form: CreateIdent
         flash(f"Skipped {lines}.", "error")
 
 
-@bp.delete("/<int:identity_id>")
+@bp.delete("/<id:identity_id>")
 @role_required("editor")
 def delete(environment_id: int, identity_id: int) -> Response:
     """Delete one identity (htmx): the row disappears and the count refreshes."""
@@ -192,7 +192,7 @@ def delete(environment_id: int, identity_id: int) -> Response:
     return _changed("", message=f"Deleted {humanize.name_text(summary.identifier)}.")
 
 
-@bp.post("/<int:identity_id>/delete")
+@bp.post("/<id:identity_id>/delete")
 @role_required("editor")
 def delete_post(environment_id: int, identity_id: int) -> Response:
     """Delete one identity from a plain form, then go back to the list."""

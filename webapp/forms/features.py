@@ -20,6 +20,7 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from ..services import values
 from .base import FlaskForm, Form
+from .ids import IdField, IdListField
 from .versions import version_field
 
 VALUE_KIND_CHOICES = [SelectChoice(k, values.KIND_LABELS[k]) for k in values.FLAG_KINDS]
@@ -90,7 +91,7 @@ class OptionValueForm(FlaskForm):  # type: ignore[misc]
 class AllocationEntry(Form):  # type: ignore[misc]
     """One option's percentage (a sub-form: CSRF lives on the outer form)."""
 
-    option_id = HiddenField(validators=[InputRequired()])
+    option_id = IdField("Option", validators=[InputRequired()])
     percentage = StringField("Percentage", validators=[InputRequired(), _check_percentage])
 
 
@@ -99,43 +100,26 @@ class AllocationsForm(FlaskForm):  # type: ignore[misc]
     version = version_field()
 
     def validate(self, extra_validators: Any = None) -> bool:
-        """Validate, and refuse option ids that are not ids (the rows cannot show the error)."""
+        """Validate, and repeat an option id's error for the page (its rows cannot show it)."""
         valid = bool(super().validate(extra_validators))
-        if any(not str(e.option_id.data).isdigit() for e in self.allocations.entries):
-            self.form_errors.append("An option no longer exists; reload the page.")
-            valid = False
+        for entry in self.allocations.entries:
+            self.form_errors.extend(entry.form.option_id.errors)
         return valid
 
     def percentages(self) -> dict[int, float]:
         """Return option id -> percentage (call after a successful validation)."""
         return {
-            int(entry.option_id.data): percentage_of(entry.percentage.data)
+            entry.option_id.data: percentage_of(entry.percentage.data)
             for entry in self.allocations.entries
-            if str(entry.option_id.data).isdigit()
+            if entry.option_id.data is not None
         }
 
 
 class ReorderForm(FlaskForm):  # type: ignore[misc]
     """New order and the order the user saw, both as comma-separated override ids."""
 
-    order = StringField(validators=[InputRequired()])
-    expected = StringField(validators=[Optional()])
-
-    def validate_order(self, field: Any) -> None:
-        if parse_ids(field.data) is None:
-            raise ValidationError("The order must be a list of override ids.")
-
-    def validate_expected(self, field: Any) -> None:
-        if parse_ids(field.data or "") is None:
-            raise ValidationError("The previous order must be a list of override ids.")
-
-
-def parse_ids(text: str) -> list[int] | None:
-    """Parse ``"3,1,2"`` into ids; None when any part is not a number ("" is no ids)."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not all(p.isdigit() for p in parts):
-        return None
-    return [int(p) for p in parts]
+    order = IdListField("Segment override", validators=[InputRequired()])
+    expected = IdListField("Segment override", validators=[Optional()])
 
 
 class AuditFilterForm(FlaskForm):  # type: ignore[misc]

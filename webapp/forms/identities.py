@@ -1,11 +1,12 @@
 """Forms of the Identity page: overrides (with expiry), traits and "This is me"."""
 
-from wtforms import DateTimeLocalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from ..services import values
 from .base import FlaskForm
+from .ids import IdField
 from .versions import token_field, version_field
 
 EXPIRY_CHOICES = [
@@ -43,7 +44,7 @@ class OverrideValueForm(ExpiryForm):
 
 
 class OptionForm(ExpiryForm):
-    option_id = IntegerField("Option", validators=[InputRequired()])
+    option_id = IdField("Option", validators=[InputRequired()])
     version = version_field()
 
 

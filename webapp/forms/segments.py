@@ -22,6 +22,7 @@ from ..evaluation.operators import OPERATORS, VERSION_WIDGET, Widget, lookup
 from ..evaluation.semver import SEMVER_SUFFIX as SEMVER
 from ..services import values
 from .base import FlaskForm, Form
+from .ids import IdField, IdSelectField
 from .versions import version_field
 
 # Every operator, in the registry's order, then the semver variants as "<OPERATOR>:semver"
@@ -104,12 +105,12 @@ class PreviewForm(SegmentForm):
 class AllocationForm(Form):  # type: ignore[misc]
     """One multivariate option's percentage in a segment override."""
 
-    option_id = HiddenField()
+    option_id = IdField("Option")
     percentage = FloatField("%", validators=[Optional(), NumberRange(0, 100)])
 
 
 class SegmentOverrideForm(FlaskForm):  # type: ignore[misc]
-    feature_id = SelectField("Feature", coerce=int, validate_choice=False)
+    feature_id = IdSelectField("Feature")
     enabled = BooleanField("Enabled")
     # The same kinds as identity overrides; "no value" first-class and the default, so an
     # override that only ticks "Enabled" keeps every member's value null.
@@ -258,6 +259,6 @@ def allocations_of(form: SegmentOverrideForm) -> dict[int, float]:
     found: dict[int, float] = {}
     for entry in form.allocations:
         option_id, percentage = entry.form.option_id.data, entry.form.percentage.data
-        if percentage is not None and str(option_id).isdigit():
-            found[int(option_id)] = float(percentage)
+        if percentage is not None and option_id is not None:
+            found[option_id] = float(percentage)
     return found

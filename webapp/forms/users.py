@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from ..services import errors, humanize, values
 from .base import FlaskForm
+from .ids import IdSelectField
 
 VALUE_TYPES = [SelectChoice(kind, values.KIND_LABELS[kind]) for kind in values.FLAG_KINDS]
 BULK_ACTION_CHOICES = [
@@ -52,7 +53,7 @@ class BulkActionForm(FlaskForm):  # type: ignore[misc]
     q = HiddenField(validators=[Length(max=1000)])
     has_overrides = HiddenField()
     action = SelectField("Action", choices=BULK_ACTION_CHOICES, validators=[InputRequired()])
-    feature_id = SelectField("Feature", coerce=str, validate_choice=False)
+    feature_id = IdSelectField("Feature")
     enabled = BooleanField("Enabled")
     value_type = SelectField("Value type", choices=VALUE_TYPES, default=values.NULL)
     # No Optional(): an empty value must still be checked against its type.
@@ -60,9 +61,7 @@ class BulkActionForm(FlaskForm):  # type: ignore[misc]
     expected = IntegerField(validators=[Optional(), NumberRange(min=0)])
 
     def validate_feature_id(self, field: Any) -> None:
-        if field.data and not str(field.data).isdigit():
-            raise ValidationError("Choose a feature from the list.")
-        if self.action.data == "override" and not field.data:
+        if self.action.data == "override" and field.data is None and not field.errors:
             raise ValidationError("Choose the feature to override.")
 
     def validate_value(self, field: Any) -> None:
@@ -79,7 +78,7 @@ class BulkActionForm(FlaskForm):  # type: ignore[misc]
 
     @property
     def feature(self) -> int | None:
-        return int(self.feature_id.data) if self.feature_id.data else None
+        return self.feature_id.data
 
     @property
     def wants_overrides_only(self) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from ..extensions import db
+from ..ids import parse_id
 from ..models import AuditEvent, Environment, Identity
 from ..models.base import sha256_hex
 from . import humanize, values
@@ -79,13 +80,16 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
     :raises ValidationError: when the cursor is malformed.
     """
+    message = "That page link is malformed; start from the newest"
+    stamp, _, raw_id = cursor.partition("_")
+    event_id = parse_id(raw_id)  # an id past the database's range would fail the query
     try:
-        stamp, _, raw_id = cursor.partition("_")
         moment = datetime.strptime(stamp, "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
-        return moment, int(raw_id)
     except ValueError as exc:
-        message = "That page link is malformed; start from the newest"
         raise ValidationError(message, "cursor") from exc
+    if event_id is None:
+        raise ValidationError(message, "cursor")
+    return moment, event_id
 
 
 def _scope(environment: Environment, filters: AuditFilters) -> Any:

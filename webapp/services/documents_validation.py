@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from ..evaluation import SUPPORTED_OPERATORS
 from ..evaluation.operators import REGEX
+from ..ids import ID_MAX, ID_MIN, is_id
 from ..models import (
     FEATURE_NAME_PATTERN,
     FEATURE_TYPES,
@@ -34,6 +35,8 @@ _FEATURE_NAME = re.compile(FEATURE_NAME_PATTERN)
 _MISSING: Any = object()
 # Rounding: 33.3 + 33.3 + 33.4 must still count as 100.
 _ALLOCATION_SLACK = 1e-9
+# Segment override priorities are stored in an INTEGER column (32 bits on PostgreSQL).
+_PRIORITY_MIN, _PRIORITY_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,18 @@ def _optional_integer(value: Any, path: str) -> int | None:
     return None if value is None else _integer(value, path)
 
 
+def _id(value: Any, path: str) -> int:
+    """An id the import stores (an INTEGER column): one outside the range cannot be written."""
+    number = _integer(value, path)
+    if not is_id(number):
+        _fail(path, f"expected an id from {ID_MIN} to {ID_MAX}")
+    return number
+
+
+def _optional_id(value: Any, path: str) -> int | None:
+    return None if value is None else _id(value, path)
+
+
 def _flag(value: Any, path: str) -> bool:
     if not isinstance(value, bool):
         _fail(path, "expected a boolean")
@@ -250,7 +265,7 @@ def _state(raw: Any, path: str, *, segment: bool, identity: bool) -> StateRecord
     if kind is not None and kind not in FEATURE_TYPES:
         _fail(_at(feature_path, "type"), "expected STANDARD or MULTIVARIATE")
     return StateRecord(
-        feature_id=_integer(_get(feature, "id", feature_path), _at(feature_path, "id")),
+        feature_id=_id(_get(feature, "id", feature_path), _at(feature_path, "id")),
         feature_name=name,
         feature_type=kind,
         enabled=_flag(_get(item, "enabled", path), _at(path, "enabled")),
@@ -283,7 +298,11 @@ def _priority(item: Mapping[str, Any], path: str) -> int | None:
         return None
     segment_path = _at(path, "feature_segment")
     feature_segment = _mapping(feature_segment, segment_path)
-    return _optional_integer(feature_segment.get("priority"), _at(segment_path, "priority"))
+    priority_path = _at(segment_path, "priority")
+    priority = _optional_integer(feature_segment.get("priority"), priority_path)
+    if priority is not None and not _PRIORITY_MIN <= priority <= _PRIORITY_MAX:
+        _fail(priority_path, f"expected an integer from {_PRIORITY_MIN} to {_PRIORITY_MAX}")
+    return priority
 
 
 def _variants(item: Mapping[str, Any], path: str) -> tuple[VariantRecord, ...]:
@@ -320,7 +339,7 @@ def _variant(raw: Any, path: str) -> VariantRecord:
             _fail(uuid_path, "expected a UUID (the value has no id)")
     return VariantRecord(
         seed=seed,
-        option_id=_optional_integer(option.get("id"), _at(option_path, "id")),
+        option_id=_optional_id(option.get("id"), _at(option_path, "id")),
         value=_typed_value(_get(option, "value", option_path), _at(option_path, "value")),
         percentage=_percentage(
             _get(item, "percentage_allocation", path), _at(path, "percentage_allocation")

@@ -29,6 +29,7 @@ from ..evaluation.operators import (
     LESS_THAN_INCLUSIVE,
     NOT_EQUAL,
 )
+from ..ids import is_id
 from ..models import Identity, IdentityOverride, Trait
 from ..models.base import PREFIX_LENGTH, sha256_hex
 from .identity_query import _NUMBER, Condition, IdentifierTerm, Literal, ParsedQuery
@@ -226,9 +227,8 @@ def decode_cursor(sort: str, cursor: str | None) -> tuple[str | datetime, int] |
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         kind, value, identity_id = json.loads(raw)
-        if kind != sort or not isinstance(value, str) or not isinstance(identity_id, int):
-            return None
-        if not -(2**63) <= identity_id < 2**63:  # no database binds it: a forged cursor
+        # An id outside the database's range cannot be bound: a forged cursor.
+        if kind != sort or not isinstance(value, str) or not is_id(identity_id):
             return None
         if sort.lstrip("-") == "identifier":
             return value, identity_id

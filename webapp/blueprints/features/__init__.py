@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-bp = Blueprint("features", __name__, url_prefix="/environments/<int:environment_id>/features")
+bp = Blueprint("features", __name__, url_prefix="/environments/<id:environment_id>/features")
 
 # Deliberately below ``bp``: the view modules decorate it, so they can only be imported once
 # it exists (Flask's blueprint-package pattern); importing them registers the views. Not

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from ...access import role_required
 from ...forms import ConfirmForm
-from ...forms.features import AllocationsForm, OptionForm, ReorderForm, parse_ids
+from ...forms.features import AllocationsForm, OptionForm, ReorderForm
 from ...forms.versions import VersionedDeleteForm
 from ...htmx import is_partial_request, render_page_or_partial
 from ...services import feature_options, feature_overrides, features
@@ -46,7 +46,7 @@ def detail_context(feature_id: int, page: int = 1) -> dict[str, Any]:
     }
 
 
-@bp.get("/<int:feature_id>")
+@bp.get("/<id:feature_id>")
 @role_required("viewer")
 def detail(environment_id: int, feature_id: int) -> str:
     """Show a feature: default state, options, segment overrides and identity overrides."""
@@ -54,7 +54,7 @@ def detail(environment_id: int, feature_id: int) -> str:
     return render_template("features/detail.html", **detail_context(feature_id))
 
 
-@bp.get("/<int:feature_id>/identity-overrides")
+@bp.get("/<id:feature_id>/identity-overrides")
 @role_required("viewer")
 def identity_overrides(environment_id: int, feature_id: int) -> Response:
     """Page through the identities overriding this feature."""
@@ -66,7 +66,7 @@ def identity_overrides(environment_id: int, feature_id: int) -> Response:
     )
 
 
-@bp.delete("/<int:feature_id>/identity-overrides/<int:override_id>")
+@bp.delete("/<id:feature_id>/identity-overrides/<id:override_id>")
 @role_required("editor")
 def remove_identity_override(environment_id: int, feature_id: int, override_id: int) -> Response:
     """Remove one identity's override of this feature and re-render the list.
@@ -91,7 +91,7 @@ def remove_identity_override(environment_id: int, feature_id: int, override_id: 
     return render("features/_identity_overrides.html", status, message=message, **context)
 
 
-@bp.post("/<int:feature_id>/segment-overrides/order")
+@bp.post("/<id:feature_id>/segment-overrides/order")
 @role_required("editor")
 def reorder(environment_id: int, feature_id: int) -> Response:
     """Rewrite segment override priorities in the submitted order (optimistic check)."""
@@ -101,7 +101,7 @@ def reorder(environment_id: int, feature_id: int) -> Response:
     if not form.validate_on_submit():
         status, message = 422, "; ".join(e for errs in form.errors.values() for e in errs)
     else:
-        order, seen = parse_ids(form.order.data) or [], parse_ids(form.expected.data or "") or []
+        order, seen = form.order.data, form.expected.data
         try:
             feature_overrides.reorder_segment_overrides(
                 g.environment, feature, order, seen, current_user

@@ -56,7 +56,7 @@ def create(environment_id: int) -> Response:
     return _form_response(form, None)
 
 
-@bp.get("/<int:feature_id>/edit")
+@bp.get("/<id:feature_id>/edit")
 @role_required("editor")
 def edit(environment_id: int, feature_id: int) -> str:
     """Show the form for editing a feature's project-wide settings."""
@@ -69,7 +69,7 @@ def edit(environment_id: int, feature_id: int) -> str:
     )
 
 
-@bp.post("/<int:feature_id>/edit")
+@bp.post("/<id:feature_id>/edit")
 @role_required("editor")
 def update(environment_id: int, feature_id: int) -> Response:
     """Save a feature's name, description, type and server-key-only marker."""
@@ -99,7 +99,7 @@ def _go(url: str, message: str) -> Response:
     return hx_redirect(url) if is_partial_request() else redirect(url)
 
 
-@bp.delete("/<int:feature_id>")
+@bp.delete("/<id:feature_id>")
 @role_required("editor")
 def delete(environment_id: int, feature_id: int) -> Response:
     """Delete a feature with its states and overrides, then show the list."""

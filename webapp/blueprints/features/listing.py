@@ -34,7 +34,7 @@ def index(environment_id: int) -> Response:
     )
 
 
-@bp.get("/<int:feature_id>/row")
+@bp.get("/<id:feature_id>/row")
 @role_required("viewer")
 def row(environment_id: int, feature_id: int) -> Response:
     """Render one feature's list row (Cancel of the inline value editor)."""
@@ -42,7 +42,7 @@ def row(environment_id: int, feature_id: int) -> Response:
     return render("features/_row.html", row=item, environment=g.environment, can_edit=can_edit())
 
 
-@bp.post("/<int:feature_id>/enabled")
+@bp.post("/<id:feature_id>/enabled")
 @role_required("editor")
 def toggle(environment_id: int, feature_id: int) -> Response:
     """Set the feature's default enabled flag in this environment."""
@@ -79,7 +79,7 @@ def _changed(feature_id: int, exc: Conflict) -> Response:
     )  # fmt: skip
 
 
-@bp.get("/<int:feature_id>/value/edit")
+@bp.get("/<id:feature_id>/value/edit")
 @role_required("editor")
 def edit_value(environment_id: int, feature_id: int) -> Response:
     """Render the inline, type-aware editor for the default value."""
@@ -93,7 +93,7 @@ def edit_value(environment_id: int, feature_id: int) -> Response:
     return render("features/_value_form.html", row=item, form=form, environment=g.environment)
 
 
-@bp.put("/<int:feature_id>/value")
+@bp.put("/<id:feature_id>/value")
 @role_required("editor")
 def update_value(environment_id: int, feature_id: int) -> Response:
     """Save the default value; an invalid value re-renders the editor with a 422."""

@@ -17,7 +17,7 @@ from .common import invalid, render
 from .detail import detail_context
 
 
-@bp.post("/<int:feature_id>/options")
+@bp.post("/<id:feature_id>/options")
 @role_required("editor")
 def create_option(environment_id: int, feature_id: int) -> Response:
     """Add a multivariate option (its default allocation applies in every environment)."""
@@ -41,7 +41,7 @@ def create_option(environment_id: int, feature_id: int) -> Response:
     return render("features/_options.html", status, **context)
 
 
-@bp.get("/<int:feature_id>/options")
+@bp.get("/<id:feature_id>/options")
 @role_required("viewer")
 def options(environment_id: int, feature_id: int) -> Response:
     """Render the options card (the option editor's Cancel)."""
@@ -49,7 +49,7 @@ def options(environment_id: int, feature_id: int) -> Response:
     return render("features/_options.html", **detail_context(feature_id))
 
 
-@bp.get("/<int:feature_id>/options/<int:option_id>/edit")
+@bp.get("/<id:feature_id>/options/<id:option_id>/edit")
 @role_required("editor")
 def edit_option(environment_id: int, feature_id: int, option_id: int) -> Response:
     """Show the options with an editor for one option's value."""
@@ -62,7 +62,7 @@ def edit_option(environment_id: int, feature_id: int, option_id: int) -> Respons
     return render("features/_options.html", **context)
 
 
-@bp.put("/<int:feature_id>/options/<int:option_id>")
+@bp.put("/<id:feature_id>/options/<id:option_id>")
 @role_required("editor")
 def update_option(environment_id: int, feature_id: int, option_id: int) -> Response:
     """Save an option's new value (its buckets stay); an invalid value answers 422."""
@@ -81,7 +81,7 @@ def update_option(environment_id: int, feature_id: int, option_id: int) -> Respo
     return render("features/_options.html", 422, **context)
 
 
-@bp.delete("/<int:feature_id>/options/<int:option_id>")
+@bp.delete("/<id:feature_id>/options/<id:option_id>")
 @role_required("editor")
 def delete_option(environment_id: int, feature_id: int, option_id: int) -> Response:
     """Delete a multivariate option and its allocations everywhere."""
@@ -91,7 +91,7 @@ def delete_option(environment_id: int, feature_id: int, option_id: int) -> Respo
     return render("features/_options.html", **detail_context(feature_id))
 
 
-@bp.put("/<int:feature_id>/allocations")
+@bp.put("/<id:feature_id>/allocations")
 @role_required("editor")
 def update_allocations(environment_id: int, feature_id: int) -> Response:
     """Save this environment's option percentages (sum at most 100; stale pages get 409)."""

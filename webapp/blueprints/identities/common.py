@@ -14,10 +14,10 @@ from ...htmx import hx_redirect, is_partial_request
 from ...models import Feature, Identity, utcnow
 from ...services import identities, qa
 
-IDENTITY = "/environments/<int:environment_id>/identities/<int:identity_id>"
-FLAG = IDENTITY + "/flags/<int:feature_id>"
+IDENTITY = "/environments/<id:environment_id>/identities/<id:identity_id>"
+FLAG = IDENTITY + "/flags/<id:feature_id>"
 TRAIT = IDENTITY + "/traits/<path:key>"
-MINE = "/environments/<int:environment_id>/my-identities"
+MINE = "/environments/<id:environment_id>/my-identities"
 
 
 def load_identity(environment_id: int, identity_id: int, *, edit: bool = False) -> Identity:

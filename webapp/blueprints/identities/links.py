@@ -38,7 +38,7 @@ def link(environment_id: int, identity_id: int) -> Response:
     return to_detail(identity)
 
 
-@bp.delete(IDENTITY + "/link/<int:user_id>")
+@bp.delete(IDENTITY + "/link/<id:user_id>")
 @role_required("qa")
 def unlink(environment_id: int, identity_id: int, user_id: int) -> Response:
     """Remove a "This is me" link."""

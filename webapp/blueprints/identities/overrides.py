@@ -170,7 +170,7 @@ def remove_override(environment_id: int, identity_id: int, feature_id: int) -> R
     return _override_done(identity, change)
 
 
-@bp.post(IDENTITY + "/undo/<int:event_id>")
+@bp.post(IDENTITY + "/undo/<id:event_id>")
 @role_required("qa")
 def undo(environment_id: int, identity_id: int, event_id: int) -> Response:
     """Restore the override state from before an audited change."""
