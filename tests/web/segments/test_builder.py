@@ -9,6 +9,9 @@ from tests.web.segments.conftest import HX, builder_data
 from webapp.extensions import db
 from webapp.models import AuditEvent, Environment, Segment
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 def _segments():
     return db.session.scalar(select(func.count(Segment.id)))
