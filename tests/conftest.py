@@ -60,7 +60,8 @@ NO_POSTGRES_REASON = (
 DATABASES = ("sqlite", "postgres")
 # ``make test-quick`` sets sqlite: the PostgreSQL variants are deselected, not skipped.
 SELECTED_DATABASES = tuple(
-    name for name in os.environ.get("FLAGPOST_TEST_DATABASES", ",".join(DATABASES)).split(",")
+    name.strip()
+    for name in os.environ.get("FLAGPOST_TEST_DATABASES", ",".join(DATABASES)).split(",")
     if name.strip()
 )
 NO_DATABASE_CHOICE = (
