@@ -4,9 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 PYTEST_ARGS ?=
+# xdist workers: one per core of CI's 2-core machine.
+PYTEST_WORKERS ?= 2
 export FLASK_APP := wsgi.py
 
-.PHONY: run test lint typecheck pytest bench soak clean
+.PHONY: run test test-quick lint typecheck pytest bench soak clean
 
 # Installs and migrations write to a log and show it only when they fail, so the first
 # `make run` ends with what a person needs: the URL and the demo logins.
@@ -41,11 +43,21 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy webapp/evaluation webapp/services
 
+# The whole truth: every test module on the databases it declares (PostgreSQL too when
+# TEST_DATABASE_URL is set), the browser tests, Hypothesis's `ci` profile; in parallel.
+# --dist loadgroup keeps an xdist_group (a module-scoped live server) on one worker.
 pytest: $(VENV)/.installed-test
-	$(BIN)/pytest $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} \
+	  $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # pytest exits 5 when it collects nothing, which fails this target too: an empty run never passes.
 test: lint typecheck pytest
+
+# The local loop: SQLite only, Hypothesis's quick `dev` profile, no browser. `make test`
+# stays the whole truth (and is what CI runs).
+test-quick: $(VENV)/.installed-test
+	FLAGPOST_TEST_DATABASES=sqlite HYPOTHESIS_PROFILE=dev \
+	  $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not browser" $(PYTEST_ARGS)
 
 # Benchmarks print their figures and, last, the ratio each is judged by.
 bench: $(VENV)/.installed-test

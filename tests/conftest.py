@@ -1,38 +1,174 @@
 """Shared fixtures: the app on SQLite and (when TEST_DATABASE_URL is set) on PostgreSQL.
 
-Every test that takes ``app`` runs once per database. SQLite tests get a fresh in-memory
-database; PostgreSQL tests share one schema per test process, emptied before each test.
+Which database a test module runs on is its own, visible choice. Every module whose tests
+take ``app`` (or ``database``, or anything built on them: ``client``, ``runner``, ``auth``,
+the factories' worlds) declares it at the top, and collection fails for a module that does
+not::
+
+    # Database behaviour: runs on SQLite and on PostgreSQL.
+    pytestmark = pytest.mark.databases("sqlite", "postgres")
+
+    # Pages and rules that do not depend on the database: runs once, on SQLite.
+    pytestmark = pytest.mark.databases("sqlite")
+
+The rule: a module is about **database behaviour**, and runs on both, when what it checks
+can differ between the two databases: queries and their results (search, paging, counts,
+segment SQL translation), constraints and typed storage, locking and concurrency,
+migrations, import/export, the SDK read path (its own prepared SQL per database), and
+limits where a database refuses what the other takes (NUL, lone surrogates, 64-bit
+integers). A module about **pages and rules** (templates, escaping, forms, roles, CSRF,
+sessions, audit wording, htmx partials, headers, the CLI's wording) runs once, on SQLite;
+the database behaviour under those pages is covered by the modules that run on both. A test
+may narrow its module's choice with its own marker (``@pytest.mark.databases("postgres")``
+for true concurrency, which SQLite's single writer cannot show).
+
+SQLite tests get a fresh in-memory database. PostgreSQL tests share one schema per test
+process (each xdist worker has its own), emptied before each test. Every engine an app
+creates is disposed after its test, pools are small, and the PostgreSQL connections the
+suite holds are counted (by ``application_name``): at most ``MAX_CONNECTIONS_PER_PROCESS``
+after any test, none after the suite. The schemas of a run are dropped at its end even when
+a worker crashed.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
+from tests import hypothesis_profiles
 from webapp import create_app
-from webapp.extensions import db
+from webapp.extensions import READ_ENGINE_KEY, db
+
+hypothesis_profiles.load()
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 REQUIRE_POSTGRES = os.environ.get("FLAGPOST_REQUIRE_POSTGRES") == "1"
 NO_POSTGRES_REASON = (
     "PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
 )
+DATABASES = ("sqlite", "postgres")
+# ``make test-quick`` sets sqlite: the PostgreSQL variants are deselected, not skipped.
+SELECTED_DATABASES = tuple(
+    name.strip()
+    for name in os.environ.get("FLAGPOST_TEST_DATABASES", ",".join(DATABASES)).split(",")
+    if name.strip()
+)
+NO_DATABASE_CHOICE = (
+    "{module} uses the app/database fixtures but does not say which databases it runs on. "
+    "Add at the top of the module either\n"
+    '    pytestmark = pytest.mark.databases("sqlite", "postgres")  # database behaviour\n'
+    "or\n"
+    '    pytestmark = pytest.mark.databases("sqlite")  # pages and rules: runs once\n'
+    "(the rule is in tests/conftest.py's docstring and the README's Tests section)."
+)
+# One run (all xdist workers) shares an id, set by the controlling process before the
+# workers start; schemas and connection names carry it, so a run cleans up after itself.
+RUN_ID_VARIABLE = "FLAGPOST_TEST_RUN"
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+# Small pools: a shared server has ~100 connection slots for everyone on it.
+TEST_POOL = {"pool_size": 2, "max_overflow": 8, "pool_pre_ping": True}
+MAX_CONNECTIONS_PER_PROCESS = 24
 
 
-def postgres_url_for_schema(schema: str) -> str:
+# ---- which databases a module runs on -----------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "databases(*names): the databases (sqlite, postgres) this module's app tests run on",
+    )
+    if not hasattr(config, "workerinput"):  # the controlling process (or the only one)
+        os.environ.setdefault(RUN_ID_VARIABLE, uuid.uuid4().hex[:8])
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``database`` from the ``databases`` marker; refuse a module without one."""
+    if "database" not in metafunc.fixturenames:
+        return
+    module = metafunc.definition.getparent(pytest.Module)
+    assert module is not None
+    if not any(mark.name == "databases" for mark in module.own_markers):
+        pytest.fail(NO_DATABASE_CHOICE.format(module=module.nodeid), pytrace=False)
+    if _parametrized_by_the_test(metafunc, "database"):
+        return  # the test pairs each database with other arguments itself
+    marker = metafunc.definition.get_closest_marker("databases")
+    assert marker is not None
+    names = list(marker.args)
+    unknown = [name for name in names if name not in DATABASES]
+    if not names or unknown:
+        pytest.fail(f"{metafunc.definition.nodeid}: databases{tuple(names)} must name "
+                    f"one or both of {DATABASES}", pytrace=False)  # fmt: skip
+    metafunc.parametrize("database", names, indirect=True)
+
+
+def _parametrized_by_the_test(metafunc: pytest.Metafunc, name: str) -> bool:
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if isinstance(names, str):
+            names = [part.strip() for part in names.split(",")]
+        if name in names:
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the variants on databases left out of ``FLAGPOST_TEST_DATABASES``."""
+    if set(DATABASES) <= set(SELECTED_DATABASES):
+        return
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        chosen = params.params.get("database") if params is not None else None
+        needs_postgres = item.get_closest_marker("postgres") is not None
+        if chosen not in (None, *SELECTED_DATABASES) or (
+            needs_postgres and "postgres" not in SELECTED_DATABASES
+        ):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest) -> str:
+    """Name the database backend this test runs on (chosen by the ``databases`` marker)."""
+    return str(request.param)
+
+
+# ---- PostgreSQL: schemas, connection names, connection accounting ---------------------------
+
+
+def run_id() -> str:
+    return os.environ.get(RUN_ID_VARIABLE) or "solo"
+
+
+def connection_name() -> str:
+    """The ``application_name`` of this process's test connections."""
+    return f"fp_test_{run_id()}_{WORKER}"
+
+
+def postgres_url_for_schema(schema: str, application_name: str | None = None) -> str:
     """Return TEST_DATABASE_URL for psycopg 3 with ``search_path`` set to ``schema``."""
     assert TEST_DATABASE_URL is not None
     url = TEST_DATABASE_URL.replace("postgresql://", "postgresql+psycopg://", 1)
     url = url.replace("postgres://", "postgresql+psycopg://", 1)
     separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{schema}"
+    name = application_name or connection_name()
+    return f"{url}{separator}options=-csearch_path%3D{schema}&application_name={name}"
 
 
 def require_postgres() -> None:
@@ -44,13 +180,21 @@ def require_postgres() -> None:
     pytest.skip(NO_POSTGRES_REASON)
 
 
+def admin_engine() -> Engine:
+    """An engine outside the test schemas, named apart from the connections it counts."""
+    return create_engine(
+        postgres_url_for_schema("public", f"fp_admin_{run_id()}_{WORKER}"),
+        pool_size=1, max_overflow=1,
+    )
+
+
 class PostgresSchema:
     """A throw-away schema for this test process (xdist workers each get their own)."""
 
     def __init__(self) -> None:
-        self.name = f"fp_test_{uuid.uuid4().hex[:10]}"
+        self.name = f"fp_test_{run_id()}_{WORKER}_{uuid.uuid4().hex[:6]}"
         self.url = postgres_url_for_schema(self.name)
-        self.admin = create_engine(postgres_url_for_schema("public"))
+        self.admin = admin_engine()
         self.created = False
 
     def create(self, app: Flask) -> None:
@@ -71,6 +215,26 @@ class PostgresSchema:
         self.admin.dispose()
 
 
+def held_connections(admin: Engine, pattern: str) -> int:
+    """Count the server's connections whose ``application_name`` is LIKE ``pattern``."""
+    with admin.connect() as conn:
+        return int(conn.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE :name"),
+            {"name": pattern},
+        ))  # fmt: skip
+
+
+def wait_for_connections(admin: Engine, pattern: str, at_most: int, seconds: float = 5) -> int:
+    """Wait until at most ``at_most`` connections match (a closed one takes a moment to go
+    from pg_stat_activity); return the last count."""
+    deadline = time.monotonic() + seconds
+    while True:
+        count = held_connections(admin, pattern)
+        if count <= at_most or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def postgres_schema() -> Iterator[PostgresSchema]:
     require_postgres()
@@ -79,22 +243,87 @@ def postgres_schema() -> Iterator[PostgresSchema]:
     schema.drop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def postgres_connections_return() -> Iterator[None]:
+    """After this process's tests, none of its PostgreSQL connections is left open."""
+    yield
+    if not TEST_DATABASE_URL:
+        return
+    admin = admin_engine()
+    try:
+        left = wait_for_connections(admin, connection_name(), at_most=0)
+    finally:
+        admin.dispose()
+    assert left == 0, f"{left} PostgreSQL connections named {connection_name()} outlived the suite"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In the controlling process: drop the run's schemas (a crashed worker leaves its own)
+    and check that the run holds no connection any more."""
+    if hasattr(session.config, "workerinput") or not TEST_DATABASE_URL:
+        return
+    admin = admin_engine()
+    try:
+        with admin.begin() as conn:
+            schemas = conn.scalars(
+                text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :prefix"),
+                {"prefix": f"fp\\_test\\_{run_id()}\\_%"},
+            ).all()
+            for name in schemas:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        left = wait_for_connections(admin, f"fp\\_test\\_{run_id()}\\_%", at_most=0)
+    finally:
+        admin.dispose()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if left:
+        if reporter is not None:
+            reporter.write_line(f"FAILED: {left} PostgreSQL connections of run {run_id()} "
+                                "outlived the suite", red=True)  # fmt: skip
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# ---- apps and their engines ---------------------------------------------------------------
+
+# Connections the SDK read path detached from its engine's pool (a free list of its own):
+# disposing the engine does not close them, so the fixtures do.
+_DETACHED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+@event.listens_for(Pool, "detach")
+def _remember_detached(dbapi_connection: Any, _record: Any) -> None:
+    _DETACHED.add(dbapi_connection)
+
+
+def dispose_engines(app: Flask) -> None:
+    """Close every connection ``app``'s engines hold: the main one and the SDK read one."""
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+    read: Engine | None = app.extensions.pop(READ_ENGINE_KEY, None)
+    if read is not None:
+        read.dispose()
+    for connection in list(_DETACHED):
+        if not getattr(connection, "closed", True):
+            connection.close()
+
+
 def make_test_app(database_uri: str, **overrides: Any) -> Flask:
-    """Create an app for tests: no instance folder reads, CSRF off unless asked for."""
-    config = {
+    """Create an app for tests: no instance folder reads, CSRF off unless asked for.
+
+    On PostgreSQL the engine's pool is small (``TEST_POOL``); pass
+    ``SQLALCHEMY_ENGINE_OPTIONS`` to change it.
+    """
+    config: dict[str, Any] = {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_uri,
         "WTF_CSRF_ENABLED": False,
     }
+    if database_uri.startswith("postgresql"):
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(TEST_POOL)
     config.update(overrides)
     return create_app(config)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest) -> str:
-    """Name the database backend this test runs on."""
-    return str(request.param)
 
 
 @pytest.fixture
@@ -108,12 +337,13 @@ def app(
     database: str, request: pytest.FixtureRequest, app_config: dict[str, Any]
 ) -> Iterator[Flask]:
     """The application, on the backend named by ``database``, with an empty schema."""
+    schema: PostgresSchema | None = None
     if database == "sqlite":
         application = make_test_app("sqlite://", **app_config)
         with application.app_context():
             db.create_all()
     else:
-        schema: PostgresSchema = request.getfixturevalue("postgres_schema")
+        schema = request.getfixturevalue("postgres_schema")
         application = make_test_app(schema.url, **app_config)
         if schema.created:
             schema.empty(application)
@@ -121,8 +351,13 @@ def app(
             schema.create(application)
     with application.app_context():
         yield application
-        db.session.remove()
-        db.engine.dispose()
+    dispose_engines(application)
+    if schema is not None:
+        held = held_connections(schema.admin, connection_name())
+        assert held <= MAX_CONNECTIONS_PER_PROCESS, (
+            f"this test process holds {held} PostgreSQL connections after the test "
+            f"(at most {MAX_CONNECTIONS_PER_PROCESS}): an engine or connection was not closed"
+        )
 
 
 @pytest.fixture
@@ -151,3 +386,15 @@ class AuthActions:
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
+
+
+def eventually(check: Callable[[], Any], seconds: float = 10, message: str = "") -> Any:
+    """Return ``check()`` once it is truthy; fail after ``seconds``. For conditions another
+    thread or process makes true (a live server, a second connection), never a fixed wait."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            assert result, message or f"{check} never became true within {seconds} s"
+            return result
+        time.sleep(0.01)

@@ -3,21 +3,45 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from flask import Flask
 from werkzeug.serving import make_server
+
+# How often serve_forever looks for a shutdown request: the time a shutdown waits, at most.
+POLL_SECONDS = 0.02
 
 
 @contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port; yield its base URL."""
+def serve(app: Any) -> Iterator[str]:
+    """Serve the WSGI ``app`` on a free loopback port; yield its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=5)
+
+
+class Swappable:
+    """A WSGI app that hands each request to the app of the current test.
+
+    One server (and port) serves a whole session; each test still gets a fresh app, with
+    its own database, caches and login counters.
+    """
+
+    def __init__(self) -> None:
+        self.app: Callable[..., Iterable[bytes]] | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        app = self.app
+        if app is None:  # between tests: a request left over from the last page
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"no test is running"]
+        return app(environ, start_response)

@@ -19,6 +19,9 @@ from webapp.models import (
 )
 from webapp.services import demo, qa, users
 
+# Commands and their wording: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def instance_dir(app, tmp_path, monkeypatch):

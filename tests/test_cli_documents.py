@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import Environment, Feature
 from webapp.services import documents
+
+# Database behaviour (import and export): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
 
 RICH = Path(__file__).resolve().parent / "data" / "flagsmith_environment_rich.json"
 RICH_KEY = "B62qaMZNwfiqT76p38ggrQ"

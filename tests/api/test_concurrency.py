@@ -9,13 +9,17 @@ import requests
 from sqlalchemy import func, select
 
 from tests.api.conftest import build_sdk_environment
-from tests.conftest import make_test_app
+from tests.conftest import dispose_engines, make_test_app
 from tests.live import serve
 from webapp.extensions import db
 from webapp.models import Identity, Trait
 
+# Database behaviour (simultaneous writes): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 THREADS = 20
 IDENTIFIERS = [f"racer-{index}" for index in range(10)]
+RACE_POOL = {"pool_size": 5, "max_overflow": 10, "pool_pre_ping": True}
 
 
 @pytest.fixture
@@ -26,7 +30,9 @@ def live_env(database, request, tmp_path):
             db.create_all()
     else:
         schema = request.getfixturevalue("postgres_schema")
-        app = make_test_app(schema.url)
+        # SQLAlchemy's default pool (5 + 10), not the small test pool: the race needs as
+        # many connections at once as it always had.
+        app = make_test_app(schema.url, SQLALCHEMY_ENGINE_OPTIONS=RACE_POOL)
         if schema.created:
             schema.empty(app)
         else:
@@ -37,8 +43,7 @@ def live_env(database, request, tmp_path):
         db.session.remove()
     with serve(app) as url:
         yield app, url, client_key
-    with app.app_context():
-        db.engine.dispose()
+    dispose_engines(app)
 
 
 def test_first_identifications__race__create_each_identity_once(live_env):

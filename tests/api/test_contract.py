@@ -8,6 +8,10 @@ from sqlalchemy import event, func, select
 from webapp.extensions import db
 from webapp.models import Environment, Feature, Identity, Trait
 
+# Database behaviour (the SDK read path has its own SQL per database):
+# runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 INVALID_KEY = {"detail": "Invalid or missing Environment Key"}
 
 

@@ -2,6 +2,9 @@
 
 import pytest
 
+# CSRF rules: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def app_config():

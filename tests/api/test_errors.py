@@ -8,6 +8,10 @@ from sqlalchemy import func, select
 from webapp.extensions import db
 from webapp.models import Identity, Trait
 
+# Database behaviour (limits a database refuses: NUL, 64-bit integers, surrogates):
+# runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 
 def _counts():
     return (

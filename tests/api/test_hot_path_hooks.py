@@ -18,6 +18,9 @@ from tests.conftest import make_test_app
 from webapp.api_paths import API_PREFIXES
 from webapp.extensions import csrf, db
 
+# Request hooks: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def limiter_calls(monkeypatch) -> list[str]:

@@ -8,6 +8,10 @@ from webapp.blueprints.sdk_openapi import OPENAPI
 from webapp.extensions import db
 from webapp.models import Identity
 
+# Database behaviour (the SDK read path has its own SQL per database):
+# runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 
 def schema(name):
     """A schema from the served OpenAPI document, so responses are checked against it."""

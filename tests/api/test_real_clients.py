@@ -11,7 +11,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature_flagsmith.provider import FlagsmithProvider
 from sqlalchemy import select
 
-from tests.conftest import make_test_app
+from tests.conftest import dispose_engines, make_test_app
 from tests.live import serve
 from webapp.extensions import db
 from webapp.models import Environment, Identity, ServerKey
@@ -20,7 +20,14 @@ from webapp.services import demo
 GENERATED_IDENTITIES = 300
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+# Database behaviour (the SDK read path, over HTTP): on SQLite and on PostgreSQL, one live
+# server each for the whole module (kept on one xdist worker by its group).
+pytestmark = pytest.mark.xdist_group("real_clients")
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def live(request, tmp_path_factory):
     """The demo data served over HTTP, on SQLite (temp file) or PostgreSQL, once per module."""
     if request.param == "sqlite":
@@ -47,8 +54,7 @@ def live(request, tmp_path_factory):
         db.session.remove()
     with serve(app) as url:
         yield app, f"{url}/api/v1/", keys
-    with app.app_context():
-        db.engine.dispose()
+    dispose_engines(app)
 
 
 def _flags(flags_object):

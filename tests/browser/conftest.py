@@ -1,4 +1,11 @@
-"""Playwright driving Debian's Chromium against a live server on a temp-file SQLite DB."""
+"""Playwright driving Debian's Chromium against a live server on a temp-file SQLite DB.
+
+One HTTP server (one port, one thread) serves each test process's whole session; each test
+gets a fresh app on its own database file behind it (``tests.live.Swappable``). Tests wait
+on conditions (Playwright's ``expect`` on a locator, or ``tests.conftest.eventually``),
+never on time. String predicates for ``page.wait_for_function`` are evaluated in the page,
+which the strict Content-Security-Policy may refuse: use ``expect(locator)`` instead.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +19,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import make_test_app
-from tests.live import serve
+from tests.conftest import dispose_engines, make_test_app
+from tests.live import Swappable, serve
 from webapp.extensions import db
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -66,14 +73,27 @@ class LiveServer:
             return result
 
 
+@pytest.fixture(scope="session")
+def live_http() -> Iterator[tuple[Swappable, str]]:
+    """One HTTP server for the session (per xdist worker); the app behind it is swapped."""
+    front = Swappable()
+    with serve(front) as url:
+        yield front, url
+
+
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """Serve the real app (CSRF on) from a thread, on a free port."""
+def live_server(live_http: tuple[Swappable, str], tmp_path: Path) -> Iterator[LiveServer]:
+    """Serve a fresh real app (CSRF on, its own temp-file database) for this test."""
+    front, url = live_http
     app = make_test_app(f"sqlite:///{tmp_path / 'live.sqlite'}", WTF_CSRF_ENABLED=True)
     with app.app_context():
         db.create_all()
-    with serve(app) as url:
+    front.app = app
+    try:
         yield LiveServer(app, url)
+    finally:
+        front.app = None
+        dispose_engines(app)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Every page and htmx interaction works under the strict CSP: no violation is reported."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
 from webapp.extensions import db
@@ -34,22 +35,22 @@ def test_pages_and_htmx_actions__raise_no_csp_violation(live_server, page):
     # When they search users live, toggle an override, add a builder condition, toggle a flag
     page.goto(base + "/users")
     page.fill("#user-search", "plan = pro")
-    page.wait_for_function("document.querySelector('#users-table') !== null")
+    expect(page.locator("#users-table")).to_be_attached()
     page.goto(f"{base}/identities/{identity_id}")
     row = page.locator("#flag-dark_mode")
     before = row.locator(".effective-enabled").inner_text()
     row.locator("button", has_text="Turn").first.click()
-    page.wait_for_function(
-        "b => document.querySelector('#flag-dark_mode .effective-enabled').innerText !== b",
-        arg=before)
+    expect(row.locator(".effective-enabled")).not_to_have_text(before)
     page.goto(base + "/segments/new")
     conditions = page.locator("[id^=remove-condition-]").count()
     page.click("#add-condition-0")
-    page.wait_for_function(
-        "n => document.querySelectorAll('[id^=remove-condition-]').length > n", arg=conditions)
+    # More remove buttons than before: the one at index ``conditions`` exists
+    expect(page.locator("[id^=remove-condition-]").nth(conditions)).to_be_attached()
     page.goto(base + "/features")
-    page.locator("button.toggle").first.click()
-    page.wait_for_timeout(300)
+    toggle = page.locator("button.toggle").first
+    was = toggle.get_attribute("aria-checked")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-checked", "false" if was == "true" else "true")
     screenshot(page, "features-under-csp")
     # Then the browser reported no Content-Security-Policy violation anywhere
     assert violations == []

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
+from tests.conftest import eventually
 from tests.factories import (
     features_make_segment_override,
     make_environment,
@@ -77,18 +77,10 @@ def test_feature_priorities__move_down__changes_winning_value_for_identity(live_
     assert page.inner_text(first) == "Pro plan"
     page.click("#segment-overrides-table tbody tr:first-child button.move-down")
     # Then the page shows Germany first, without a reload
-    page.wait_for_function(
-        "s => document.querySelector(s).textContent.trim() === 'Germany'", arg=first
-    )
+    expect(page.locator(first)).to_have_text("Germany")
     assert "Move" in page.inner_text("#segment-overrides-table thead")
     # and the SDK API gives carol Germany's value once the worker sees the new revision
-    deadline, value = time.monotonic() + 5, None
-    while time.monotonic() < deadline:
-        value = _banner_for_carol(page, base, seed["key"])
-        if value == "from-germany":
-            break
-        page.wait_for_timeout(200)
-    assert value == "from-germany"
+    eventually(lambda: _banner_for_carol(page, base, seed["key"]) == "from-germany", seconds=5)
     # and the reorder shows in the audit log
     page.goto(f"{base}/environments/{seed['env']}/audit")
     page.wait_for_selector("#audit-table")

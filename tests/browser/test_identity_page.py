@@ -127,9 +127,7 @@ def test_identity_page__qa__overrides_undoes_and_edits_traits_in_place(live_serv
     page.wait_for_selector("#flag-max_upload_mb.source-segment")
     assert _cell(page, "max_upload_mb", "effective-value").inner_text().startswith("250")
     assert "Pro users" in _cell(page, "max_upload_mb", "source").inner_text()
-    page.wait_for_function(
-        "document.querySelector('#identity-segments').innerText.includes('Pro users')"
-    )
+    expect(page.locator("#identity-segments")).to_contain_text("Pro users")
     assert "max_upload_mb" in page.locator("#trait-impact").inner_text()
     assert page.locator("#trait-plan td.trait-value").inner_text() == "“pro”"  # a string, quoted
     assert _sdk_flag(page, live_server, seed, "max_upload_mb")["feature_state_value"] == 250

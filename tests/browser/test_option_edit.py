@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
+from tests.conftest import eventually
 from tests.factories import (
     identities_make_option,
     make_environment,
@@ -30,18 +31,19 @@ def _seed() -> dict:
     return {"env": env.id, "feature": colour.id, "option": blue.id, "key": env.client_key}
 
 
+def _colour(page, base: str, key: str, person: str) -> str:
+    response = page.request.post(
+        f"{base}/api/v1/identities/",
+        headers={"X-Environment-Key": key, "Content-Type": "application/json"},
+        data=json.dumps({"identifier": person, "transient": True}),
+    )
+    assert response.status == 200
+    flags = {f["feature"]["name"]: f for f in response.json()["flags"]}
+    return flags["button_colour"]["feature_state_value"]
+
+
 def _colours(page, base: str, key: str) -> dict[str, str]:
-    found = {}
-    for person in PEOPLE:
-        response = page.request.post(
-            f"{base}/api/v1/identities/",
-            headers={"X-Environment-Key": key, "Content-Type": "application/json"},
-            data=json.dumps({"identifier": person, "transient": True}),
-        )
-        assert response.status == 200
-        flags = {f["feature"]["name"]: f for f in response.json()["flags"]}
-        found[person] = flags["button_colour"]["feature_state_value"]
-    return found
+    return {person: _colour(page, base, key, person) for person in PEOPLE}
 
 
 def test_option_value__edited_in_place__identities_keep_their_bucket(live_server, page):
@@ -65,6 +67,8 @@ def test_option_value__edited_in_place__identities_keep_their_bucket(live_server
     # Then the card shows navy without a reload, and every blue identity now gets navy
     expect(page.locator("#option-edit-form")).to_have_count(0)
     expect(page.locator(f"#option-{seed['option']}")).to_contain_text("navy")
-    page.wait_for_timeout(600)  # the worker's snapshot re-checks the revision every 0.5 s
+    # once the worker's snapshot has seen the new revision (it re-checks every 0.5 s)
+    blue = next(person for person, colour in before.items() if colour == "blue")
+    eventually(lambda: _colour(page, base, seed["key"], blue) == "navy", seconds=5)
     after = _colours(page, base, seed["key"])
     assert after == {p: "navy" if v == "blue" else v for p, v in before.items()}

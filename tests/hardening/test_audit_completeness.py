@@ -69,6 +69,9 @@ from webapp.services import (
     traits,
 )
 
+# Audit rules: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 W = SimpleNamespace
 NOT_CHANGES = {"audit.record": "the recorder itself"}
 RULES = [{"type": "ALL", "conditions": [], "rules": [

@@ -45,6 +45,9 @@ from tests.hardening.routes_table import (
 from webapp.extensions import db
 from webapp.models import IdentityOverride
 
+# Access rules: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 _APP = collection_app()
 ROUTE_KEYS = dashboard_routes(_APP)
 RANK = {VIEWER: 1, QA: 2, QA_OWN: 2, EDITOR: 3, ADMIN: 4}

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from flask import Flask, g
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.factories import (
     identities_make_option,
@@ -48,6 +48,9 @@ from webapp.models import (
 )
 from webapp.services import overrides, segments
 from webapp.services.errors import Conflict
+
+# Database behaviour (version checks and row locks): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
 
 HX = {"HX-Request": "true"}
 CHANGED = "has changed since you opened it; reload to see the saved version."
@@ -509,8 +512,8 @@ def test_override_change__form_without_version__422_and_nothing_saved(editors, w
 
 # ---- true concurrency (PostgreSQL) -------------------------------------------------------
 # Only PostgreSQL: SQLite has one writer at a time, so there is no race to lose there. The
-# ``database`` fixture is narrowed to it (it still skips, or fails in CI, without one).
-POSTGRES_ONLY = pytest.mark.parametrize("database", ["postgres"], indirect=True)
+# module's choice of databases is narrowed to it (it still skips, or fails in CI, without one).
+POSTGRES_ONLY = pytest.mark.databases("postgres")
 
 
 @POSTGRES_ONLY
@@ -557,26 +560,42 @@ def test_set_override_value__two_writers_at_once__exactly_one_wins(
     assert actions == ["update", "update_rejected"]
 
 
+def _until_another_connection_waits_on_a_lock(done: list[Any], seconds: float = 20) -> None:
+    """Return once a connection of this test process waits on a lock in PostgreSQL (the
+    other writer, blocked by this one's transaction), or once ``done`` is not empty."""
+    deadline = time.monotonic() + seconds
+    with db.engine.connect() as watcher:
+        while not done and time.monotonic() < deadline:
+            waiting = watcher.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND application_name = current_setting('application_name')"))  # fmt: skip
+            if waiting:
+                return
+            time.sleep(0.005)
+
+
 def _two_at_once(app, monkeypatch, module, bump, write, arguments) -> list[tuple[str, str]]:
     """Run two writers at once, each in its own app context (and connection).
 
     ``write(*args)`` is a generator: it loads what it needs, yields, then writes once both
-    have loaded. The first writer to reach ``module.<bump>`` lingers inside its transaction,
-    so the other has certainly read the version by then: without a row lock both would pass
-    the version check and the last write would silently win.
+    have loaded. The first writer to reach ``module.<bump>`` lingers inside its transaction
+    until the other waits on a lock (or is done), so the other has certainly read the version
+    by then: without a row lock both would pass the version check and the last write would
+    silently win.
     :return: ("saved" | "refused" | "error", value) per writer
     """
     lingered = threading.Lock()
     real = getattr(module, bump)
 
+    results: list[tuple[str, str]] = []
+
     def slow(*args: Any) -> None:
         real(*args)
         if lingered.acquire(blocking=False):
-            time.sleep(0.4)
+            _until_another_connection_waits_on_a_lock(results)
 
     monkeypatch.setattr(module, bump, slow)
     start = threading.Barrier(2, timeout=20)
-    results: list[tuple[str, str]] = []
 
     def run(*args: Any) -> None:
         with app.app_context():

@@ -28,6 +28,9 @@ from tests.hardening.routes_table import (
     world_on,
 )
 
+# CSRF rules: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 MIN_ROUTES = 20
 UNSAFE_ROUTES = [(e, m) for e, m in dashboard_routes(collection_app()) if m in UNSAFE]
 ROUTE_IDS = [f"{endpoint}-{method}" for endpoint, method in UNSAFE_ROUTES]

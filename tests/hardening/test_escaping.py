@@ -46,6 +46,9 @@ from webapp.services import (
     traits,
 )
 
+# Page escaping: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
 QUOTE = "'-alert(1)-'"

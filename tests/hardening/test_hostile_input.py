@@ -39,6 +39,10 @@ from webapp.extensions import db
 from webapp.models import ServerKey, utcnow
 from webapp.services.traits import trait_version
 
+# Database behaviour (limits a database refuses: NUL, 64-bit integers, surrogates):
+# runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 MIN_CASES = 60
 JSON_PREFIXES = ("/api/", "/ofrep/")
 _TAGS = re.compile(r"<[^>]+>")

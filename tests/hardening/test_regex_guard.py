@@ -44,6 +44,10 @@ from webapp.models import Segment as SegmentRow
 from webapp.services import documents, regex_guard, segment_sql
 from webapp.services.errors import ValidationError
 
+# Database behaviour (stored patterns, segment SQL and the SDK read path):
+# runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 CATASTROPHIC = [r"(a+)+$", r"(a|aa)+$", r"(.*a){12}", r"^(\w+\s?)*$", r"(x+x+)+y"]
 # Not caught by the static check: only the probe (a timed run) refuses these.
 PROBE_ONLY = [r"(a|a)*$", r".*.*.*x"]

@@ -39,6 +39,9 @@ from webapp.services import identity_query, segment_sql, traits
 from webapp.services.errors import ValidationError
 from webapp.services.identity_search_sql import encode_cursor
 
+# Database behaviour (search and filter SQL): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 ADMIN = "admin@example.com"
 NUL = "a\x00b"
 TOO_LONG = "B" * 5000

@@ -15,6 +15,9 @@ from webapp.models import (
     numeric_form,
 )
 
+# Database behaviour (constraints and typed storage): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 
 def test_identity__same_identifier_in_one_environment__is_rejected(app):
     # Given an identity "alice" in Development

@@ -1,11 +1,12 @@
 """The Alembic migrations build the schema the models describe, on both databases."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, inspect, text
 
-from tests.conftest import PostgresSchema, make_test_app, require_postgres
+from tests.conftest import PostgresSchema, dispose_engines, make_test_app, require_postgres
 from webapp.extensions import db
 
 
@@ -25,19 +26,22 @@ def test_upgrade_from_empty__sqlite(tmp_path):
     _assert_upgrade_matches_models(app)
 
 
+@pytest.mark.postgres
 def test_upgrade_from_empty__postgres():
     require_postgres()
     schema = PostgresSchema()
     with schema.admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema.name}"'))
+    app = make_test_app(schema.url)
     try:
-        _assert_upgrade_matches_models(make_test_app(schema.url))
+        _assert_upgrade_matches_models(app)
         engine = create_engine(schema.url)
         with engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         engine.dispose()
         assert version is not None
     finally:
+        dispose_engines(app)
         schema.drop()
 
 

@@ -41,6 +41,9 @@ from webapp.models import (
 from webapp.services import documents
 from webapp.services.errors import NotFound, ValidationError
 
+# Database behaviour (import and export): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 RICH_KEY = "B62qaMZNwfiqT76p38ggrQ"
 

@@ -9,11 +9,8 @@ from tests.factories import make_environment, make_identity, make_project
 from webapp.extensions import db, read_engine
 from webapp.services import fastread, sdk
 
-
-@pytest.fixture
-def database():
-    """The detached free list is PostgreSQL's alone (SQLite reads use the engine's pool)."""
-    return "postgres"
+# The detached free list is PostgreSQL's alone (SQLite reads use the engine's pool).
+pytestmark = pytest.mark.databases("postgres")
 
 
 @pytest.fixture

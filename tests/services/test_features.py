@@ -20,6 +20,9 @@ from webapp.models import AuditEvent, FeatureState
 from webapp.services import feature_options, feature_overrides, features, values
 from webapp.services.errors import Conflict, NotFound, ValidationError
 
+# Database behaviour (states and priority updates): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 
 @pytest.mark.parametrize(
     ("kind", "text", "expected"),

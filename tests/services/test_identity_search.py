@@ -14,6 +14,9 @@ from webapp.services import identity_search as search
 from webapp.services.errors import ValidationError
 from webapp.services.identity_search import Condition, IdentifierTerm, Literal, ParsedQuery
 
+# Database behaviour (search SQL, keyset paging, counts): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 NUM = "number"
 
 

@@ -14,6 +14,9 @@ from webapp.models import User, utcnow
 from webapp.services import identities, overrides, values
 from webapp.services.errors import Conflict, Forbidden, NotFound, ValidationError
 
+# Database behaviour (expiry queries and cleanup): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 

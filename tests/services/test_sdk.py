@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from tests.api.conftest import build_sdk_environment
@@ -10,6 +11,9 @@ from webapp.models import Identity, utcnow
 from webapp.services import sdk, values
 from webapp.services.sdk_input import IdentifyInput, TraitInput
 from webapp.services.snapshots import SnapshotCache
+
+# Database behaviour (typed change detection on stored traits): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
 
 
 def _identify(bundle, identifier, now, traits=()):

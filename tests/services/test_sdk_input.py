@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hypothesis_profiles import examples
 from webapp.models import TRAIT_KEY_MAX, TRAIT_STRING_MAX
 from webapp.services.sdk_input import (
     INT_MAX,
@@ -81,7 +82,7 @@ def _same(left: object, right: object) -> bool:
     return left == right
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(ITEMS, max_size=4))
 def test_parse_traits__agrees_with_the_full_parser(items):
     assert _same(_actual(items), _reference(items))

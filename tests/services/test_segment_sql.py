@@ -18,6 +18,9 @@ from webapp.models.base import sha256_hex
 from webapp.models.identity import numeric_form
 from webapp.services import segment_sql, segment_sql_rows
 
+# Database behaviour (segment SQL translation): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 KEYS = ["plan", "country", "age", "score", "version", "beta", "name"]
 VALUES: list[Any] = [
     "pro", "free", "DE", "FR", "abc", "Abc", "", "a,b", "pro plan", "ünï", "p",

@@ -1,5 +1,6 @@
 """The per-worker snapshot cache: a change reaches every worker within the TTL."""
 
+import pytest
 from sqlalchemy import select
 
 from tests.api.conftest import build_sdk_environment
@@ -7,6 +8,9 @@ from webapp.extensions import db
 from webapp.models import Feature, ServerKey, utcnow
 from webapp.services import sdk
 from webapp.services.snapshots import SnapshotCache
+
+# Database behaviour (revisions read by several workers): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
 
 
 class FakeClock:

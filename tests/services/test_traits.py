@@ -11,6 +11,9 @@ from webapp.models import User, utcnow
 from webapp.services import traits, values
 from webapp.services.errors import Forbidden, NotFound, ValidationError
 
+# Database behaviour (typed trait storage and limits): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 
 @pytest.mark.parametrize(
     ("raw", "expected"),

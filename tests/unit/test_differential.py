@@ -8,9 +8,11 @@ evaluation runs), ours is ``snapshot_from_document`` + ``compile_snapshot`` +
 must the list of matched project segments.
 
 Settings: ``derandomize=False`` keeps exploring new examples on every CI run (a
-fixed seed would re-check the same 2,000 forever), and ``database=None`` keeps
-runs hermetic: no example store on disk, so a failure is reproduced from the
-printed ``@reproduce_failure``/falsifying example rather than from local state.
+fixed seed would re-check the same 2,000 forever). The example counts come from the
+Hypothesis profile (``tests/hypothesis_profiles.py``: 2,000 under ``ci``, fewer under
+``dev``); a failure is stored in the local example database (``.hypothesis/``,
+git-ignored) and replayed first on the next run, and its ``@reproduce_failure`` blob is
+printed to replay it elsewhere.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from strategies import (
     identities,
 )
 
+from tests.hypothesis_profiles import examples
 from webapp.evaluation import (
     Condition,
     FlagSource,
@@ -48,11 +51,10 @@ from webapp.evaluation import (
 from webapp.evaluation.segments import CompiledCondition, Subject
 
 DIFFERENTIAL = settings(
-    max_examples=2000,
+    max_examples=examples(2000),
     deadline=None,
-    database=None,
     derandomize=False,
-    # A failure prints its @reproduce_failure blob: the only way to replay it (no store).
+    # A failure prints its @reproduce_failure blob (and is kept in .hypothesis/ locally).
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -137,7 +139,7 @@ def test_evaluate__random_documents__equal_official_engine(
     assert evaluate_feature(compiled, name, subject) == ours.flags[name]
 
 
-@settings(max_examples=200, deadline=None, database=None, print_blob=True)
+@settings(max_examples=examples(200), deadline=None, print_blob=True)
 @given(doc=documents())
 def test_evaluate__no_identity__equals_sdk_environment_flags(doc: dict[str, Any]) -> None:
     # Given: the SDK evaluates environment flags with the segments removed

@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from strategies import documents, identities
 
+from tests.hypothesis_profiles import examples
 from webapp.evaluation import (
     Condition,
     EnvironmentSnapshot,
@@ -169,7 +170,7 @@ def _member(compiled: Any, segment_key: str, identity: IdentityInput) -> bool:
 
 
 @settings(
-    max_examples=150, deadline=None, database=None, print_blob=True,
+    max_examples=examples(150), deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow]
 )
 @given(doc=documents(), identity=identities())

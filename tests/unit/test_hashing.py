@@ -9,6 +9,7 @@ from flag_engine.utils.hashing import get_hashed_percentage_for_object_ids
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hypothesis_profiles import examples
 from webapp.evaluation import hashed_percentage
 from webapp.evaluation.hashing import hashed_percentage_of_bytes, hashed_percentage_of_text
 
@@ -26,7 +27,7 @@ def test_hashed_percentage__mixed_ids__equals_engine(ids: list[object]) -> None:
     assert hashed_percentage(ids) == get_hashed_percentage_for_object_ids(ids)  # type: ignore[arg-type]
 
 
-@settings(max_examples=200, deadline=None, database=None, print_blob=True)
+@settings(max_examples=examples(200), deadline=None, print_blob=True)
 @given(st.lists(st.one_of(st.text(max_size=12), st.integers()), min_size=1, max_size=3))
 def test_hashed_percentage__any_ids__equals_engine_and_stays_below_100(ids: list[object]) -> None:
     bucket = hashed_percentage(ids)

@@ -8,6 +8,9 @@ from tests.factories import make_environment, make_project, make_user
 from webapp.extensions import db
 from webapp.models import User
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def admin(app):

@@ -9,6 +9,9 @@ from tests.factories import make_environment, make_project, make_user
 from webapp.extensions import db
 from webapp.models import ServerKey
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def app_config():

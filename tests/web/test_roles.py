@@ -8,6 +8,9 @@ from webapp.extensions import db
 from webapp.models import AuditEvent, ProjectRole, ServerKey
 from webapp.services import users
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def setup(app):

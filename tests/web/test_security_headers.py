@@ -5,6 +5,9 @@ import pytest
 from tests.factories import make_environment, make_project, make_user
 from webapp.extensions import db
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def environment(app):

@@ -11,6 +11,9 @@ from webapp.extensions import db
 from webapp.models import AuditEvent
 from webapp.services import audit_log
 
+# Database behaviour (keyset paging and filters in SQL): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 HX = {"HX-Request": "true"}
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -9,6 +9,9 @@ from tests.web.features.conftest import HX, assert_partial, audit_events, count,
 from webapp.extensions import db
 from webapp.models import Feature, FeatureState, IdentityOverride, SegmentOverride
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 def _feature(name: str) -> Feature | None:
     db.session.expire_all()

@@ -15,6 +15,9 @@ from tests.web.features.conftest import HX, assert_partial, audit_events, count,
 from webapp.extensions import db
 from webapp.models import IdentityOverride, SegmentOverride
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def three(world):

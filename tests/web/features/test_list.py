@@ -8,6 +8,9 @@ from tests.web.features.conftest import HX, assert_partial, audit_events, revisi
 from webapp.extensions import db
 from webapp.models import FeatureState
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def app_config():

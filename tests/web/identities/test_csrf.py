@@ -9,6 +9,9 @@ import pytest
 from tests.web.identities.conftest import HX, count, traits_of
 from webapp.models import IdentityOverride
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def app_config():

@@ -12,6 +12,9 @@ from webapp.extensions import db
 from webapp.services import humanize, sdk
 from webapp.services.snapshots import bundle_for_environment
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 def _row(html: str, name: str) -> str:
     match = re.search(rf'<tr id="flag-{name}".*?</tr>', html, re.S)

@@ -13,6 +13,9 @@ from tests.web.identities.conftest import HX, count, events, overrides_of, revis
 from webapp.extensions import db
 from webapp.models import AuditEvent, IdentityOverride, MultivariateOption, utcnow
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 def _sdk_flag(client, world, identity, name):
     response = client.get(

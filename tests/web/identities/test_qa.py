@@ -12,6 +12,9 @@ from tests.web.identities.conftest import HX, count, events, overrides_of, revis
 from webapp.extensions import db
 from webapp.models import AuditEvent, IdentityLink, IdentityOverride, User, utcnow
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 def _links(identity):
     db.session.expire_all()

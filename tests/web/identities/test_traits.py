@@ -9,6 +9,9 @@ import pytest
 from tests.web.identities.conftest import HX, count, events, traits_of
 from webapp.models import AuditEvent
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 def _add(client, world, key, value, kind="infer", identity=None):
     return client.post(

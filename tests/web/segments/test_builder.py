@@ -13,6 +13,9 @@ from webapp.evaluation.operators import OPERATORS, VERSION_WIDGET
 from webapp.extensions import db
 from webapp.models import AuditEvent, Environment, Segment
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 def _segments():
     return db.session.scalar(select(func.count(Segment.id)))

@@ -17,6 +17,9 @@ from webapp.forms.segments import SegmentForm, fits_builder, form_to_rules, rule
 from webapp.models import Segment
 from webapp.services import segment_sql
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 def _c(prop: str, value: str, operator: str = "EQUAL") -> dict[str, Any]:
     return {"property_": prop, "operator": operator, "value": value}

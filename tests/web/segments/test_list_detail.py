@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.factories import make_identity, make_segment
 from tests.web.segments.conftest import HX
 from webapp.extensions import db
+
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
 
 
 def test_index__viewer__lists_segments_with_member_counts(client, auth, world):

@@ -9,6 +9,9 @@ from tests.web.segments.conftest import HX
 from webapp.extensions import db
 from webapp.models import AuditEvent, Environment, SegmentOverride
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 def _url(world, suffix=""):
     return f"/environments/{world.env.id}/segments/{world.segment.id}/overrides{suffix}"

@@ -9,6 +9,9 @@ from tests.web.users.conftest import HX, table_counts
 from webapp.extensions import db
 from webapp.models import AuditEvent, Environment, Identity, IdentityOverride
 
+# Database behaviour (bulk changes on a search, in SQL): runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
 
 def _identifiers() -> set[str]:
     return set(db.session.scalars(select(Identity.identifier)))

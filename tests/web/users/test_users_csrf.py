@@ -8,6 +8,9 @@ import pytest
 
 from tests.web.users.conftest import HX, table_counts
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def app_config():

@@ -11,6 +11,9 @@ from tests.web.users.conftest import HX, table_counts
 from webapp.extensions import db
 from webapp.models import User
 
+# Pages: runs once, on SQLite (see tests/conftest.py).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 def test_index__full_page__lists_identities_with_links_and_counts(client, auth, world):
     # Given a viewer
