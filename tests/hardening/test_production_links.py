@@ -25,6 +25,8 @@ from tests.hardening.test_authorization_matrix import client_for, send
 from webapp.extensions import db
 from webapp.models import Project, TypedValue, User
 
+pytestmark = pytest.mark.databases("sqlite")  # pages and rules: runs once
+
 QA_EMAIL = "qa@example.com"  # the matrix's qa_own actor
 
 # (world name, environment, identifier, traits); "prod" stores client traits, so email traits

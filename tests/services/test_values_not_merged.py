@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
@@ -30,6 +31,8 @@ from webapp.models import (
     Project,
 )
 from webapp.services import documents, feature_options, features, identity_admin, values
+
+pytestmark = pytest.mark.databases("sqlite", "postgres")  # database behaviour: stored types
 
 # Python-equal in groups: 1 == True == 1.0 (and "1" reads the same), 0 == False == 0.0.
 MIX: list[Any] = [1, True, 1.0, "1", 0, False, 0.0, -0.0, "0", "true", "1.0", "True"]

@@ -39,6 +39,8 @@ from webapp.models import AuditEvent, Environment, Feature, Identity, User, utcn
 from webapp.services import humanize, identity_admin, overrides
 from webapp.services import traits as trait_service
 
+pytestmark = pytest.mark.databases("sqlite")  # pages and rules: runs once
+
 _APP = collection_app()
 GET_ROUTES = sorted(
     endpoint for (endpoint, method) in ROUTES if method == "GET" and endpoint != "static"

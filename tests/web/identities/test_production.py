@@ -13,6 +13,8 @@ from webapp.extensions import db
 from webapp.models import Environment, IdentityLink, User
 from webapp.services import qa
 
+pytestmark = pytest.mark.databases("sqlite")  # pages and rules: runs once
+
 QA_EMAIL = "qa@example.com"
 
 

@@ -17,6 +17,8 @@ from webapp.extensions import db
 from webapp.models import AuditEvent, Identity, TraitColumnDefault, User, utcnow
 from webapp.services import trait_columns
 
+pytestmark = pytest.mark.databases("sqlite", "postgres")  # database behaviour: key counts
+
 
 def _headers(body: str) -> list[str]:
     return re.findall(r'<th class="trait-col">([^<]*)</th>', body)
