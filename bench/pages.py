@@ -53,7 +53,7 @@ from webapp.models import (  # noqa: E402
     ProjectRole,
     User,
 )
-from webapp.services import identity_search  # noqa: E402
+from webapp.services.identities import search  # noqa: E402
 
 POSTGRES = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SCHEMA = "fp_bench_pages"
@@ -314,7 +314,7 @@ def deep_cursor(environment_id: int, n: int) -> str:
         .offset(int(n * 0.9))
         .limit(1)
     ).one()
-    return identity_search.encode_cursor("identifier", row.identifier_prefix, row.id)
+    return search.encode_cursor("identifier", row.identifier_prefix, row.id)
 
 
 def get_ok(client: Any, url: str, **kwargs: Any) -> Callable[[], None]:
@@ -371,7 +371,7 @@ def explain(app: Any, environment_id: int) -> None:
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", remember)
         try:
-            identity_search.search_identities(environment_id, SEARCH, trait_columns=["age"])
+            search.search_identities(environment_id, SEARCH, trait_columns=["age"])
         finally:
             event.remove(db.engine, "before_cursor_execute", remember)
         for statement, params in seen:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from webapp import create_app  # noqa: E402
-from webapp.evaluation import Segment as EvalSegment  # noqa: E402
+from webapp.evaluation import SegmentInput  # noqa: E402
 from webapp.evaluation.segments import CompiledSegment, Subject  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import (  # noqa: E402
@@ -39,7 +39,7 @@ from webapp.models import (  # noqa: E402
     Trait,
     decode_value,  # noqa: E402
 )
-from webapp.services import segment_sql  # noqa: E402
+from webapp.services.segments import sql_membership  # noqa: E402
 
 
 def _all(*conditions: tuple[str, str, str | None], kind: str = "ALL") -> list[dict[str, Any]]:
@@ -165,8 +165,8 @@ def python_scan(environment_id: int, env: Environment, rules: Any, key: str, sam
             Trait.environment_id == environment_id, Trait.identity_id.in_(ids)))  # fmt: skip
     for identity_id, trait_key, kind, value in rows:
         traits[identity_id][trait_key] = decode_value(kind, value)
-    parsed = segment_sql.rules_from_document(rules)
-    segment = CompiledSegment(EvalSegment(key=key, name="", rules=parsed), 0)
+    parsed = sql_membership.rules_from_document(rules)
+    segment = CompiledSegment(SegmentInput(key=key, name="", rules=parsed), 0)
     matched = sum(
         1 for i in ids
         if segment.matches(Subject(identifiers[i], f"{env.client_key}_{identifiers[i]}",
@@ -214,11 +214,11 @@ def run(url: str, count: int, sample: int, options: argparse.Namespace) -> None:
         admin.dispose()
 
 
-def explain(membership: segment_sql.Membership) -> None:
+def explain(membership: sql_membership.Membership) -> None:
     """Print EXPLAIN ANALYZE of every statement ``count_prepared`` runs."""
     connection = db.session.connection()
-    segment_sql.tune(membership.scope)
-    for query in segment_sql.count_queries(membership):
+    sql_membership.tune(membership.scope)
+    for query in sql_membership.count_queries(membership):
         compiled = query.compile(dialect=db.engine.dialect,
                                  compile_kwargs={"literal_binds": True})  # fmt: skip
         sql = str(compiled).replace("%", "%%")
@@ -232,11 +232,11 @@ def measure(env: Environment, count: int, sample: int, show_plans: bool = False)
     for name, rules in SEGMENTS.items():
         db.session.commit()
         start = time.perf_counter()
-        members = segment_sql.count_members(env.id, rules, "1")
+        members = sql_membership.count_members(env.id, rules, "1")
         counted = time.perf_counter() - start
         db.session.commit()
         start = time.perf_counter()
-        page = segment_sql.member_ids(env.id, rules, "1", limit=50)
+        page = sql_membership.member_ids(env.id, rules, "1", limit=50)
         paged = time.perf_counter() - start
         db.session.commit()
         per_identity = python_scan(env.id, env, rules, "1", sample)
@@ -247,7 +247,7 @@ def measure(env: Environment, count: int, sample: int, show_plans: bool = False)
               f"first page ({len(page)}) {paged * 1000:7.1f} ms  "
               f"python scan ~{scan:8.2f} s (extrapolated)")  # fmt: skip
         if show_plans:
-            explain(segment_sql.prepare(env.id, rules, "1"))
+            explain(sql_membership.prepare(env.id, rules, "1"))
             db.session.commit()
     print(f"segment count sql/python speedup: {python_total / sql_total:.0f}x")
 

@@ -17,7 +17,8 @@ from webapp.models import (
     Trait,
     User,
 )
-from webapp.services import demo, qa, users
+from webapp.services import accounts, demo
+from webapp.services.identities import editing_rights
 
 # Commands and their wording: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")
@@ -37,7 +38,7 @@ def test_create_user__password_from_environment(runner, monkeypatch):
     user = db.session.scalar(select(User))
     assert user.email == "root@example.com"
     assert [(r.project_id, r.role) for r in user.roles] == [(None, "admin")]
-    assert users.authenticate("root@example.com", "s3cret-pass") is not None
+    assert accounts.authenticate("root@example.com", "s3cret-pass") is not None
 
 
 def test_create_user__prompts_for_the_password(runner, monkeypatch):
@@ -47,7 +48,7 @@ def test_create_user__prompts_for_the_password(runner, monkeypatch):
         input="long-password\nlong-password\n",
     )
     assert result.exit_code == 0, result.output
-    assert users.authenticate("qa@example.com", "long-password") is not None
+    assert accounts.authenticate("qa@example.com", "long-password") is not None
 
 
 def test_create_user__project_option__grants_on_that_project(runner, monkeypatch):
@@ -147,7 +148,7 @@ def test_seed_demo__fills_an_empty_database(runner, instance_dir):
     for role in demo.DEMO_ROLES:
         line = next(line for line in logins.splitlines() if line.strip().startswith(role))
         _role, email, password = line.split()
-        assert users.authenticate(email, password) is not None
+        assert accounts.authenticate(email, password) is not None
         assert password in result.output
 
 
@@ -192,8 +193,8 @@ def test_seed_demo__production_is_marked_and_the_qa_account_keeps_its_own_identi
         )
         # And the QA account may change its own identity everywhere (the admin linked it),
         # but link a customer only outside production
-        assert qa.can_edit_identity(tester, own)
-        assert qa.may_link_self(tester, customer) is (not env.production)
+        assert editing_rights.can_edit_identity(tester, own)
+        assert editing_rights.may_link_self(tester, customer) is (not env.production)
 
 
 def test_seed_demo__second_run__changes_nothing(runner, instance_dir):

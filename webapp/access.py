@@ -13,7 +13,7 @@ from flask_login import current_user, login_required
 from .extensions import db, login_manager
 from .htmx import hx_redirect
 from .models import Environment, Project, User
-from .services import users
+from .services import accounts
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,9 +81,9 @@ def role_required(minimum: str) -> Callable[[F], F]:
         @login_required
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             project, environment = resolve_scope(kwargs)
-            if users.role_for(current_user, project.id) is None:
+            if accounts.role_for(current_user, project.id) is None:
                 abort(404)
-            if not users.has_role(current_user, project.id, minimum):
+            if not accounts.has_role(current_user, project.id, minimum):
                 abort(403)
             g.project, g.environment = project, environment
             return view(*args, **kwargs)

@@ -12,9 +12,11 @@ from typing import Any
 import click
 from flask import Flask, current_app
 
-from .models import ROLES, utcnow
-from .services import demo, documents, environments, overrides, users
+from .clock import utcnow
+from .models import ROLES
+from .services import accounts, demo, documents, environments
 from .services.errors import NotFound, ValidationError
+from .services.identities import identity_overrides
 
 DEMO_LOGINS_FILE = "demo_logins.txt"
 
@@ -44,7 +46,7 @@ def create_user_command(email: str, role: str, project_name: str | None) -> None
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = users.create_user(email, password, role, project_name)
+        user = accounts.create_user(email, password, role, project_name)
     except ValidationError as exc:
         raise click.ClickException(str(exc)) from exc
     scope = f"project {project_name}" if project_name else "every project"
@@ -163,5 +165,5 @@ def _read_json(path: Path) -> Any:
 @click.command("cleanup-overrides")
 def cleanup_overrides_command() -> None:
     """Delete expired identity overrides (recorded as one audit event); run it periodically."""
-    count = overrides.cleanup_expired(utcnow())
+    count = identity_overrides.cleanup_expired(utcnow())
     click.echo(f"Removed {count} expired identity override{'' if count == 1 else 's'}.")

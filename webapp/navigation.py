@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, current_app, g, session
 from flask_login import current_user
 
-from .services import users
+from .services import accounts
 
 # Pages appear in the navigation once their blueprint is registered, so later areas plug in
 # without touching the layout. Each endpoint takes ``environment_id``.
@@ -37,7 +37,7 @@ def current_environment_id() -> int | None:
 def _navigation_context() -> dict[str, Any]:
     if not current_user.is_authenticated:
         return {"nav_pages": [], "switcher": [], "current_environment": None}
-    projects = users.accessible_projects(current_user)
+    projects = accounts.accessible_projects(current_user)
     switcher = [(project, list(project.environments)) for project in projects]
     environment_id = current_environment_id()
     environments = {env.id: env for _, envs in switcher for env in envs}
@@ -49,7 +49,7 @@ def _navigation_context() -> dict[str, Any]:
     ]
     if MY_IDENTITIES[1] in current_app.view_functions:
         pages.append(MY_IDENTITIES)
-    role = users.role_for(current_user, current.project_id) if current is not None else None
+    role = accounts.role_for(current_user, current.project_id) if current is not None else None
     return {
         "nav_pages": pages,
         "switcher": switcher,

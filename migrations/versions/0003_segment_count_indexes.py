@@ -1,6 +1,6 @@
 """segment count indexes: trait probes that cover identity_id (index-only scans)
 
-Segment member counts (services/segment_sql_translate.py) count identity ids straight
+Segment member counts (services/segments/sql_translate.py) count identity ids straight
 from trait index ranges: (environment, key, prefix, type) for texts and booleans,
 (environment, key, number) for numbers. With identity_id (and value_type) in the index,
 PostgreSQL answers them with index-only scans instead of visiting every heap page.

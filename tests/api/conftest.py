@@ -13,6 +13,7 @@ from tests.factories import (
     make_project,
     make_segment,
 )
+from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import (
     Environment,
@@ -21,7 +22,6 @@ from webapp.models import (
     MultivariateOption,
     SegmentOverride,
     ServerKey,
-    utcnow,
 )
 
 

@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from tests.browser.conftest import screenshot
 from tests.web.identities.conftest import build_world
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import Feature, Identity, User, utcnow
-from webapp.services import overrides
+from webapp.models import Feature, Identity, User
+from webapp.services.identities import identity_overrides
 
 pytestmark = pytest.mark.browser
 
@@ -49,7 +50,7 @@ def test_identity_page__toggle_from_stale_row__shows_changed_message_in_row(page
         admin = db.session.scalars(select(User).where(User.email == "admin@example.com")).one()
         identity = db.session.get(Identity, seed["alice_id"])
         feature = db.session.get(Feature, seed["dark_mode_id"])
-        overrides.toggle_override(admin, identity, feature, utcnow(), None, version=0)
+        identity_overrides.toggle_override(admin, identity, feature, utcnow(), None, version=0)
 
     live_server.run(toggle_elsewhere)
     # When the editor toggles from the stale row

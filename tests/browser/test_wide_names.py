@@ -23,9 +23,10 @@ from tests.factories import (
     make_user,
 )
 from tests.hardening.routes_table import API_PREFIXES, build_url
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import IdentityOverride, ServerKey, utcnow
-from webapp.services import overrides
+from webapp.models import IdentityOverride, ServerKey
+from webapp.services.identities import identity_overrides
 
 pytestmark = pytest.mark.browser
 
@@ -75,8 +76,8 @@ def _seed() -> dict[str, str]:
     db.session.add(key)
     db.session.commit()
     now = utcnow()
-    event = overrides.toggle_override(admin, alice, banner, now, None).event_id
-    overrides.toggle_override(admin, alice, checkout, now, None)
+    event = identity_overrides.toggle_override(admin, alice, banner, now, None).event_id
+    identity_overrides.toggle_override(admin, alice, checkout, now, None)
     override_id = db.session.scalar(
         db.select(IdentityOverride.id).where(
             IdentityOverride.identity_id == alice.id, IdentityOverride.feature_id == banner.id

@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import Integer, delete, func, insert, select, text
 
 from webapp.extensions import db
-from webapp.services.snapshots import CACHE_EXTENSION
+from webapp.services.sdk.snapshots import CACHE_EXTENSION
 
 
 def dump() -> dict[str, list[tuple[Any, ...]]]:

@@ -32,10 +32,12 @@ from tests.factories import (
 )
 from tests.hardening.dbdump import dump, restore
 from webapp import create_app
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import IdentityOverride, ServerKey, Trait, utcnow
-from webapp.services import feature_overrides, features, identities, identity_admin, overrides
-from webapp.services import traits as trait_service
+from webapp.models import IdentityOverride, ServerKey, Trait
+from webapp.services.features import catalog, feature_overrides
+from webapp.services.identities import identity_overrides, identity_page, manage
+from webapp.services.identities import traits as trait_service
 
 API_PREFIXES = ("/api/", "/ofrep/")
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
@@ -340,11 +342,11 @@ def build_world() -> dict[str, str]:
 
     now = utcnow()
     events = {
-        name: overrides.toggle_override(admin, identity, banner, now, None).event_id
+        name: identity_overrides.toggle_override(admin, identity, banner, now, None).event_id
         for name, identity in (("alice", alice), ("bob", bob), ("dave", dave))
     }
     order = [row.id for row in feature_overrides.list_segment_overrides(env.id, banner.id).rows]
-    everyone = identity_admin.BulkRequest(action="remove_overrides", query="")
+    everyone = manage.BulkRequest(action="remove_overrides", query="")
     plan = db.session.scalar(
         select(Trait).where(Trait.identity_id == alice.id, Trait.key == "plan")
     )
@@ -370,13 +372,13 @@ def build_world() -> dict[str, str]:
         "qa_user": qa_user.id, "qa2_user": qa2.id,
         "server_key": key.id, "foreign_key": foreign_key.id,
         "static_file": "vendor/htmx.min.js",
-        "banner_state": features.get_row(env, banner.id).version,
-        "checkout_state": features.get_row(env, checkout.id).version,
-        "alice_banner_version": identities.flag_row(alice, banner, now).version,
-        "alice_checkout_version": identities.flag_row(alice, checkout, now).version,
+        "banner_state": catalog.get_row(env, banner.id).version,
+        "checkout_state": catalog.get_row(env, checkout.id).version,
+        "alice_banner_version": identity_page.flag_row(alice, banner, now).version,
+        "alice_checkout_version": identity_page.flag_row(alice, checkout, now).version,
         "plan_token": trait_service.trait_version(plan),
         "order": ",".join(map(str, order)), "order_reversed": ",".join(map(str, order[::-1])),
-        "bulk_count": identity_admin.preview_bulk(project.id, env.id, everyone),
+        "bulk_count": manage.preview_bulk(project.id, env.id, everyone),
     }  # fmt: skip
     db.session.commit()
     return {name: str(value) for name, value in ids.items()}

@@ -52,22 +52,14 @@ from tests.factories import (
     make_segment,
     make_user,
 )
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import AuditEvent, FeatureState, IdentityOverride, ServerKey, utcnow
-from webapp.services import (
-    documents_export,
-    documents_import,
-    environments,
-    feature_options,
-    feature_overrides,
-    features,
-    identity_admin,
-    overrides,
-    qa,
-    segment_overrides,
-    segments,
-    traits,
-)
+from webapp.models import AuditEvent, FeatureState, IdentityOverride, ServerKey
+from webapp.services import environments
+from webapp.services.documents import exporting, importing
+from webapp.services.features import catalog, feature_options, feature_overrides
+from webapp.services.identities import editing_rights, identity_overrides, manage, traits
+from webapp.services.segments import definitions, segment_overrides
 
 # Audit rules: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")
@@ -98,18 +90,20 @@ def _now() -> Any:
 
 
 def _prepared_state(w: W) -> tuple[Any, dict[str, Any]]:
-    state = features.state_for_update(w.env, w.welcome)
-    return state, features.state_snapshot(state)
+    state = catalog.state_for_update(w.env, w.welcome)
+    return state, catalog.state_snapshot(state)
 
 
 def _save_state(w: W, prepared: tuple[Any, dict[str, Any]]) -> None:
     state, before = prepared
     state.enabled = not state.enabled
-    features.save_state(w.env, w.welcome, state, before, w.actor)
+    catalog.save_state(w.env, w.welcome, state, before, w.actor)
 
 
 def _changed_value(w: W) -> int:
-    change = overrides.set_override_value(w.actor, w.alice, w.welcome, "changed", _now(), None)
+    change = identity_overrides.set_override_value(
+        w.actor, w.alice, w.welcome, "changed", _now(), None
+    )
     return change.event_id
 
 
@@ -118,8 +112,8 @@ def _expire_override(w: W) -> None:
     db.session.commit()
 
 
-def _bulk(w: W) -> identity_admin.BulkRequest:
-    request = identity_admin.BulkRequest(action="override", query="", feature_id=w.welcome.id,
+def _bulk(w: W) -> manage.BulkRequest:
+    request = manage.BulkRequest(action="override", query="", feature_id=w.welcome.id,
                                          enabled=True, value="bulk")  # fmt: skip
     return request
 
@@ -129,152 +123,230 @@ CASES: dict[str, Case] = {
         "create", "server_key", lambda w, _: environments.create_server_key(w.env, "CI", w.actor)
     ),
     "environments.revoke_server_key": Case(
-        "update", "server_key",
+        "update",
+        "server_key",
         lambda w, _: environments.revoke_server_key(w.env, w.server_key.id, w.actor),
     ),  # fmt: skip
     "environments.update_settings": Case(
-        "update", "environment",
+        "update",
+        "environment",
         lambda w, _: environments.update_settings(
-            w.env, environments.EnvironmentSettings(True, False, True), w.actor),
+            w.env, environments.EnvironmentSettings(True, False, True), w.actor
+        ),
     ),  # fmt: skip
-    "feature_options.add_option": Case(
-        "create", "multivariate_option", environment=False,
+    "features.feature_options.add_option": Case(
+        "create",
+        "multivariate_option",
+        environment=False,
         call=lambda w, _: feature_options.add_option(w.colour, "string", "red", 10.0, w.actor),
     ),  # fmt: skip
-    "feature_options.update_option": Case(
-        "update", "multivariate_option", environment=False,
-        call=lambda w, _: feature_options.update_option(w.colour, w.blue.id, "string", "navy",
-                                                        w.actor),
+    "features.feature_options.update_option": Case(
+        "update",
+        "multivariate_option",
+        environment=False,
+        call=lambda w, _: feature_options.update_option(
+            w.colour, w.blue.id, "string", "navy", w.actor
+        ),
     ),  # fmt: skip
-    "feature_options.delete_option": Case(
-        "delete", "multivariate_option", environment=False,
+    "features.feature_options.delete_option": Case(
+        "delete",
+        "multivariate_option",
+        environment=False,
         call=lambda w, _: feature_options.delete_option(w.colour, w.blue.id, w.actor),
     ),  # fmt: skip
-    "feature_options.set_allocations": Case(
-        "update", "feature_state",
+    "features.feature_options.set_allocations": Case(
+        "update",
+        "feature_state",
         lambda w, _: feature_options.set_allocations(w.env, w.colour, {w.blue.id: 45.0}, w.actor),
     ),  # fmt: skip
-    "feature_overrides.remove_identity_override": Case(
-        "delete", "identity_override", identity="alice",
+    "features.feature_overrides.remove_identity_override": Case(
+        "delete",
+        "identity_override",
+        identity="alice",
         call=lambda w, _: feature_overrides.remove_identity_override(
-            w.env, w.welcome, w.override.id, w.actor),
+            w.env, w.welcome, w.override.id, w.actor
+        ),
     ),  # fmt: skip
     # One event for the whole list; its count is the number of overrides reordered.
-    "feature_overrides.reorder_segment_overrides": Case(
-        "update", "segment_override", count=2,
+    "features.feature_overrides.reorder_segment_overrides": Case(
+        "update",
+        "segment_override",
+        count=2,
         call=lambda w, _: feature_overrides.reorder_segment_overrides(
-            w.env, w.welcome, [w.staff_override.id, w.segment_override.id],
-            [w.segment_override.id, w.staff_override.id], w.actor),
+            w.env,
+            w.welcome,
+            [w.staff_override.id, w.segment_override.id],
+            [w.segment_override.id, w.staff_override.id],
+            w.actor,
+        ),
     ),  # fmt: skip
-    "features.create_feature": Case(
-        "create", "feature", environment=False,
-        call=lambda w, _: features.create_feature(
-            w.project, features.FeatureInput(name="brand_new", value_kind="string",
-                                             value_text="x"), w.actor),
+    "features.catalog.create_feature": Case(
+        "create",
+        "feature",
+        environment=False,
+        call=lambda w, _: catalog.create_feature(
+            w.project,
+            catalog.FeatureFields(name="brand_new", value_kind="string", value_text="x"),
+            w.actor,
+        ),
     ),  # fmt: skip
-    "features.delete_feature": Case(
-        "delete", "feature", environment=False,
-        call=lambda w, _: features.delete_feature(w.welcome, w.actor),
+    "features.catalog.delete_feature": Case(
+        "delete",
+        "feature",
+        environment=False,
+        call=lambda w, _: catalog.delete_feature(w.welcome, w.actor),
     ),  # fmt: skip
-    "features.update_feature": Case(
-        "update", "feature", environment=False,
-        call=lambda w, _: features.update_feature(
-            w.welcome, features.FeatureInput(name="welcome_v2", description="new"), w.actor),
+    "features.catalog.update_feature": Case(
+        "update",
+        "feature",
+        environment=False,
+        call=lambda w, _: catalog.update_feature(
+            w.welcome, catalog.FeatureFields(name="welcome_v2", description="new"), w.actor
+        ),
     ),  # fmt: skip
-    "features.save_state": Case("update", "feature_state", _save_state, prepare=_prepared_state),
-    "features.set_enabled": Case(
-        "update", "feature_state",
-        lambda w, _: features.set_enabled(w.env, w.welcome.id, True, w.actor),
+    "features.catalog.save_state": Case(
+        "update", "feature_state", _save_state, prepare=_prepared_state
+    ),
+    "features.catalog.set_enabled": Case(
+        "update",
+        "feature_state",
+        lambda w, _: catalog.set_enabled(w.env, w.welcome.id, True, w.actor),
     ),  # fmt: skip
-    "features.set_value": Case(
-        "update", "feature_state",
-        lambda w, _: features.set_value(w.env, w.welcome.id, "string", "bye", w.actor),
+    "features.catalog.set_value": Case(
+        "update",
+        "feature_state",
+        lambda w, _: catalog.set_value(w.env, w.welcome.id, "string", "bye", w.actor),
     ),  # fmt: skip
     # One event for the whole search result; its count is the number of identities.
-    "identity_admin.apply_bulk": Case(
-        "update", "identity", count=2, prepare=_bulk,
-        call=lambda w, request: identity_admin.apply_bulk(
-            w.actor, w.project.id, w.env.id, request, 2),
+    "identities.manage.apply_bulk": Case(
+        "update",
+        "identity",
+        count=2,
+        prepare=_bulk,
+        call=lambda w, request: manage.apply_bulk(w.actor, w.project.id, w.env.id, request, 2),
     ),  # fmt: skip
     # One event per identity created: one pasted identifier, one event.
-    "identity_admin.create_identities": Case(
-        "create", "identity", identity="created",
-        call=lambda w, _: setattr(w, "created", identity_admin.create_identities(
-            w.actor, w.project.id, w.env.id, "carol@acme.test").created[0]),
+    "identities.manage.create_identities": Case(
+        "create",
+        "identity",
+        identity="created",
+        call=lambda w, _: setattr(
+            w,
+            "created",
+            manage.create_identities(w.actor, w.project.id, w.env.id, "carol@acme.test").created[0],
+        ),
     ),  # fmt: skip
-    "identity_admin.delete_identity": Case(
-        "delete", "identity", identity="bob",
-        call=lambda w, _: identity_admin.delete_identity(w.actor, w.project.id, w.env.id,
-                                                         w.bob.id),
+    "identities.manage.delete_identity": Case(
+        "delete",
+        "identity",
+        identity="bob",
+        call=lambda w, _: manage.delete_identity(w.actor, w.project.id, w.env.id, w.bob.id),
     ),  # fmt: skip
-    "overrides.choose_option": Case(
-        "create", "identity_override", identity="alice",
-        call=lambda w, _: overrides.choose_option(w.actor, w.alice, w.colour, w.blue.id, _now(),
-                                                  None),
+    "identities.identity_overrides.choose_option": Case(
+        "create",
+        "identity_override",
+        identity="alice",
+        call=lambda w, _: identity_overrides.choose_option(
+            w.actor, w.alice, w.colour, w.blue.id, _now(), None
+        ),
     ),  # fmt: skip
-    "overrides.remove_override": Case(
-        "delete", "identity_override", identity="alice",
-        call=lambda w, _: overrides.remove_override(w.actor, w.alice, w.welcome, _now()),
+    "identities.identity_overrides.remove_override": Case(
+        "delete",
+        "identity_override",
+        identity="alice",
+        call=lambda w, _: identity_overrides.remove_override(w.actor, w.alice, w.welcome, _now()),
     ),  # fmt: skip
     # One event for all the actor's linked identities; its count is the overrides removed.
-    "overrides.reset_my_overrides": Case(
-        "delete", "identity_override", count=1,
-        call=lambda w, _: overrides.reset_my_overrides(w.actor, w.env.id, w.project.id),
+    "identities.identity_overrides.reset_my_overrides": Case(
+        "delete",
+        "identity_override",
+        count=1,
+        call=lambda w, _: identity_overrides.reset_my_overrides(w.actor, w.env.id, w.project.id),
     ),  # fmt: skip
-    "overrides.set_override_value": Case(
-        "update", "identity_override", identity="alice",
-        call=lambda w, _: overrides.set_override_value(w.actor, w.alice, w.welcome, "new",
-                                                       _now(), None),
+    "identities.identity_overrides.set_override_value": Case(
+        "update",
+        "identity_override",
+        identity="alice",
+        call=lambda w, _: identity_overrides.set_override_value(
+            w.actor, w.alice, w.welcome, "new", _now(), None
+        ),
     ),  # fmt: skip
-    "overrides.toggle_override": Case(
-        "create", "identity_override", identity="bob",
-        call=lambda w, _: overrides.toggle_override(w.actor, w.bob, w.welcome, _now(), None),
+    "identities.identity_overrides.toggle_override": Case(
+        "create",
+        "identity_override",
+        identity="bob",
+        call=lambda w, _: identity_overrides.toggle_override(
+            w.actor, w.bob, w.welcome, _now(), None
+        ),
     ),  # fmt: skip
-    "overrides.undo_change": Case(
-        "update", "identity_override", identity="alice", prepare=_changed_value,
-        call=lambda w, event_id: overrides.undo_change(w.actor, w.alice, event_id, _now()),
+    "identities.identity_overrides.undo_change": Case(
+        "update",
+        "identity_override",
+        identity="alice",
+        prepare=_changed_value,
+        call=lambda w, event_id: identity_overrides.undo_change(w.actor, w.alice, event_id, _now()),
     ),  # fmt: skip
-    "qa.link_identity": Case(
-        "create", "identity_link", identity="bob",
-        call=lambda w, _: qa.link_identity(w.actor, w.bob, proof=None),
+    "identities.editing_rights.link_identity": Case(
+        "create",
+        "identity_link",
+        identity="bob",
+        call=lambda w, _: editing_rights.link_identity(w.actor, w.bob, proof=None),
     ),  # fmt: skip
-    "qa.unlink_identity": Case(
-        "delete", "identity_link", identity="alice",
-        call=lambda w, _: qa.unlink_identity(w.actor, w.alice, w.tester.id),
+    "identities.editing_rights.unlink_identity": Case(
+        "delete",
+        "identity_link",
+        identity="alice",
+        call=lambda w, _: editing_rights.unlink_identity(w.actor, w.alice, w.tester.id),
     ),  # fmt: skip
-    "segment_overrides.create_override": Case(
-        "create", "segment_override",
-        lambda w, _: segment_overrides.create_override(w.segment, w.colour, w.env.id, w.actor,
-                                                       enabled=True, value="seg"),
+    "segments.segment_overrides.create_override": Case(
+        "create",
+        "segment_override",
+        lambda w, _: segment_overrides.create_override(
+            w.segment, w.colour, w.env.id, w.actor, enabled=True, value="seg"
+        ),
     ),  # fmt: skip
-    "segment_overrides.delete_override": Case(
-        "delete", "segment_override",
+    "segments.segment_overrides.delete_override": Case(
+        "delete",
+        "segment_override",
         lambda w, _: segment_overrides.delete_override(w.segment_override, w.actor),
     ),  # fmt: skip
-    "segment_overrides.update_override": Case(
-        "update", "segment_override",
-        lambda w, _: segment_overrides.update_override(w.segment_override, w.actor,
-                                                       enabled=False, value="y", priority=3),
+    "segments.segment_overrides.update_override": Case(
+        "update",
+        "segment_override",
+        lambda w, _: segment_overrides.update_override(
+            w.segment_override, w.actor, enabled=False, value="y", priority=3
+        ),
     ),  # fmt: skip
-    "segments.create_segment": Case(
-        "create", "segment", environment=False,
-        call=lambda w, _: segments.create_segment(w.project.id, w.actor, "Team", "", RULES),
+    "segments.definitions.create_segment": Case(
+        "create",
+        "segment",
+        environment=False,
+        call=lambda w, _: definitions.create_segment(w.project.id, w.actor, "Team", "", RULES),
     ),  # fmt: skip
-    "segments.delete_segment": Case(
-        "delete", "segment", environment=False,
-        call=lambda w, _: segments.delete_segment(w.segment, w.actor),
+    "segments.definitions.delete_segment": Case(
+        "delete",
+        "segment",
+        environment=False,
+        call=lambda w, _: definitions.delete_segment(w.segment, w.actor),
     ),  # fmt: skip
-    "segments.update_segment": Case(
-        "update", "segment", environment=False,
-        call=lambda w, _: segments.update_segment(w.segment, w.actor, name="Team", description="",
-                                                  rules=RULES, version=w.segment.version),
+    "segments.definitions.update_segment": Case(
+        "update",
+        "segment",
+        environment=False,
+        call=lambda w, _: definitions.update_segment(
+            w.segment, w.actor, name="Team", description="", rules=RULES, version=w.segment.version
+        ),
     ),  # fmt: skip
-    "traits.delete_trait": Case(
-        "delete", "trait", identity="alice",
+    "identities.traits.delete_trait": Case(
+        "delete",
+        "trait",
+        identity="alice",
         call=lambda w, _: traits.delete_trait(w.actor, w.alice, "plan", _now()),
     ),  # fmt: skip
-    "traits.set_trait": Case(
-        "update", "trait", identity="alice",
+    "identities.traits.set_trait": Case(
+        "update",
+        "trait",
+        identity="alice",
         call=lambda w, _: traits.set_trait(w.actor, w.alice, "plan", "pro", "infer", _now()),
     ),  # fmt: skip
 }
@@ -282,12 +354,18 @@ CASES: dict[str, Case] = {
 EXTRA_CASES: dict[str, Case] = {
     # An admin linking again a link the QA user made themself vouches for it (production).
     "qa.link_identity[vouch for an own link]": Case(
-        "update", "identity_link", identity="alice",
-        call=lambda w, _: qa.link_identity(w.actor, w.alice, proof=None, email=w.tester.email),
+        "update",
+        "identity_link",
+        identity="alice",
+        call=lambda w, _: editing_rights.link_identity(
+            w.actor, w.alice, proof=None, email=w.tester.email
+        ),
     ),  # fmt: skip
     # A second shape of the same function: creating a trait has no "before".
     "traits.set_trait[new key]": Case(
-        "create", "trait", identity="alice",
+        "create",
+        "trait",
+        identity="alice",
         call=lambda w, _: traits.set_trait(w.actor, w.alice, "age", "31", "infer", _now()),
     ),  # fmt: skip
 }
@@ -295,15 +373,21 @@ EXTRA_CASES: dict[str, Case] = {
 # System actions: no actor parameter, recorded with actor None.
 SYSTEM: dict[str, Case] = {
     # The CLI's cleanup: one event for every expired override; its count is how many.
-    "overrides.cleanup_expired": Case(
-        "delete", "identity_override", actor=False, prepare=lambda w: _expire_override(w),
-        call=lambda w, _: overrides.cleanup_expired(utcnow()),
+    "identities.identity_overrides.cleanup_expired": Case(
+        "delete",
+        "identity_override",
+        actor=False,
+        prepare=lambda w: _expire_override(w),
+        call=lambda w, _: identity_overrides.cleanup_expired(utcnow()),
     ),  # fmt: skip
     # The CLI's import: one event for the document; its count is the items imported.
-    "documents_import.import_environment_document": Case(
-        "create", "environment", actor=False, count=None,
-        prepare=lambda w: documents_export.export_environment(w.env.client_key),
-        call=lambda w, doc: documents_import.import_environment_document(doc),
+    "documents.importing.import_environment_document": Case(
+        "create",
+        "environment",
+        actor=False,
+        count=None,
+        prepare=lambda w: exporting.export_environment(w.env.client_key),
+        call=lambda w, doc: importing.import_environment_document(doc),
     ),  # fmt: skip
 }
 
@@ -311,13 +395,13 @@ SYSTEM: dict[str, Case] = {
 def mutating_services() -> set[str]:
     """Name every public service function that takes an ``actor`` (``module.function``)."""
     found = set()
-    for info in pkgutil.iter_modules(webapp.services.__path__):
-        module = importlib.import_module(f"webapp.services.{info.name}")
+    for info in pkgutil.walk_packages(webapp.services.__path__, "webapp.services."):
+        module = importlib.import_module(info.name)
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("_") or function.__module__ != module.__name__:
                 continue
             if "actor" in inspect.signature(function).parameters:
-                found.add(f"{info.name}.{name}")
+                found.add(f"{info.name.removeprefix('webapp.services.')}.{name}")
     return found
 
 
@@ -332,7 +416,7 @@ def test_table__covers_every_mutating_service():
 
 def test_table__system_actions_exist_and_take_no_actor():
     for name in SYSTEM:
-        module, function = name.split(".")
+        module, function = name.rsplit(".", 1)
         target = getattr(importlib.import_module(f"webapp.services.{module}"), function)
         assert "actor" not in inspect.signature(target).parameters
 
@@ -417,7 +501,7 @@ def test_reset_my_overrides__several__one_event_with_the_count(app):
     w = _world()
     identities_make_override(w.alice, w.colour, True, "blue")
     db.session.commit()
-    assert overrides.reset_my_overrides(w.actor, w.env.id, w.project.id) == 2
+    assert identity_overrides.reset_my_overrides(w.actor, w.env.id, w.project.id) == 2
     [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "reset")).all()
     assert event.count == 2 and event.before == {"overrides": 2, "identities": 1}
     assert db.session.scalar(select(func.count(IdentityOverride.id))) == 0

@@ -32,6 +32,7 @@ from tests.factories import (
     make_segment,
     make_user,
 )
+from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import (
     AuditEvent,
@@ -44,10 +45,10 @@ from webapp.models import (
     SegmentOverride,
     Trait,
     User,
-    utcnow,
 )
-from webapp.services import overrides, segments
 from webapp.services.errors import Conflict
+from webapp.services.identities import identity_overrides
+from webapp.services.segments import definitions
 
 # Database behaviour (version checks and row locks): runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.databases("sqlite", "postgres")
@@ -540,10 +541,10 @@ def test_set_override_value__two_writers_at_once__exactly_one_wins(
         target = db.session.get(Feature, ids["feature"])
         db.session.commit()
         yield
-        overrides.set_override_value(actor, identity, target, value, utcnow(), None,
+        identity_overrides.set_override_value(actor, identity, target, value, utcnow(), None,
                                      version=version)  # fmt: skip
 
-    results = _two_at_once(app, monkeypatch, overrides.revisions, "bump_environment",
+    results = _two_at_once(app, monkeypatch, identity_overrides.revisions, "bump_environment",
                            write, zip(ids["users"], ("one", "two"), strict=True))  # fmt: skip
     # Then exactly one was saved, the other refused, and the stored value is the winner's
     assert sorted(outcome for outcome, _ in results) == ["refused", "saved"], results
@@ -633,11 +634,11 @@ def test_update_segment__two_saves_from_the_same_version_at_once__exactly_one_wi
         segment = db.session.get(Segment, segment_id)
         db.session.commit()
         yield
-        segments.update_segment(segment, actor, name=segment.name, description=description,
+        definitions.update_segment(segment, actor, name=segment.name, description=description,
                                 rules=rules, version=version)  # fmt: skip
 
     # When both save at once
-    results = _two_at_once(app, monkeypatch, segments.revisions, "bump_project", save,
+    results = _two_at_once(app, monkeypatch, definitions.revisions, "bump_project", save,
                            zip(users, ("by first", "by second"), strict=True))  # fmt: skip
     # Then exactly one was saved (one version step), the other refused, both audited
     assert sorted(outcome for outcome, _ in results) == ["refused", "saved"], results

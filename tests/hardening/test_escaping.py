@@ -33,18 +33,12 @@ from tests.factories import (
     make_project,
     make_user,
 )
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import utcnow
-from webapp.services import (
-    audit,
-    environments,
-    feature_options,
-    humanize,
-    identity_admin,
-    overrides,
-    segments,
-    traits,
-)
+from webapp.services import audit, environments, humanize
+from webapp.services.features import feature_options
+from webapp.services.identities import identity_overrides, manage, traits
+from webapp.services.segments import definitions
 
 # Page escaping: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")
@@ -139,15 +133,17 @@ def build_hostile_world() -> HostileWorld:
     now = utcnow()
     traits.set_trait(admin, identity, values["trait_key"], values["trait_value"], "string", now)
     traits.set_trait(admin, identity, "link", JS_URL, "string", now)
-    overrides.set_override_value(admin, identity, other, values["override_value"], now, None)
+    identity_overrides.set_override_value(
+        admin, identity, other, values["override_value"], now, None
+    )
     option = feature_options.add_option(multi, "string", values["option_value"], 40.0, admin)
-    segment = segments.create_segment(
+    segment = definitions.create_segment(
         project.id, admin, values["segment_name"], values["segment_description"],
         _segment_rules(values),
     )  # fmt: skip
     identities_make_segment_override(segment, multi, env, value=values["segment_value"])
     environments.create_server_key(env, values["server_key"], admin)
-    identity_admin.save_trait_columns(admin, env.id, [values["trait_key"], "link"])
+    manage.save_trait_columns(admin, env.id, [values["trait_key"], "link"])
     audit.record(admin, "update", "trait", object_label=values["audit_label"],
                  project_id=project.id, environment_id=env.id, identity_id=identity.id,
                  before={values["audit_key"]: values["audit_value"]},
@@ -270,9 +266,9 @@ def _get(client: FlaskClient, url: str, partial: bool = False) -> Any:
         f"<p>{SCRIPT}</p>",
         f'<input value="{IMG}">',
         f"<textarea>{TEXTAREA}</textarea>",
-        f"<button hx-vals='{{\"a\": \"{QUOTE}\"}}'>x</button>",
+        f'<button hx-vals=\'{{"a": "{QUOTE}"}}\'>x</button>',
         f'<a href="{JS_URL}">x</a>',
-        '<div hx-vals=\'{"a": 1\'>x</div>',
+        "<div hx-vals='{\"a\": 1'>x</div>",
         '<p onclick="x()">x</p>',
     ],
 )
@@ -333,12 +329,24 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
     ("dashboard.index", ""): ("project", "environment", "admin_email"),
     # Admins see the environment's "this is me" links (identifier and linked account).
     ("dashboard.environment", ""): (
-        "project", "environment", "server_key", "identifier", "linked_email",
+        "project",
+        "environment",
+        "server_key",
+        "identifier",
+        "linked_email",
     ),
     ("users.index", ""): ("identifier", "trait_key", "trait_value", "js_url"),
     ("identities.detail", ""): (
-        "identifier", "linked_email", "trait_key", "trait_value", "default_value",
-        "segment_value", "override_value", "option_value", "segment_name", "audit_label",
+        "identifier",
+        "linked_email",
+        "trait_key",
+        "trait_value",
+        "default_value",
+        "segment_value",
+        "override_value",
+        "option_value",
+        "segment_name",
+        "audit_label",
         "admin_email",
     ),
     ("identities.why", ""): ("segment_name", "trait_key", "trait_value", "js_url"),
@@ -350,14 +358,25 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
     ("segments.detail", "tab=overrides"): ("segment_value",),
     ("segments.edit", ""): ("segment_name", "segment_description", "trait_key", "trait_value"),
     ("features.index", ""): ("default_value",),
-    ("features.detail", ""): ("description", "default_value", "option_value", "segment_name",
-                              "segment_value"),  # fmt: skip
+    ("features.detail", ""): (
+        "description",
+        "default_value",
+        "option_value",
+        "segment_name",
+        "segment_value",
+    ),  # fmt: skip
     ("features.edit", ""): ("description",),
     ("features.edit_option", ""): ("option_value",),  # in the editor's <input value>
     # The audit log shows before/after values as every page does (``:json`` -> value_text).
     ("audit.index", ""): (
-        "admin_email", "audit_label", "audit_key", "audit_value:json", "trait_key",
-        "trait_value:json", "segment_name", "server_key",
+        "admin_email",
+        "audit_label",
+        "audit_key",
+        "audit_value:json",
+        "trait_key",
+        "trait_value:json",
+        "segment_name",
+        "server_key",
     ),
 }
 

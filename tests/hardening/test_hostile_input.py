@@ -35,9 +35,10 @@ from tests.factories import (
 )
 from tests.hardening.dbdump import describe_change, dump
 from tests.hardening.hostile_cases import CASES, INJECTED, Case, encode
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import ServerKey, utcnow
-from webapp.services.traits import trait_version
+from webapp.models import ServerKey
+from webapp.services.identities.traits import trait_version
 
 # Database behaviour (limits a database refuses: NUL, 64-bit integers, surrogates):
 # runs on SQLite and on PostgreSQL.

@@ -36,13 +36,13 @@ from tests.factories import (
     make_segment,
     make_user,
 )
-from webapp.evaluation import Condition, EnvironmentSnapshot, Rule, Segment, compile_snapshot
+from webapp.evaluation import Condition, EnvironmentSnapshot, Rule, SegmentInput, compile_snapshot
 from webapp.evaluation.segments import Subject
 from webapp.extensions import db
-from webapp.models import AuditEvent, Environment, Feature
-from webapp.models import Segment as SegmentRow
-from webapp.services import documents, regex_guard, segment_sql
+from webapp.models import AuditEvent, Environment, Feature, Segment
+from webapp.services import documents, regex_guard
 from webapp.services.errors import ValidationError
+from webapp.services.segments import sql_membership
 
 # Database behaviour (stored patterns, segment SQL and the SDK read path):
 # runs on SQLite and on PostgreSQL.
@@ -171,7 +171,7 @@ def test_create__catastrophic_regex__422_inline_message_and_nothing_saved(
     assert "catastrophic backtracking" in error
     # And nothing was written
     db.session.expire_all()
-    assert _count(SegmentRow) == 1 and _count(AuditEvent) == 0
+    assert _count(Segment) == 1 and _count(AuditEvent) == 0
     assert db.session.get(Environment, env.id).revision == revision
 
 
@@ -194,7 +194,7 @@ def test_edit__catastrophic_regex__422_and_segment_unchanged(
     assert response.status_code == 422
     assert "catastrophic backtracking" in response.get_data(as_text=True)
     db.session.expire_all()
-    saved = db.session.get(SegmentRow, segment.id)
+    saved = db.session.get(Segment, segment.id)
     assert (saved.name, saved.rules, saved.version) == before
     assert _count(AuditEvent) == 0
 
@@ -311,7 +311,7 @@ def test_segments_page__catastrophic_segment__member_counts_return(
     # When listing segments (every segment's members are counted) and counting directly
     with stall_watchdog():
         response = client.get(f"/environments/{world['env'].id}/segments")
-        members = segment_sql.count_members(world["env"].id, slow_segment.rules, "x")
+        members = sql_membership.count_members(world["env"].id, slow_segment.rules, "x")
     # Then both finish and nobody is a member
     assert response.status_code == 200 and "Slow" in response.get_data(as_text=True)
     assert members == 0
@@ -361,7 +361,7 @@ def test_evaluate__accepted_pattern__equals_official_engine(pattern: str) -> Non
     # Given the pattern in a segment compiled the way the SDK path compiles it
     rule = Rule("ALL", (Condition("t", "REGEX", pattern),))
     snapshot = regex_guard.with_refusals(
-        EnvironmentSnapshot("k", "n", segments=(Segment("7", "s", (rule,)),))
+        EnvironmentSnapshot("k", "n", segments=(SegmentInput("7", "s", (rule,)),))
     )
     segment = compile_snapshot(snapshot).segments[0]
     assert snapshot.refused_patterns == frozenset()

@@ -112,12 +112,12 @@ def test_fuzzer__server_error__is_reported(
     app: Flask, sdk_env: SdkEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an endpoint that crashes, the harness must fail rather than pass quietly
-    from webapp.services import sdk
+    from webapp.services.sdk import sdk_service
 
     def crash(*_args: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(sdk, "environment_flags", crash)
+    monkeypatch.setattr(sdk_service, "environment_flags", crash)
     quick = settings(FUZZ_SETTINGS, max_examples=5, phases=[Phase.generate])
     with pytest.raises(RuntimeError, match="boom"):
         fuzz(app, "/api/v1/flags/", "get", sdk_env.client(), quick)

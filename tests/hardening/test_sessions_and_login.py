@@ -21,7 +21,7 @@ from webapp.access import safe_next
 from webapp.blueprints.auth import LOGIN_FAILED, LOGIN_THROTTLED
 from webapp.extensions import db
 from webapp.limits import limiter
-from webapp.services import users
+from webapp.services import accounts
 
 # Sessions and login throttling: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")
@@ -337,13 +337,13 @@ def test_login__unknown_email_or_wrong_password__checks_one_password_hash(
 ):
     # Timing: an unknown email must cost the same hash check as a known one
     calls: list[str] = []
-    real_check = users.check_password_hash
+    real_check = accounts.check_password_hash
 
     def spy(stored_hash: str, password: str) -> bool:
         calls.append(password)
         return real_check(stored_hash, password)
 
-    monkeypatch.setattr(users, "check_password_hash", spy)
+    monkeypatch.setattr(accounts, "check_password_hash", spy)
     assert login(client, email, "wrong-password").status_code == 422
     assert calls == ["wrong-password"]
 
@@ -354,7 +354,7 @@ def test_login__inactive_user__checks_the_hash_and_answers_like_a_wrong_password
     admin.active = False
     db.session.commit()
     calls: list[str] = []
-    monkeypatch.setattr(users, "check_password_hash", lambda _h, p: calls.append(p) or True)
+    monkeypatch.setattr(accounts, "check_password_hash", lambda _h, p: calls.append(p) or True)
     response = login(client, "admin@example.com")
     assert response.status_code == 422 and LOGIN_FAILED in response.text
     assert calls == [PASSWORD]

@@ -30,14 +30,21 @@ from tests.factories import (
     make_user,
 )
 from tests.hardening.dbdump import describe_change, dump
-from webapp.evaluation import EnvironmentSnapshot, IdentityInput, compile_snapshot, evaluate
-from webapp.evaluation import Segment as EvalSegment
+from webapp.clock import utcnow
+from webapp.evaluation import (
+    EnvironmentSnapshot,
+    IdentityInput,
+    SegmentInput,
+    compile_snapshot,
+    evaluate,
+)
 from webapp.evaluation.operators import OPERATORS
 from webapp.extensions import db
-from webapp.models import AuditEvent, Environment, Identity, TypedValue, utcnow
-from webapp.services import identity_query, segment_sql, traits
+from webapp.models import AuditEvent, Environment, Identity, TypedValue
 from webapp.services.errors import ValidationError
-from webapp.services.identity_search_sql import encode_cursor
+from webapp.services.identities import search_query, traits
+from webapp.services.identities.search_sql import encode_cursor
+from webapp.services.segments import sql_membership
 
 # Database behaviour (search and filter SQL): runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.databases("sqlite", "postgres")
@@ -139,7 +146,7 @@ def admin(client: FlaskClient, auth: Any, world: World) -> FlaskClient:
 # ----------------------------------------------------------------------------- oracles
 
 
-def _equals(value: TypedValue, literal: identity_query.Literal) -> bool:
+def _equals(value: TypedValue, literal: search_query.Literal) -> bool:
     if literal.kind == "number":
         return isinstance(value, int | float) and not isinstance(value, bool) and (
             value == literal.number
@@ -155,7 +162,7 @@ def _text(value: TypedValue) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _condition_holds(condition: identity_query.Condition, traits_: dict[str, TypedValue]) -> bool:
+def _condition_holds(condition: search_query.Condition, traits_: dict[str, TypedValue]) -> bool:
     present = condition.key in traits_
     value = traits_.get(condition.key)
     op, values = condition.op, condition.values
@@ -178,7 +185,7 @@ def _condition_holds(condition: identity_query.Condition, traits_: dict[str, Typ
             "LESS_THAN": value < number, "LESS_THAN_INCLUSIVE": value <= number}[op]  # fmt: skip
 
 
-def _identifier_holds(term: identity_query.IdentifierTerm | None, identifier: str) -> bool:
+def _identifier_holds(term: search_query.IdentifierTerm | None, identifier: str) -> bool:
     if term is None:
         return True
     if term.mode == "exact":
@@ -191,7 +198,7 @@ def _identifier_holds(term: identity_query.IdentifierTerm | None, identifier: st
 def expected_matches(world: World, query: str) -> set[str] | None:
     """Return the identifiers a query truly matches (None: the query is malformed)."""
     try:
-        parsed = identity_query.parse_query(query)
+        parsed = search_query.parse_query(query)
     except ValidationError:
         return None
     return {
@@ -470,7 +477,7 @@ def _rules_with(payload: str) -> list[list[dict[str, Any]]]:
 
 
 def _python_members(world: World, env: Environment, rules: list[dict[str, Any]]) -> int:
-    segment = EvalSegment(key="77", name="s", rules=segment_sql.rules_from_document(rules))
+    segment = SegmentInput(key="77", name="s", rules=sql_membership.rules_from_document(rules))
     compiled = compile_snapshot(EnvironmentSnapshot(env.client_key, env.name, segments=(segment,)))
     return sum(
         1
@@ -489,11 +496,11 @@ def test_count_members__sql_payload_rule_values__equal_python_evaluation(
     before = dump()
     for rules in _rules_with(payload):
         # When members are counted in SQL
-        counted = segment_sql.count_members(world.env, rules, "77")
+        counted = sql_membership.count_members(world.env, rules, "77")
         # Then the count equals evaluating every identity in Python
         assert counted == _python_members(world, env, rules), rules
     # And the payload matched its own identity literally, and nothing changed
-    assert segment_sql.count_members(world.env, _note_rules(payload), "77") == 1
+    assert sql_membership.count_members(world.env, _note_rules(payload), "77") == 1
     assert dump() == before
 
 

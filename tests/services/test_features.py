@@ -17,8 +17,9 @@ from tests.factories import (
 )
 from webapp.extensions import db
 from webapp.models import AuditEvent, FeatureState
-from webapp.services import feature_options, feature_overrides, features, values
+from webapp.services import values
 from webapp.services.errors import Conflict, NotFound, ValidationError
+from webapp.services.features import catalog, feature_options, feature_overrides
 
 # Database behaviour (states and priority updates): runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.databases("sqlite", "postgres")
@@ -97,7 +98,7 @@ def test_set_enabled__environment_without_state__creates_it(project):
     user = make_user("e@example.com", "editor", project)
     db.session.commit()
     # When it is enabled there
-    row = features.set_enabled(staging, feature.id, True, user)
+    row = catalog.set_enabled(staging, feature.id, True, user)
     # Then the missing state is created, enabled and audited
     assert row.state is not None and row.state.enabled is True
     assert db.session.scalar(select(AuditEvent.object_type)) == "feature_state"
@@ -108,14 +109,14 @@ def test_get_row__feature_of_other_project__not_found(project):
     theirs = make_feature(other, "theirs")
     db.session.commit()
     with pytest.raises(NotFound):
-        features.get_row(project.environments[0], theirs.id)
+        catalog.get_row(project.environments[0], theirs.id)
 
 
 def test_create_feature__states_get_value_and_disabled(project):
     make_environment(project, "Production")
     db.session.commit()
-    feature = features.create_feature(
-        project, features.FeatureInput("beta", value_kind="boolean", value_text="true"), None
+    feature = catalog.create_feature(
+        project, catalog.FeatureFields("beta", value_kind="boolean", value_text="true"), None
     )
     states = db.session.scalars(select(FeatureState).where(FeatureState.feature_id == feature.id))
     assert [(s.enabled, s.value) for s in states] == [(False, True), (False, True)]
@@ -126,7 +127,7 @@ def test_update_feature__multivariate_with_options_to_standard__refused(project)
     db.session.commit()
     feature_options.add_option(feature, "string", "a", 10, None)
     with pytest.raises(ValidationError) as caught:
-        features.update_feature(feature, features.FeatureInput("mv", type="STANDARD"), None)
+        catalog.update_feature(feature, catalog.FeatureFields("mv", type="STANDARD"), None)
     assert caught.value.field == "type"
 
 

@@ -10,9 +10,9 @@ from sqlalchemy import func, select, text
 from tests.factories import make_environment, make_identity, make_project
 from webapp.extensions import db
 from webapp.models import Identity, Trait
-from webapp.services import identity_search as search
 from webapp.services.errors import ValidationError
-from webapp.services.identity_search import Condition, IdentifierTerm, Literal, ParsedQuery
+from webapp.services.identities import search as search
+from webapp.services.identities.search import Condition, IdentifierTerm, Literal, ParsedQuery
 
 # Database behaviour (search SQL, keyset paging, counts): runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.databases("sqlite", "postgres")

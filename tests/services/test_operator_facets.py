@@ -16,9 +16,9 @@ from markupsafe import escape
 
 import webapp
 from webapp.evaluation.operators import OPERATORS, Operator
-from webapp.services import identity_search
-from webapp.services.identity_search_sql import SEARCH_SQL
-from webapp.services.segment_sql_rows import NOT_TRANSLATABLE, ROW_SQL
+from webapp.services.identities import search
+from webapp.services.identities.search_sql import SEARCH_SQL
+from webapp.services.segments.sql_rows import NOT_TRANSLATABLE, ROW_SQL
 
 ENTRIES = list(OPERATORS.values())
 SEARCHABLE = [o for o in ENTRIES if o.search]
@@ -55,17 +55,15 @@ def test_search__every_spelling__parses_to_its_operator(operator: Operator) -> N
     # Given the registry's spelling, in lower and upper case
     for query in (_query(operator), _query(operator).upper().replace("PLAN", "plan")):
         # When parsed
-        parsed = identity_search.parse_query(query)
+        parsed = search.parse_query(query)
         # Then the condition names the registry's operator
         assert [c.op for c in parsed.conditions] == [operator.name], query
 
 
 @pytest.mark.parametrize("operator", SEARCHABLE, ids=lambda o: o.name)
 def test_search__every_spelling__compiles_to_sql(operator: Operator) -> None:
-    parsed = identity_search.parse_query(_query(operator))
-    clauses = identity_search.filter_clauses(1, parsed) + identity_search.page_clauses(
-        1, parsed, plan=identity_search._Plan()
-    )
+    parsed = search.parse_query(_query(operator))
+    clauses = search.filter_clauses(1, parsed) + search.page_clauses(1, parsed, plan=search._Plan())
     assert all(str(clause) for clause in clauses)
 
 

@@ -9,10 +9,12 @@ from sqlalchemy import select
 
 from tests.factories import identities_make_override
 from tests.web.identities.conftest import build_world, events, overrides_of, revision
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import User, utcnow
-from webapp.services import identities, overrides, values
+from webapp.models import User
+from webapp.services import values
 from webapp.services.errors import Conflict, Forbidden, NotFound, ValidationError
+from webapp.services.identities import identity_overrides, identity_page
 
 # Database behaviour (expiry queries and cleanup): runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.databases("sqlite", "postgres")
@@ -65,12 +67,14 @@ def test_parse_value__invalid__raises(raw, kind):
     ],
 )
 def test_expiry_from_choice__presets(choice, expected):
-    assert overrides.expiry_from_choice(choice, None, NOW) == expected
+    assert identity_overrides.expiry_from_choice(choice, None, NOW) == expected
 
 
 def test_expiry_from_choice__custom_naive__is_read_as_utc():
     moment = datetime(2030, 1, 2, 8, 30)
-    assert overrides.expiry_from_choice("custom", moment, NOW) == moment.replace(tzinfo=UTC)
+    assert identity_overrides.expiry_from_choice("custom", moment, NOW) == moment.replace(
+        tzinfo=UTC
+    )
 
 
 @pytest.mark.parametrize(
@@ -79,7 +83,7 @@ def test_expiry_from_choice__custom_naive__is_read_as_utc():
 )
 def test_expiry_from_choice__invalid__raises(choice, custom):
     with pytest.raises(ValidationError):
-        overrides.expiry_from_choice(choice, custom, NOW)
+        identity_overrides.expiry_from_choice(choice, custom, NOW)
 
 
 def _user(email):
@@ -91,10 +95,12 @@ def test_toggle_then_undo__restores_and_audits_both(app):
     world = build_world()
     db.session.commit()
     qa = _user("qa@example.com")
-    change = overrides.toggle_override(qa, world.alice, world.features["dark_mode"], utcnow(), None)
+    change = identity_overrides.toggle_override(
+        qa, world.alice, world.features["dark_mode"], utcnow(), None
+    )
     assert change.changed == ["dark_mode"]
     # When they undo it
-    undone = overrides.undo_change(qa, world.alice, change.event_id, utcnow())
+    undone = identity_overrides.undo_change(qa, world.alice, change.event_id, utcnow())
     # Then there is no override again and both changes are in the log
     assert overrides_of(world.alice) == []
     assert undone.changed == ["dark_mode"]
@@ -105,17 +111,19 @@ def test_undo__stale__raises_conflict(app):
     world = build_world()
     db.session.commit()
     qa = _user("qa@example.com")
-    first = overrides.toggle_override(qa, world.alice, world.features["dark_mode"], utcnow(), None)
-    overrides.toggle_override(qa, world.alice, world.features["dark_mode"], utcnow(), None)
+    first = identity_overrides.toggle_override(
+        qa, world.alice, world.features["dark_mode"], utcnow(), None
+    )
+    identity_overrides.toggle_override(qa, world.alice, world.features["dark_mode"], utcnow(), None)
     with pytest.raises(Conflict):
-        overrides.undo_change(qa, world.alice, first.event_id, utcnow())
+        identity_overrides.undo_change(qa, world.alice, first.event_id, utcnow())
 
 
 def test_undo__unknown_event__raises_not_found(app):
     world = build_world()
     db.session.commit()
     with pytest.raises(NotFound):
-        overrides.undo_change(_user("qa@example.com"), world.alice, 999, utcnow())
+        identity_overrides.undo_change(_user("qa@example.com"), world.alice, 999, utcnow())
 
 
 def test_set_override_value__qa_on_unlinked__is_forbidden_and_unchanged(app):
@@ -123,7 +131,7 @@ def test_set_override_value__qa_on_unlinked__is_forbidden_and_unchanged(app):
     db.session.commit()
     before = revision(world.environment)
     with pytest.raises(Forbidden):
-        overrides.set_override_value(
+        identity_overrides.set_override_value(
             _user("qa@example.com"), world.bob, world.features["welcome"], "x", utcnow(), None
         )
     assert overrides_of(world.bob) == [] and events() == []
@@ -138,7 +146,7 @@ def test_expired_override__is_ignored_by_evaluation_but_listed(app):
     )
     db.session.commit()
     # When the flags table is built
-    [row] = identities.flag_rows(world.alice, utcnow(), only={"dark_mode"})
+    [row] = identity_page.flag_rows(world.alice, utcnow(), only={"dark_mode"})
     # Then the flag is inherited and the override is marked expired
     assert (row.enabled, row.source) == (False, "default")
     assert row.override is not None and row.override.expired
@@ -151,7 +159,7 @@ def test_toggle__over_an_expired_override__starts_from_the_inherited_state(app):
         world.alice, world.features["dark_mode"], False, expires_at=utcnow() - timedelta(minutes=5)
     )
     db.session.commit()
-    overrides.toggle_override(
+    identity_overrides.toggle_override(
         _user("qa@example.com"), world.alice, world.features["dark_mode"], utcnow(), None
     )
     [override] = overrides_of(world.alice)
@@ -165,13 +173,13 @@ def test_cleanup_expired__counts_and_records_once(app):
             identity, world.features["welcome"], True, expires_at=utcnow() - timedelta(days=1)
         )
     db.session.commit()
-    assert overrides.cleanup_expired(utcnow()) == 2
+    assert identity_overrides.cleanup_expired(utcnow()) == 2
     [event] = events()
     assert event.count == 2 and event.environment_id == world.environment.id
     assert event.project_id == world.environment.project_id
 
 
 def test_describe_state__summarises_for_history():
-    assert overrides.describe_state(None) == "no override"
+    assert identity_overrides.describe_state(None) == "no override"
     state = {"enabled": True, "value_type": "integer", "value_text": "3", "expires_at": None}
-    assert overrides.describe_state(state) == "on, 3"
+    assert identity_overrides.describe_state(state) == "on, 3"

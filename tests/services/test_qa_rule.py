@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.services.qa import LinkRule, email_form
+from webapp.services.identities.editing_rights import LinkRule, email_form
 
 
 @pytest.mark.parametrize(

@@ -6,18 +6,22 @@ import pytest
 from sqlalchemy import select
 
 from tests.api.conftest import build_sdk_environment
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import Identity, utcnow
-from webapp.services import sdk, values
-from webapp.services.sdk_input import IdentifyInput, TraitInput
-from webapp.services.snapshots import SnapshotCache
+from webapp.models import Identity
+from webapp.services import values
+from webapp.services.sdk import sdk_service
+from webapp.services.sdk.parsing import IdentifyInput, TraitInput
+from webapp.services.sdk.snapshots import SnapshotCache
 
 # Database behaviour (typed change detection on stored traits): runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.databases("sqlite", "postgres")
 
 
 def _identify(bundle, identifier, now, traits=()):
-    return sdk.identify(bundle, IdentifyInput(identifier, tuple(traits)), is_server=False, now=now)
+    return sdk_service.identify(
+        bundle, IdentifyInput(identifier, tuple(traits)), is_server=False, now=now
+    )
 
 
 def _last_seen(identifier):
@@ -34,7 +38,7 @@ def test_last_seen__is_written_at_most_once_per_resolution(app):
     assert _last_seen("walker") == start
     _identify(bundle, "walker", start + timedelta(minutes=5))
     assert _last_seen("walker") == start  # nothing changed, no write
-    later = start + sdk.LAST_SEEN_RESOLUTION + timedelta(seconds=1)
+    later = start + sdk_service.LAST_SEEN_RESOLUTION + timedelta(seconds=1)
     _identify(bundle, "walker", later)
     assert _last_seen("walker") == later
 
@@ -62,7 +66,7 @@ def test_values_same__distinguishes_types():
 
 def test_trait_changes__only_real_changes():
     stored = {"plan": "pro", "age": 30}
-    upserts, deletions = sdk.trait_changes(
+    upserts, deletions = sdk_service.trait_changes(
         stored,
         [
             TraitInput("plan", "pro"),
@@ -73,5 +77,5 @@ def test_trait_changes__only_real_changes():
     )
     assert upserts == {"age": "30", "new": True}
     assert deletions == []
-    _, deletions = sdk.trait_changes(stored, [TraitInput("plan", None)])
+    _, deletions = sdk_service.trait_changes(stored, [TraitInput("plan", None)])
     assert deletions == ["plan"]

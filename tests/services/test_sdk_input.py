@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.hypothesis_profiles import examples
 from webapp.models import TRAIT_KEY_MAX, TRAIT_STRING_MAX
-from webapp.services.sdk_input import (
+from webapp.services.sdk.parsing import (
     INT_MAX,
     INT_MIN,
     BadRequest,

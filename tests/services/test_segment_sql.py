@@ -9,14 +9,20 @@ import pytest
 from sqlalchemy import insert
 
 from tests.factories import make_environment, make_identity, make_project
-from webapp.evaluation import EnvironmentSnapshot, IdentityInput, compile_snapshot, evaluate
-from webapp.evaluation import Segment as EvalSegment
+from webapp.clock import utcnow
+from webapp.evaluation import (
+    EnvironmentSnapshot,
+    IdentityInput,
+    SegmentInput,
+    compile_snapshot,
+    evaluate,
+)
 from webapp.evaluation.operators import OPERATORS as REGISTRY
 from webapp.extensions import db
-from webapp.models import Identity, Trait, encode_value, utcnow
+from webapp.models import Identity, Trait, encode_value
 from webapp.models.base import sha256_hex
 from webapp.models.identity import numeric_form
-from webapp.services import segment_sql, segment_sql_rows
+from webapp.services.segments import sql_membership, sql_rows
 
 # Database behaviour (segment SQL translation): runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.databases("sqlite", "postgres")
@@ -126,7 +132,7 @@ def _fill(environment_id: int, count: int, rng: random.Random) -> dict[int, dict
 
 
 def _expected(env: Any, rules: list[dict[str, Any]], people: dict[int, tuple[str, dict]]) -> set:
-    segment = EvalSegment(key="77", name="s", rules=segment_sql.rules_from_document(rules))
+    segment = SegmentInput(key="77", name="s", rules=sql_membership.rules_from_document(rules))
     compiled = compile_snapshot(EnvironmentSnapshot(env.client_key, env.name, segments=(segment,)))
     return {
         identity_id
@@ -147,8 +153,8 @@ def test_count_members__random_rules_on_5000_identities__equal_evaluation(app, s
     for _ in range(80):
         rules = _random_rules(rng)
         # When counting and listing members through SQL
-        counted = segment_sql.count_members(env.id, rules, "77")
-        listed = set(segment_sql.member_ids(env.id, rules, "77", limit=10_000))
+        counted = sql_membership.count_members(env.id, rules, "77")
+        listed = set(sql_membership.member_ids(env.id, rules, "77", limit=10_000))
         # Then both equal the evaluation module's verdict for every identity
         expected = _expected(env, rules, people)
         assert listed == expected, rules
@@ -169,15 +175,15 @@ def test_count_members__every_operator_once__equal_evaluation(app):
                 rules = [{"type": "ALL", "conditions": [condition], "rules": []}]
                 # When / Then
                 expected = _expected(env, rules, people)
-                assert segment_sql.count_members(env.id, rules, "77") == len(expected), rules
+                assert sql_membership.count_members(env.id, rules, "77") == len(expected), rules
 
 
 def test_count_members__every_operator_not_translatable__python_decides_equal_evaluation(
     app, monkeypatch
 ):
     # Given every operator marked NOT_TRANSLATABLE, as a new operator may be at first
-    for name in list(segment_sql_rows.ROW_SQL):
-        monkeypatch.setitem(segment_sql_rows.ROW_SQL, name, segment_sql_rows.NOT_TRANSLATABLE)
+    for name in list(sql_rows.ROW_SQL):
+        monkeypatch.setitem(sql_rows.ROW_SQL, name, sql_rows.NOT_TRANSLATABLE)
     rng = random.Random(8)
     env = make_environment(make_project(), name="Production")
     traits = _fill(env.id, 60, rng)
@@ -189,8 +195,8 @@ def test_count_members__every_operator_not_translatable__python_decides_equal_ev
                 condition = {"operator": operator, "property_": prop, "value": value}
                 rules = [{"type": "ANY", "conditions": [condition], "rules": []}]
                 # When counting and listing through SQL (which now defers to Python)
-                counted = segment_sql.count_members(env.id, rules, "77")
-                listed = set(segment_sql.member_ids(env.id, rules, "77", limit=1000))
+                counted = sql_membership.count_members(env.id, rules, "77")
+                listed = set(sql_membership.member_ids(env.id, rules, "77", limit=1000))
                 # Then both equal evaluation
                 expected = _expected(env, rules, people)
                 assert (counted, listed) == (len(expected), expected), rules
@@ -205,7 +211,7 @@ def test_translate__presence_and_absence__is_exact_sql(app):
     ]
     rules = [{"type": "ALL", "conditions": conditions, "rules": []}]
     # When translating
-    membership = segment_sql.prepare(env.id, rules, "1")
+    membership = sql_membership.prepare(env.id, rules, "1")
     # Then SQL alone decides membership
     assert membership.translation.exact
 
@@ -216,7 +222,7 @@ def test_translate__percentage_split__needs_python(app):
     rules = [{"type": "ALL", "conditions": [{"operator": "PERCENTAGE_SPLIT", "property_": "",
                                              "value": "50"}], "rules": []}]  # fmt: skip
     # When translating
-    membership = segment_sql.prepare(env.id, rules, "1")
+    membership = sql_membership.prepare(env.id, rules, "1")
     # Then it is not exact
     assert not membership.translation.exact
 
@@ -230,9 +236,9 @@ def test_member_ids__keyset_pages_and_search__follow_id_order(app):
     rules = [{"type": "ALL", "conditions": [{"operator": "EQUAL", "property_": "plan",
                                              "value": "pro"}], "rules": []}]  # fmt: skip
     # When paging two at a time and searching
-    first = segment_sql.member_ids(env.id, rules, "1", limit=2)
-    second = segment_sql.member_ids(env.id, rules, "1", after_id=first[-1], limit=2)
-    found = segment_sql.member_ids(env.id, rules, "1", search="PRO-3")
+    first = sql_membership.member_ids(env.id, rules, "1", limit=2)
+    second = sql_membership.member_ids(env.id, rules, "1", after_id=first[-1], limit=2)
+    found = sql_membership.member_ids(env.id, rules, "1", search="PRO-3")
     # Then pages follow id order and search filters identifiers case-insensitively
     assert first + second == ids[:4]
     assert found == [ids[3]]
@@ -244,7 +250,7 @@ def test_count_members__no_rules__is_zero(app):
     make_identity(env, "a", {"plan": "pro"})
     db.session.commit()
     # When / Then
-    assert segment_sql.count_members(env.id, [], "1") == 0
+    assert sql_membership.count_members(env.id, [], "1") == 0
 
 
 # ---- edge values: every row class SQL now decides itself -------------------------------
@@ -302,8 +308,8 @@ def test_count_members__edge_values_every_operator__equal_evaluation(app):
         for value in _edge_values_for(operator):
             rules = [{"type": "ALL", "conditions": [_one(operator, value)], "rules": []}]
             # When counting and listing through SQL
-            counted = segment_sql.count_members(env.id, rules, "77")
-            listed = set(segment_sql.member_ids(env.id, rules, "77", limit=1000))
+            counted = sql_membership.count_members(env.id, rules, "77")
+            listed = set(sql_membership.member_ids(env.id, rules, "77", limit=1000))
             # Then both equal the evaluation module
             expected = _expected(env, rules, people)
             assert (counted, listed) == (len(expected), expected), rules
@@ -331,8 +337,8 @@ def test_count_members__edge_values_nested_rules__equal_evaluation(app):
         rules = [rule(0)]
         # When / Then
         expected = _expected(env, rules, people)
-        assert segment_sql.count_members(env.id, rules, "77") == len(expected), rules
-        listed = set(segment_sql.member_ids(env.id, rules, "77", limit=1000))
+        assert sql_membership.count_members(env.id, rules, "77") == len(expected), rules
+        listed = set(sql_membership.member_ids(env.id, rules, "77", limit=1000))
         assert listed == expected, rules
 
 
@@ -353,10 +359,10 @@ def test_translate__typical_conditions__are_exact_sql(app, conditions):
     for kind in ("ALL", "ANY", "NONE"):
         rules = [{"type": kind, "conditions": conditions, "rules": []}]
         # When translating
-        membership = segment_sql.prepare(env.id, rules, "1")
+        membership = sql_membership.prepare(env.id, rules, "1")
         # Then SQL alone decides membership: one count query, no Python pass
         assert membership.translation.exact, rules
-        assert len(segment_sql.count_queries(membership)) == 1
+        assert len(sql_membership.count_queries(membership)) == 1
 
 
 def test_count_members__modulo_on_ordinary_numbers__python_checks_nobody(app, monkeypatch):
@@ -367,16 +373,16 @@ def test_count_members__modulo_on_ordinary_numbers__python_checks_nobody(app, mo
     make_identity(env, "huge", {"n": 1e19})
     db.session.commit()
     checked: list[int] = []
-    real = segment_sql.python_members
+    real = sql_membership.python_members
 
     def spy(membership, ids):
         checked.extend(ids)
         return real(membership, ids)
 
-    monkeypatch.setattr(segment_sql, "python_members", spy)
+    monkeypatch.setattr(sql_membership, "python_members", spy)
     rules = [{"type": "ALL", "conditions": [_one("MODULO", "3|1", "n")], "rules": []}]
     # When counting
-    counted = segment_sql.count_members(env.id, rules, "1")
+    counted = sql_membership.count_members(env.id, rules, "1")
     # Then SQL decides every identity but the one holding 1e19, which Python checks
     assert counted == 4 + (1e19 % 3 == 1)
     assert len(checked) == 1

@@ -4,10 +4,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.api.conftest import build_sdk_environment
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import Feature, ServerKey, utcnow
-from webapp.services import sdk
-from webapp.services.snapshots import SnapshotCache
+from webapp.models import Feature, ServerKey
+from webapp.services.sdk import sdk_service
+from webapp.services.sdk.snapshots import SnapshotCache
 
 # Database behaviour (revisions read by several workers): runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.databases("sqlite", "postgres")
@@ -23,7 +24,9 @@ class FakeClock:
 
 def _welcome(cache, key):
     _, bundle = cache.resolve(key)
-    return {f["feature"]["name"]: f for f in sdk.environment_flags(bundle, False)}["welcome"]
+    return {f["feature"]["name"]: f for f in sdk_service.environment_flags(bundle, False)}[
+        "welcome"
+    ]
 
 
 def _enable_welcome(environment):

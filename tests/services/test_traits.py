@@ -6,10 +6,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.web.identities.conftest import build_world
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import User, utcnow
-from webapp.services import traits, values
+from webapp.models import User
+from webapp.services import values
 from webapp.services.errors import Forbidden, NotFound, ValidationError
+from webapp.services.identities import traits
 
 # Database behaviour (typed trait storage and limits): runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.databases("sqlite", "postgres")

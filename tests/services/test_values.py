@@ -28,7 +28,7 @@ from webapp.forms.segments import SegmentOverrideForm
 from webapp.forms.users import BulkActionForm
 from webapp.services import values
 from webapp.services.errors import ValidationError
-from webapp.services.sdk_input import BadRequest, parse_traits
+from webapp.services.sdk.parsing import BadRequest, parse_traits
 
 WEBAPP = pathlib.Path(__file__).resolve().parents[2] / "webapp"
 Answer = tuple[str, ...]

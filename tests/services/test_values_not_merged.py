@@ -30,7 +30,9 @@ from webapp.models import (
     IdentityOverride,
     Project,
 )
-from webapp.services import documents, feature_options, features, identity_admin, values
+from webapp.services import documents, values
+from webapp.services.features import catalog, feature_options
+from webapp.services.identities import manage
 
 pytestmark = pytest.mark.databases("sqlite", "postgres")  # database behaviour: stored types
 
@@ -150,10 +152,10 @@ def test_feature_value__changing_only_the_type__is_audited(app, pair):
     project, environment, actor = _world()
     feature = make_feature(project, name="flag")
     db.session.commit()
-    features.set_value(environment, feature.id, kind_a, text_a, actor)
+    catalog.set_value(environment, feature.id, kind_a, text_a, actor)
     before = _events("feature_state")
     # When it is set to true (Python-equal, another type)
-    row = features.set_value(environment, feature.id, kind_b, text_b, actor)
+    row = catalog.set_value(environment, feature.id, kind_b, text_b, actor)
     # Then the change is stored and audited, not skipped as "unchanged"
     expected = values.parse_value(kind_b, text_b, values.FLAG)
     assert _typed(row.state.value) == _typed(expected)
@@ -188,8 +190,8 @@ def test_bulk_override__python_equal_value__replaces_every_override(app, pair):
 
     def bulk(kind: str, text: str) -> None:
         value = values.parse_value(kind, text, values.FLAG)
-        request = identity_admin.BulkRequest("override", "", feature_id=feature.id, value=value)
-        identity_admin.apply_bulk(actor, project.id, environment.id, request, expected=2)
+        request = manage.BulkRequest("override", "", feature_id=feature.id, value=value)
+        manage.apply_bulk(actor, project.id, environment.id, request, expected=2)
 
     bulk(kind_a, text_a)
     # When a bulk override sets true (Python-equal, another type)

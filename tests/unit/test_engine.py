@@ -9,14 +9,14 @@ import pytest
 from webapp.evaluation import (
     Condition,
     EnvironmentSnapshot,
-    FeatureState,
+    FeatureInput,
     FlagSource,
     IdentityInput,
-    IdentityOverride,
+    IdentityOverrideInput,
     Rule,
-    Segment,
+    SegmentInput,
     SegmentMatch,
-    SegmentOverride,
+    SegmentOverrideInput,
     Variant,
     compile_snapshot,
     evaluate,
@@ -27,8 +27,8 @@ from webapp.evaluation.compile import pick_option
 
 PRO = Rule("ALL", (Condition("plan", "EQUAL", "pro"),))
 ADULT = Rule("ALL", (Condition("age", "GREATER_THAN_INCLUSIVE", "18"),))
-BANNER = FeatureState(1, "banner", "101", False, "default")
-COLOURS = FeatureState(
+BANNER = FeatureInput(1, "banner", "101", False, "default")
+COLOURS = FeatureInput(
     2,
     "colour",
     "102",
@@ -36,16 +36,19 @@ COLOURS = FeatureState(
     "grey",
     (Variant("red", 30, 2, "r"), Variant("blue", 30.0, 1, "b")),
 )
-PLAIN = FeatureState(3, "plain", "103", True, None)
+PLAIN = FeatureInput(3, "plain", "103", True, None)
 
 
-def override(name: str, value: str, priority: float | None, key: str = "900") -> SegmentOverride:
+def override(
+    name: str, value: str, priority: float | None, key: str = "900"
+) -> SegmentOverrideInput:
     feature_id = {"banner": 1, "colour": 2}[name]
-    return SegmentOverride(feature_id, name, key, True, value, (), priority)
+    return SegmentOverrideInput(feature_id, name, key, True, value, (), priority)
 
 
 def environment(
-    *segments: Segment, identity_overrides: dict[str, tuple[IdentityOverride, ...]] | None = None
+    *segments: SegmentInput,
+    identity_overrides: dict[str, tuple[IdentityOverrideInput, ...]] | None = None,
 ) -> EnvironmentSnapshot:
     return EnvironmentSnapshot(
         "env", "Production", (BANNER, COLOURS, PLAIN), segments, identity_overrides or {}
@@ -58,7 +61,7 @@ ALICE = IdentityInput("alice", {"plan": "pro", "age": 30})
 def test_evaluate__no_identity__environment_defaults_without_split() -> None:
     # Given an environment with a segment override every identity matches
     compiled = compile_snapshot(
-        environment(Segment("1", "Pro", (PRO,), (override("banner", "pro", 1),)))
+        environment(SegmentInput("1", "Pro", (PRO,), (override("banner", "pro", 1),)))
     )
 
     # When
@@ -73,7 +76,7 @@ def test_evaluate__no_identity__environment_defaults_without_split() -> None:
 
 def test_evaluate__segment_override__wins_over_default() -> None:
     compiled = compile_snapshot(
-        environment(Segment("1", "Pro", (PRO,), (override("banner", "pro", 1),)))
+        environment(SegmentInput("1", "Pro", (PRO,), (override("banner", "pro", 1),)))
     )
 
     flag = evaluate(compiled, ALICE).flags["banner"]
@@ -89,7 +92,7 @@ def test_evaluate__segment_override__wins_over_default() -> None:
 
 def test_evaluate__not_in_segment__default_reason_for_targeted_static_for_others() -> None:
     compiled = compile_snapshot(
-        environment(Segment("1", "Pro", (PRO,), (override("banner", "pro", 1),)))
+        environment(SegmentInput("1", "Pro", (PRO,), (override("banner", "pro", 1),)))
     )
 
     flags = evaluate(compiled, IdentityInput("bob", {"plan": "free"})).flags
@@ -123,8 +126,8 @@ def test_evaluate__matching_segments__lowest_priority_then_project_order(
     # Given two matching segments overriding the same feature
     compiled = compile_snapshot(
         environment(
-            Segment("7", "Pro", (PRO,), (override("banner", "pro", first),)),
-            Segment("3", "Adult", (ADULT,), (override("banner", "adult", second),)),
+            SegmentInput("7", "Pro", (PRO,), (override("banner", "pro", first),)),
+            SegmentInput("3", "Adult", (ADULT,), (override("banner", "adult", second),)),
         )
     )
 
@@ -135,11 +138,11 @@ def test_evaluate__matching_segments__lowest_priority_then_project_order(
 def test_evaluate__identity_override__wins_over_segment_and_is_never_split() -> None:
     compiled = compile_snapshot(
         environment(
-            Segment("1", "Pro", (PRO,), (override("banner", "pro", 0),)),
+            SegmentInput("1", "Pro", (PRO,), (override("banner", "pro", 0),)),
             identity_overrides={
                 "alice": (
-                    IdentityOverride("banner", False, "mine"),
-                    IdentityOverride("colour", True, "fixed"),
+                    IdentityOverrideInput("banner", False, "mine"),
+                    IdentityOverrideInput("colour", True, "fixed"),
                 )
             },
         )
@@ -155,10 +158,10 @@ def test_evaluate__identity_override__wins_over_segment_and_is_never_split() -> 
 
 def test_evaluate__overrides_argument__replaces_snapshot_overrides() -> None:
     compiled = compile_snapshot(
-        environment(identity_overrides={"alice": (IdentityOverride("banner", True, "snap"),)})
+        environment(identity_overrides={"alice": (IdentityOverrideInput("banner", True, "snap"),)})
     )
 
-    flags = evaluate(compiled, ALICE, overrides=[IdentityOverride("plain", False, "db")]).flags
+    flags = evaluate(compiled, ALICE, overrides=[IdentityOverrideInput("plain", False, "db")]).flags
 
     assert flags["banner"].value == "default"
     assert (flags["plain"].enabled, flags["plain"].value) == (False, "db")
@@ -167,7 +170,7 @@ def test_evaluate__overrides_argument__replaces_snapshot_overrides() -> None:
 
 def test_evaluate__override_for_unknown_feature__is_ignored() -> None:
     compiled = compile_snapshot(environment())
-    flags = evaluate(compiled, ALICE, overrides=[IdentityOverride("ghost", True, 1)]).flags
+    flags = evaluate(compiled, ALICE, overrides=[IdentityOverrideInput("ghost", True, 1)]).flags
     assert "ghost" not in flags
 
 
@@ -198,7 +201,9 @@ def test_evaluate__explicit_identity_key__used_for_hashing() -> None:
 def test_evaluate__segments__reported_lazily_in_project_order() -> None:
     compiled = compile_snapshot(
         environment(
-            Segment("5", "Adult", (ADULT,)), Segment("2", "Pro", (PRO,)), Segment("9", "Empty")
+            SegmentInput("5", "Adult", (ADULT,)),
+            SegmentInput("2", "Pro", (PRO,)),
+            SegmentInput("9", "Empty"),
         )
     )
 
@@ -211,8 +216,8 @@ def test_evaluate__segments__reported_lazily_in_project_order() -> None:
 def test_evaluate_feature__equals_evaluate() -> None:
     compiled = compile_snapshot(
         environment(
-            Segment("1", "Pro", (PRO,), (override("banner", "pro", 1),)),
-            identity_overrides={"bob": (IdentityOverride("plain", False, 0),)},
+            SegmentInput("1", "Pro", (PRO,), (override("banner", "pro", 1),)),
+            identity_overrides={"bob": (IdentityOverrideInput("plain", False, 0),)},
         )
     )
     for identity in [ALICE, IdentityInput("bob"), None]:
@@ -227,7 +232,7 @@ def test_evaluate_feature__unknown_feature__raises_key_error() -> None:
 
 
 def test_compiled_environment__is_reusable_and_inputs_untouched() -> None:
-    snapshot = environment(Segment("1", "Pro", (PRO,), (override("banner", "pro", 1),)))
+    snapshot = environment(SegmentInput("1", "Pro", (PRO,), (override("banner", "pro", 1),)))
     compiled = compile_snapshot(snapshot)
     first = evaluate(compiled, ALICE).flags
     evaluate(compiled, IdentityInput("bob", {"plan": "free"}))
@@ -244,7 +249,7 @@ def test_split_table__every_bucket__picks_like_the_allocation_walk(
 ) -> None:
     # Given options with these weights (negative ones included: the walk still runs)
     variants = tuple(Variant(f"v{i}", w, i) for i, w in enumerate(weights))
-    feature = FeatureState(9, "mv", "909", True, "control-value", variants)
+    feature = FeatureInput(9, "mv", "909", True, "control-value", variants)
     outcome = compile_snapshot(EnvironmentSnapshot("env", "n", (feature,))).plans[0].default
 
     # When / Then: the bisect table agrees with the walk for every possible hash

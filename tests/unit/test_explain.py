@@ -12,13 +12,13 @@ from tests.hypothesis_profiles import examples
 from webapp.evaluation import (
     Condition,
     EnvironmentSnapshot,
-    FeatureState,
+    FeatureInput,
     FlagSource,
     IdentityInput,
-    IdentityOverride,
+    IdentityOverrideInput,
     Rule,
-    Segment,
-    SegmentOverride,
+    SegmentInput,
+    SegmentOverrideInput,
     Variant,
     compile_snapshot,
     counterfactual,
@@ -27,7 +27,7 @@ from webapp.evaluation import (
     snapshot_from_document,
 )
 
-PRO_USERS = Segment(
+PRO_USERS = SegmentInput(
     "1",
     "Pro users",
     (
@@ -36,15 +36,17 @@ PRO_USERS = Segment(
             (Condition("plan", "EQUAL", "pro"), Condition("age", "GREATER_THAN", "17")),
         ),
     ),
-    (SegmentOverride(1, "banner", "900", True, "pro banner", (), 1),),
+    (SegmentOverrideInput(1, "banner", "900", True, "pro banner", (), 1),),
 )
-EVERYONE_HALF = Segment("2", "Half", (Rule("ALL", (Condition("", "PERCENTAGE_SPLIT", "50"),)),))
+EVERYONE_HALF = SegmentInput(
+    "2", "Half", (Rule("ALL", (Condition("", "PERCENTAGE_SPLIT", "50"),)),)
+)
 SNAPSHOT = EnvironmentSnapshot(
     "env",
     "Production",
     (
-        FeatureState(1, "banner", "101", False, "default"),
-        FeatureState(2, "colour", "102", True, "grey", (Variant("red", 50, 1, "r"),)),
+        FeatureInput(1, "banner", "101", False, "default"),
+        FeatureInput(2, "colour", "102", True, "grey", (Variant("red", 50, 1, "r"),)),
     ),
     (PRO_USERS, EVERYONE_HALF),
 )
@@ -109,7 +111,9 @@ def test_explain__feature_sources_candidates_and_split() -> None:
 
 
 def test_explain__identity_override_source() -> None:
-    explanation = explain(COMPILED, IdentityInput("d"), [IdentityOverride("banner", True, "x")])
+    explanation = explain(
+        COMPILED, IdentityInput("d"), [IdentityOverrideInput("banner", True, "x")]
+    )
     assert explanation.feature("banner").source is FlagSource.IDENTITY_OVERRIDE
 
 
@@ -170,8 +174,10 @@ def _member(compiled: Any, segment_key: str, identity: IdentityInput) -> bool:
 
 
 @settings(
-    max_examples=examples(150), deadline=None, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(150),
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(doc=documents(), identity=identities())
 def test_counterfactual__applying_the_suggestion__flips_membership(

@@ -13,7 +13,7 @@ from flagsmith.mappers import map_environment_document_to_context
 
 from webapp.evaluation import (
     IdentityInput,
-    IdentityOverride,
+    IdentityOverrideInput,
     compile_snapshot,
     evaluate,
     snapshot_from_document,
@@ -75,8 +75,8 @@ def test_snapshot__identity_overrides__equal_tuples_merge_like_the_sdk(
 
     # Then bob joins alice's group and gets her value; carol (no features) is absent
     assert overrides == {
-        "alice": (IdentityOverride("banner", True, 1, 1),),
-        "bob": (IdentityOverride("banner", True, 1, 1),),
+        "alice": (IdentityOverrideInput("banner", True, 1, 1),),
+        "bob": (IdentityOverrideInput("banner", True, 1, 1),),
     }
 
 

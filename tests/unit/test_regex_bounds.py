@@ -16,11 +16,11 @@ from flag_engine.segments.evaluator import context_matches_condition
 from webapp.evaluation import (
     Condition,
     EnvironmentSnapshot,
-    FeatureState,
+    FeatureInput,
     IdentityInput,
     Rule,
-    Segment,
-    SegmentOverride,
+    SegmentInput,
+    SegmentOverrideInput,
     compile_snapshot,
     evaluate,
     validate_rules,
@@ -48,10 +48,10 @@ def _subject(trait: Any) -> Subject:
 
 def _snapshot(pattern: str, refused: frozenset[str] = frozenset()) -> EnvironmentSnapshot:
     rule = Rule("ALL", (Condition("t", "REGEX", pattern),))
-    override = SegmentOverride(1, "gate", "s1", True, "on")
+    override = SegmentOverrideInput(1, "gate", "s1", True, "on")
     return EnvironmentSnapshot(
-        "k", "n", (FeatureState(1, "gate", "f1", False, "off"),),
-        (Segment("7", "regex", (rule,), (override,)),), refused_patterns=refused,
+        "k", "n", (FeatureInput(1, "gate", "f1", False, "off"),),
+        (SegmentInput("7", "regex", (rule,), (override,)),), refused_patterns=refused,
     )  # fmt: skip
 
 
@@ -83,7 +83,7 @@ def test_build_predicate__refused_set__only_applies_to_regex() -> None:
 def test_compiled_segment__refused_pattern_in_nested_rule__never_matches() -> None:
     # Given a segment whose nested rule holds a refused pattern
     inner = Rule("ANY", (Condition("t", "REGEX", SLOW),))
-    segment = Segment("7", "s", (Rule("ALL", rules=(inner,)),))
+    segment = SegmentInput("7", "s", (Rule("ALL", rules=(inner,)),))
     # When
     plain = CompiledSegment(segment, 0).matches(_subject("aaa"))
     guarded = CompiledSegment(segment, 0, frozenset({SLOW})).matches(_subject("aaa"))

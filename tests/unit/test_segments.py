@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from webapp.evaluation import Condition, Rule, RuleError, Segment, validate_rules
+from webapp.evaluation import Condition, Rule, RuleError, SegmentInput, validate_rules
 from webapp.evaluation.normalise import normalise
 from webapp.evaluation.segments import (
     CompiledSegment,
@@ -26,7 +26,7 @@ def in_segment(
     subject = Subject(
         identifier, f"env_{identifier}", {"plan": "pro", **(traits or {})}, "env", "Production"
     )
-    return CompiledSegment(Segment("1", "s", rules), 0).matches(subject)
+    return CompiledSegment(SegmentInput("1", "s", rules), 0).matches(subject)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from tests.factories import make_environment, make_project, make_user
 from webapp.extensions import db
 from webapp.models import AuditEvent, ProjectRole, ServerKey
-from webapp.services import users
+from webapp.services import accounts
 
 # Pages: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")
@@ -111,14 +111,14 @@ def test_unknown_environment__is_404(client, auth, setup):
 
 def test_role_for__strongest_role_wins(app, setup):
     environment, _ = setup
-    user = users.authenticate("global@example.com", "password123")
-    assert users.role_for(user, environment.project_id) == "viewer"
+    user = accounts.authenticate("global@example.com", "password123")
+    assert accounts.role_for(user, environment.project_id) == "viewer"
     user.roles[0].role = "viewer"
     user.roles.append(ProjectRole(project_id=environment.project_id, role="editor"))
     db.session.flush()
-    assert users.role_for(user, environment.project_id) == "editor"
-    assert users.has_role(user, environment.project_id, "qa")
-    assert not users.has_role(user, environment.project_id, "admin")
+    assert accounts.role_for(user, environment.project_id) == "editor"
+    assert accounts.has_role(user, environment.project_id, "qa")
+    assert not accounts.has_role(user, environment.project_id, "admin")
 
 
 def test_home__lists_only_accessible_projects(client, auth, setup):

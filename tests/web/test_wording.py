@@ -34,10 +34,12 @@ from tests.hardening.routes_table import (
     collection_app,
     world_on,
 )
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import AuditEvent, Environment, Feature, Identity, User, utcnow
-from webapp.services import humanize, identity_admin, overrides
-from webapp.services import traits as trait_service
+from webapp.models import AuditEvent, Environment, Feature, Identity, User
+from webapp.services import humanize
+from webapp.services.identities import identity_overrides, manage
+from webapp.services.identities import traits as trait_service
 
 pytestmark = pytest.mark.databases("sqlite")  # pages and rules: runs once
 
@@ -174,8 +176,8 @@ def world(app: Flask) -> dict[str, str]:
     trait_service.set_trait(admin, alice, "nick", "None", "string", now)
     trait_service.delete_trait(admin, alice, "nick", now)
     # Override history: a value set to no value, then removed.
-    overrides.set_override_value(admin, alice, banner, None, now, None)
-    overrides.remove_override(admin, alice, banner, now)
+    identity_overrides.set_override_value(admin, alice, banner, None, now, None)
+    identity_overrides.remove_override(admin, alice, banner, now)
     for identifier in INVISIBLE_IDENTIFIERS:
         make_identity(env, identifier, traits={"plan": "pro"})
     db.session.commit()
@@ -325,7 +327,7 @@ def test_invisible_identifier__audit_log_and_members__marked(
     blank = db.session.scalar(select(Identity).where(Identity.identifier == "   "))
     assert admin and blank
     project_id = int(db.session.get(Environment, int(env)).project_id)  # type: ignore[union-attr]
-    identity_admin.delete_identity(admin, project_id, int(env), blank.id)
+    manage.delete_identity(admin, project_id, int(env), blank.id)
     # Then the audit log names it visibly
     assert _escaped("“␣␣␣”") in get(client, f"/environments/{env}/audit")
     # And segment members show them visibly wherever they are listed
@@ -417,7 +419,7 @@ def test_audit_actions__written_by_the_code__are_declared() -> None:
     assert len(found) > 20  # the scan does see the services' calls
     undeclared = [f for f in found if f[2] not in declared]
     assert not undeclared, undeclared
-    for action in identity_admin.BULK_ACTIONS:
+    for action in manage.BULK_ACTIONS:
         assert f"bulk_{action}" in humanize.ACTION_LABELS
 
 

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 from ..access import safe_next
 from ..forms import ConfirmForm, LoginForm
 from ..limits import login_throttle, retry_after
-from ..services import users
+from ..services import accounts
 
 bp = Blueprint("auth", __name__)
 
@@ -33,7 +33,7 @@ def login_submit() -> tuple[str, int] | Response:
     """
     form = LoginForm()
     if form.validate_on_submit():
-        user = users.authenticate(form.email.data, form.password.data)
+        user = accounts.authenticate(form.email.data, form.password.data)
         if user is not None:
             login_user(user, remember=form.remember.data)
             return redirect(safe_next(request.args.get("next")) or url_for("dashboard.index"))

@@ -8,8 +8,9 @@ from ..access import role_required
 from ..forms import ConfirmForm, EnvironmentSettingsForm, ServerKeyForm
 from ..forms.auth import KEY_NAME_RULE
 from ..forms.base import first_error
-from ..services import environments, qa, users
+from ..services import accounts, environments
 from ..services.errors import ValidationError
+from ..services.identities import editing_rights
 
 bp = Blueprint("dashboard", __name__)
 
@@ -18,7 +19,7 @@ bp = Blueprint("dashboard", __name__)
 @login_required
 def index() -> str:
     """List the user's projects and their environments."""
-    projects = environments.summarise_projects(users.accessible_projects(current_user))
+    projects = environments.summarise_projects(accounts.accessible_projects(current_user))
     return render_template("dashboard/index.html", projects=projects)
 
 
@@ -34,7 +35,7 @@ def _environment_page(
     key_form: ServerKeyForm, settings_form: EnvironmentSettingsForm | None = None
 ) -> str:
     summary = environments.summarise(g.environment)
-    is_admin = users.has_role(current_user, g.project.id, "admin")
+    is_admin = accounts.has_role(current_user, g.project.id, "admin")
     settings = environments.settings_of(g.environment)
     return render_template(
         "dashboard/environment.html",
@@ -43,7 +44,7 @@ def _environment_page(
         key_form=key_form,
         confirm_form=ConfirmForm(),
         settings_form=settings_form or EnvironmentSettingsForm(formdata=None, obj=settings),
-        links=qa.environment_links(g.environment) if is_admin else [],
+        links=editing_rights.environment_links(g.environment) if is_admin else [],
     )
 
 

@@ -10,9 +10,9 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
-from ..models import utcnow
-from ..services import ofrep
-from ..services.sdk_input import BadRequest, parse_json
+from ..clock import utcnow
+from ..services.sdk import ofrep
+from ..services.sdk.parsing import BadRequest, parse_json
 from .sdk_api import json_response, snapshot_cache
 
 # SDKs authenticate by environment key, never by session cookie.

@@ -9,10 +9,11 @@ from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date, parse_date
 
-from ..models import utcnow
-from ..services import documents, sdk
+from ..clock import utcnow
+from ..services import documents
 from ..services.errors import DomainError, Forbidden
-from ..services.sdk_input import (
+from ..services.sdk import sdk_service
+from ..services.sdk.parsing import (
     IdentifyInput,
     parse_bulk_traits,
     parse_identifier,
@@ -20,7 +21,7 @@ from ..services.sdk_input import (
     parse_json,
     parse_trait_request,
 )
-from ..services.snapshots import SnapshotCache, app_cache
+from ..services.sdk.snapshots import SnapshotCache, app_cache
 from .sdk_openapi import OPENAPI
 
 # SDKs authenticate by environment key, never by session cookie.
@@ -74,7 +75,7 @@ def _body() -> Any:
 @bp.get("/flags/")
 def flags() -> Response:
     """Return the environment's default flags, or one with ``?feature=NAME``."""
-    items = sdk.environment_flags(g.bundle, g.key_info.is_server)
+    items = sdk_service.environment_flags(g.bundle, g.key_info.is_server)
     name = request.args.get("feature")
     if name is None:
         return json_response(items)
@@ -86,8 +87,8 @@ def flags() -> Response:
 
 def _identify_response(payload: IdentifyInput) -> Response:
     is_server = g.key_info.is_server
-    result = sdk.identify(g.bundle, payload, is_server=is_server, now=utcnow())
-    flags = sdk.serialise_flags(g.bundle, result.results, is_server)
+    result = sdk_service.identify(g.bundle, payload, is_server=is_server, now=utcnow())
+    flags = sdk_service.serialise_flags(g.bundle, result.results, is_server)
     traits = [{"trait_key": k, "trait_value": v} for k, v in result.traits.items()]
     return json_response({"identifier": result.identifier, "flags": flags, "traits": traits})
 
@@ -116,7 +117,7 @@ def set_trait() -> Response:
     payload = _body()
     identifier, trait = parse_trait_request(payload, "")
     _require_trait_writes()
-    sdk.set_traits(g.bundle.environment_id, [(identifier, trait)], utcnow())
+    sdk_service.set_traits(g.bundle.environment_id, [(identifier, trait)], utcnow())
     return json_response(
         {"identity": {"identifier": identifier}, "trait_key": trait.key, "trait_value": trait.value}
     )
@@ -127,7 +128,7 @@ def set_traits_bulk() -> Response:
     """Store up to 100 traits across identities in one transaction."""
     items = parse_bulk_traits(_body())
     _require_trait_writes()
-    sdk.set_traits(g.bundle.environment_id, items, utcnow())
+    sdk_service.set_traits(g.bundle.environment_id, items, utcnow())
     return json_response(
         [
             {"identity": {"identifier": identifier}, "trait_key": t.key, "trait_value": t.value}

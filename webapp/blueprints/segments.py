@@ -26,8 +26,9 @@ from ..forms.segments import (
 from ..forms.versions import VersionedDeleteForm
 from ..htmx import hx_redirect, is_partial_request, render_page_or_partial
 from ..ids import parse_id
-from ..services import segment_overrides, segments, users, values
+from ..services import accounts, values
 from ..services.errors import Conflict, ValidationError
+from ..services.segments import definitions, segment_overrides
 
 bp = Blueprint("segments", __name__, url_prefix="/environments/<id:environment_id>/segments")
 MEMBERS_PAGE = 50
@@ -38,7 +39,7 @@ MEMBERS_PAGE = 50
 def index(environment_id: int) -> Response:
     """List the project's segments with member counts in this environment."""
     search = request.args.get("q", "").strip()
-    rows = segments.list_segments(g.project.id, environment_id, search)
+    rows = definitions.list_segments(g.project.id, environment_id, search)
     return render_page_or_partial(
         "segments/index.html", "segments/_table.html", rows=rows, search=search,
         can_edit=_can_edit(), delete_form=DeleteForm(),
@@ -49,7 +50,7 @@ def index(environment_id: int) -> Response:
 @role_required("viewer")
 def detail(environment_id: int, segment_id: int) -> str:
     """Show a segment: rules, members and overrides tabs."""
-    segment = segments.get_segment(g.project.id, segment_id)
+    segment = definitions.get_segment(g.project.id, segment_id)
     tab = request.args.get("tab", "rules")
     return render_template(
         "segments/detail.html", segment=segment, tab=tab, can_edit=_can_edit(),
@@ -64,7 +65,7 @@ def detail(environment_id: int, segment_id: int) -> str:
 @role_required("viewer")
 def members(environment_id: int, segment_id: int) -> Response:
     """Page through the segment's members (keyset pagination, identifier search)."""
-    segment = segments.get_segment(g.project.id, segment_id)
+    segment = definitions.get_segment(g.project.id, segment_id)
     context = _members_context(environment_id, segment)
     return render_page_or_partial(
         "segments/detail.html", "segments/_members.html", segment=segment, tab="members",
@@ -89,7 +90,7 @@ def create(environment_id: int) -> Response:
     if not form.validate_on_submit():
         return _builder(form, None, {}, 422)
     try:
-        segment = segments.create_segment(
+        segment = definitions.create_segment(
             g.project.id, current_user, form.name.data, form.description.data, form_to_rules(form)
         )
     except ValidationError as exc:
@@ -101,7 +102,7 @@ def create(environment_id: int) -> Response:
 @role_required("editor")
 def edit(environment_id: int, segment_id: int) -> str:
     """Show the builder filled with the saved rules and version."""
-    segment = segments.get_segment(g.project.id, segment_id)
+    segment = definitions.get_segment(g.project.id, segment_id)
     rules = segment.rules or []
     # Rules the builder cannot show are never approximated: it starts empty (see the page).
     data = rules_to_formdata(rules) if fits_builder(rules) else {"match": "ALL", "groups": []}
@@ -115,16 +116,16 @@ def edit(environment_id: int, segment_id: int) -> str:
 @role_required("editor")
 def update(environment_id: int, segment_id: int) -> Response:
     """Save edited rules; a stale ``version`` is refused with 409 (and audited)."""
-    segment = segments.get_segment(g.project.id, segment_id)
+    segment = definitions.get_segment(g.project.id, segment_id)
     form = SegmentForm()
     if not form.validate_on_submit():
         return _builder(form, segment, {}, 422)
     try:
-        segments.update_segment(
+        definitions.update_segment(
             segment, current_user, name=form.name.data, description=form.description.data,
             rules=form_to_rules(form), version=_int(form.version.data),
         )  # fmt: skip
-    except segments.RulesInvalid as exc:
+    except definitions.RulesInvalid as exc:
         return _builder(form, segment, exc.by_path, 422)
     except ValidationError as exc:
         return _builder(form, segment, _errors_of(exc), 422)
@@ -142,7 +143,7 @@ def builder(environment_id: int) -> Response:
     form.validate_on_submit()
     apply_action(form)
     segment_id = parse_id(request.args.get("segment_id"))
-    segment = segments.get_segment(g.project.id, segment_id) if segment_id else None
+    segment = definitions.get_segment(g.project.id, segment_id) if segment_id else None
     response = _builder(form, segment, {}, 200, validate=False)
     response.headers["HX-Trigger-After-Settle"] = "builder-changed"
     return response
@@ -154,16 +155,16 @@ def preview(environment_id: int) -> str:
     """Preview the unsaved rules: count, sample and change impact against the saved rules."""
     form = PreviewForm()
     segment_id = parse_id(request.args.get("segment_id"))
-    saved = segments.get_segment(g.project.id, segment_id) if segment_id else None
+    saved = definitions.get_segment(g.project.id, segment_id) if segment_id else None
     rules = form_to_rules(form)
     if form.validate_on_submit():
-        errors = segments.rule_errors(rules)
+        errors = definitions.rule_errors(rules)
     else:
         errors = {"form": _readable(first_error(form.errors) or "The rules could not be read.")}
     result = None
     if not errors:
         key = saved.hash_id if saved is not None else "preview"
-        result = segments.preview(environment_id, rules, saved, key)
+        result = definitions.preview(environment_id, rules, saved, key)
     problems = [_where(position) + message for position, message in errors.items()]
     return render_template("segments/_preview.html", result=result, errors=problems)
 
@@ -172,17 +173,17 @@ def preview(environment_id: int) -> str:
 @role_required("editor")
 def delete(environment_id: int, segment_id: int) -> Response:
     """Delete a segment and its overrides."""
-    segment = segments.get_segment(g.project.id, segment_id)
+    segment = definitions.get_segment(g.project.id, segment_id)
     if not DeleteForm().validate_on_submit():
         return make_response("Invalid request.", 422)
-    segments.delete_segment(segment, current_user)
+    definitions.delete_segment(segment, current_user)
     target = url_for("segments.index", environment_id=environment_id)
     return hx_redirect(target) if is_partial_request() else _redirect(target)
 
 
 # ---- helpers ------------------------------------------------------------------------
 def _can_edit() -> bool:
-    return users.has_role(current_user, g.project.id, "editor")
+    return accounts.has_role(current_user, g.project.id, "editor")
 
 
 def _where(position: str) -> str:
@@ -221,7 +222,7 @@ def _to_detail(environment_id: int, segment_id: int) -> Response:
 
 
 def _errors_of(exc: ValidationError) -> dict[str, str]:
-    if isinstance(exc, segments.RulesInvalid):
+    if isinstance(exc, definitions.RulesInvalid):
         return exc.by_path
     return {exc.field or "form": str(exc)}
 
@@ -233,7 +234,7 @@ def _builder_context(
         "form": form,
         "segment": segment,
         "errors": errors or {},
-        "trait_keys": segments.trait_keys(g.environment.id),
+        "trait_keys": definitions.trait_keys(g.environment.id),
         "special_properties": SPECIAL_PROPERTIES,
         # Saved rules nested beyond the builder's shape: shown read-only, replaced on save.
         "unbuildable_rules": None if segment is None or fits_builder(segment.rules or [])
@@ -254,7 +255,7 @@ def _builder(
 def _members_context(environment_id: int, segment: Any) -> dict[str, Any]:
     search = request.args.get("q", "").strip()
     after = parse_id(request.args.get("after"))  # the last id shown; anything else: page one
-    page = segments.member_page(environment_id, segment, after, MEMBERS_PAGE, search)
+    page = definitions.member_page(environment_id, segment, after, MEMBERS_PAGE, search)
     return {"rows": page, "search": search, "after": after, "page_size": MEMBERS_PAGE}
 
 
@@ -269,7 +270,7 @@ def segment_overrides_named(segment: Any) -> str:
 @role_required("editor")
 def create_override(environment_id: int, segment_id: int) -> Response:
     """Add a segment override for a feature in this environment."""
-    segment = segments.get_segment(g.project.id, segment_id)
+    segment = definitions.get_segment(g.project.id, segment_id)
     form = SegmentOverrideForm()
 
     def save(fields: dict[str, Any]) -> None:
@@ -283,7 +284,7 @@ def create_override(environment_id: int, segment_id: int) -> Response:
 @role_required("editor")
 def update_override(environment_id: int, segment_id: int, override_id: int) -> Response:
     """Change an override inline (enabled, value, priority, allocations); stale: 409."""
-    segment = segments.get_segment(g.project.id, segment_id)
+    segment = definitions.get_segment(g.project.id, segment_id)
     row = segment_overrides.get_override(segment, override_id, environment_id)
     form = SegmentOverrideEditForm()
     return _save_override(form, segment, environment_id, lambda fields: (
@@ -295,7 +296,7 @@ def update_override(environment_id: int, segment_id: int, override_id: int) -> R
 @role_required("editor")
 def delete_override(environment_id: int, segment_id: int, override_id: int) -> Response:
     """Remove an override; one changed since the page showed it is refused with 409."""
-    segment = segments.get_segment(g.project.id, segment_id)
+    segment = definitions.get_segment(g.project.id, segment_id)
     row = segment_overrides.get_override(segment, override_id, environment_id)
     form = VersionedDeleteForm.from_request()
     if not form.validate_on_submit():

@@ -24,8 +24,10 @@ from ..access import role_required
 from ..forms import ConfirmForm
 from ..forms.users import BulkActionForm, CreateIdentitiesForm, TraitColumnsForm
 from ..htmx import is_partial_request, render_page_or_partial
-from ..services import humanize, identity_admin, identity_search, trait_columns, users
+from ..services import accounts, humanize
 from ..services.errors import ValidationError
+from ..services.identities import manage, trait_columns
+from ..services.identities import search as identity_search
 
 bp = Blueprint("users", __name__, url_prefix="/environments/<id:environment_id>/users")
 
@@ -50,7 +52,7 @@ def _results_context() -> tuple[dict[str, Any], int]:
     """Run the search from the query string; a malformed query becomes an inline message."""
     search = _search_args()
     offered = identity_search.trait_keys(g.environment.id)
-    columns = identity_admin.chosen_trait_columns(current_user, g.environment.id, offered)
+    columns = manage.chosen_trait_columns(current_user, g.environment.id, offered)
     context: dict[str, Any] = {"search": search, "offered": offered, "columns": columns}
     context["default_columns"] = trait_columns.saved_default(g.environment.id)
     context |= {"error": None, "results": None, "prev_url": None, "next_url": None}
@@ -80,7 +82,7 @@ def _results_context() -> tuple[dict[str, Any], int]:
 
 
 def _page_extras(search: dict[str, Any]) -> dict[str, Any]:
-    can_edit = users.has_role(current_user, g.project.id, "editor")
+    can_edit = accounts.has_role(current_user, g.project.id, "editor")
     bulk_form = None
     if can_edit:
         bulk_form = BulkActionForm(
@@ -90,7 +92,7 @@ def _page_extras(search: dict[str, Any]) -> dict[str, Any]:
     return {
         "environment": g.environment,
         "can_edit": can_edit,
-        "is_admin": users.has_role(current_user, g.project.id, "admin"),
+        "is_admin": accounts.has_role(current_user, g.project.id, "admin"),
         "has_detail": "identities.detail" in current_app.view_functions,
         "bulk_form": bulk_form,
         "delete_form": ConfirmForm(),
@@ -99,7 +101,7 @@ def _page_extras(search: dict[str, Any]) -> dict[str, Any]:
 
 
 def _feature_choices(form: BulkActionForm) -> None:
-    features = identity_admin.project_features(g.project.id)
+    features = manage.project_features(g.project.id)
     form.feature_id.choices = [("", "All features")] + [(f.id, f.name) for f in features]
 
 
@@ -152,7 +154,7 @@ def create(environment_id: int) -> Response:
     result = None
     if form.validate_on_submit():
         try:
-            result = identity_admin.create_identities(
+            result = manage.create_identities(
                 current_user, g.project.id, environment_id, form.identifiers.data
             )
         except ValidationError as exc:
@@ -169,7 +171,7 @@ def create(environment_id: int) -> Response:
     return _changed(body)
 
 
-def _flash_created(result: identity_admin.CreateResult | None, form: CreateIdentitiesForm) -> None:
+def _flash_created(result: manage.CreateResult | None, form: CreateIdentitiesForm) -> None:
     if result is None:
         flash(" ".join(form.identifiers.errors) or "Nothing was created.", "error")
         return
@@ -186,9 +188,7 @@ def delete(environment_id: int, identity_id: int) -> Response:
     """Delete one identity (htmx): the row disappears and the count refreshes."""
     if not ConfirmForm().validate_on_submit():
         return make_response("Reload the page and try again.", 400)
-    summary = identity_admin.delete_identity(
-        current_user, g.project.id, environment_id, identity_id
-    )
+    summary = manage.delete_identity(current_user, g.project.id, environment_id, identity_id)
     return _changed("", message=f"Deleted {humanize.name_text(summary.identifier)}.")
 
 
@@ -197,9 +197,7 @@ def delete(environment_id: int, identity_id: int) -> Response:
 def delete_post(environment_id: int, identity_id: int) -> Response:
     """Delete one identity from a plain form, then go back to the list."""
     if ConfirmForm().validate_on_submit():
-        summary = identity_admin.delete_identity(
-            current_user, g.project.id, environment_id, identity_id
-        )
+        summary = manage.delete_identity(current_user, g.project.id, environment_id, identity_id)
         flash(f"Deleted {humanize.name_text(summary.identifier)}.", "success")
     return redirect(url_for("users.index", environment_id=environment_id))
 
@@ -212,7 +210,7 @@ def save_columns(environment_id: int) -> Response:
     try:
         if not form.validate_on_submit():
             raise ValidationError(next(iter(form.columns.errors), "Invalid columns."), "columns")
-        identity_admin.save_trait_columns(current_user, environment_id, form.columns.data)
+        manage.save_trait_columns(current_user, environment_id, form.columns.data)
     except ValidationError as exc:
         return make_response(str(exc), 422, {"HX-Reswap": "none"})
     if is_partial_request():
@@ -241,8 +239,8 @@ def save_default_columns(environment_id: int) -> Response:
     return redirect(url_for("users.index", environment_id=environment_id))
 
 
-def _bulk_request(form: BulkActionForm) -> identity_admin.BulkRequest:
-    return identity_admin.BulkRequest(
+def _bulk_request(form: BulkActionForm) -> manage.BulkRequest:
+    return manage.BulkRequest(
         action=form.action.data,
         query=form.q.data or "",
         has_overrides=form.wants_overrides_only,
@@ -269,7 +267,7 @@ def bulk_preview(environment_id: int) -> Response:
     if not form.validate_on_submit():
         return _render_bulk(form, 422, environment=g.environment)
     try:
-        count = identity_admin.preview_bulk(g.project.id, environment_id, _bulk_request(form))
+        count = manage.preview_bulk(g.project.id, environment_id, _bulk_request(form))
     except ValidationError as exc:
         form.form_errors.append(str(exc))
         return _render_bulk(form, 422, environment=g.environment)
@@ -287,7 +285,7 @@ def bulk_apply(environment_id: int) -> Response:
         form.form_errors.append("Review the count first, then confirm.")
         return _render_bulk(form, 422, environment=g.environment)
     try:
-        count = identity_admin.apply_bulk(
+        count = manage.apply_bulk(
             current_user, g.project.id, environment_id, _bulk_request(form), form.expected.data
         )
     except ValidationError as exc:

@@ -18,12 +18,12 @@ from .types import (
     REASON_STATIC,
     REASON_TARGETING_MATCH,
     EnvironmentSnapshot,
-    FeatureState,
+    FeatureInput,
     FeatureValue,
     FlagResult,
     FlagSource,
-    IdentityOverride,
-    SegmentOverride,
+    IdentityOverrideInput,
+    SegmentOverrideInput,
     Variant,
 )
 
@@ -67,7 +67,7 @@ class FeaturePlan:
     """Per-identity work for one feature: overrides to try, then its default."""
 
     name: str
-    feature: FeatureState
+    feature: FeatureInput
     candidates: tuple[Candidate, ...]
     default: Outcome
 
@@ -79,7 +79,7 @@ class CompiledEnvironment:
     snapshot: EnvironmentSnapshot
     key: str
     name: str
-    features: Mapping[str, FeatureState]
+    features: Mapping[str, FeatureInput]
     segments: tuple[CompiledSegment, ...]
     segments_by_key: Mapping[str, CompiledSegment]
     static_flags: Mapping[str, FlagResult]
@@ -151,7 +151,7 @@ def _fallback_reason(name: str, targeted: frozenset[str]) -> str:
     return REASON_DEFAULT if name in targeted else REASON_STATIC
 
 
-def _fixed_result(feature: FeatureState, reason: str) -> FlagResult:
+def _fixed_result(feature: FeatureInput, reason: str) -> FlagResult:
     return FlagResult(
         feature.feature_id,
         feature.name,
@@ -164,7 +164,7 @@ def _fixed_result(feature: FeatureState, reason: str) -> FlagResult:
 
 
 def _plan(
-    feature: FeatureState, segments: tuple[CompiledSegment, ...], targeted: frozenset[str]
+    feature: FeatureInput, segments: tuple[CompiledSegment, ...], targeted: frozenset[str]
 ) -> FeaturePlan:
     found: list[tuple[float, int, int, Candidate]] = []
     for segment in segments:
@@ -183,8 +183,8 @@ def _plan(
 
 
 def _outcome(
-    feature: FeatureState,
-    source: FeatureState | SegmentOverride,
+    feature: FeatureInput,
+    source: FeatureInput | SegmentOverrideInput,
     reason: str,
     segment_key: str | None,
 ) -> Outcome:
@@ -272,7 +272,7 @@ def _ranges(
 
 
 def compile_identity_overrides(
-    features: Mapping[str, FeatureState], overrides: Iterable[IdentityOverride]
+    features: Mapping[str, FeatureInput], overrides: Iterable[IdentityOverrideInput]
 ) -> Mapping[str, FlagResult]:
     """Build the fixed results of one identity's overrides (first per feature wins).
 

@@ -18,7 +18,7 @@ from .compile import (
 )
 from .hashing import hashed_percentage_of_bytes, md5
 from .segments import Subject
-from .types import FlagResult, IdentityInput, IdentityOverride, SegmentMatch
+from .types import FlagResult, IdentityInput, IdentityOverrideInput, SegmentMatch
 
 # Per-evaluation memo of segment membership: None = not evaluated yet.
 Memo = list[bool | None]
@@ -89,7 +89,7 @@ def evaluate(
     compiled: CompiledEnvironment,
     identity: IdentityInput | None = None,
     *,
-    overrides: Sequence[IdentityOverride] | None = None,
+    overrides: Sequence[IdentityOverrideInput] | None = None,
 ) -> EvaluationResult:
     """Evaluate every flag of the environment, for an identity or for nobody.
 
@@ -131,7 +131,7 @@ def evaluate_feature(
     name: str,
     identity: IdentityInput | None = None,
     *,
-    overrides: Sequence[IdentityOverride] | None = None,
+    overrides: Sequence[IdentityOverrideInput] | None = None,
 ) -> FlagResult:
     """Evaluate one feature, trying only the segments that override it.
 
@@ -157,7 +157,7 @@ def evaluate_feature(
 def _identity_overrides(
     compiled: CompiledEnvironment,
     identifier: str,
-    overrides: Sequence[IdentityOverride] | None,
+    overrides: Sequence[IdentityOverrideInput] | None,
 ) -> Mapping[str, FlagResult]:
     if overrides is None:
         return compiled.identity_overrides.get(identifier, _EMPTY)

@@ -22,7 +22,7 @@ from .types import (
     FlagResult,
     FlagSource,
     IdentityInput,
-    IdentityOverride,
+    IdentityOverrideInput,
 )
 
 
@@ -136,7 +136,7 @@ class Explanation:
 def explain(
     compiled: CompiledEnvironment,
     identity: IdentityInput,
-    overrides: Sequence[IdentityOverride] | None = None,
+    overrides: Sequence[IdentityOverrideInput] | None = None,
 ) -> Explanation:
     """Trace the evaluation of every feature and segment for an identity.
 

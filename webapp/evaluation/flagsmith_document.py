@@ -14,11 +14,11 @@ from typing import Any
 from .types import (
     Condition,
     EnvironmentSnapshot,
-    FeatureState,
-    IdentityOverride,
+    FeatureInput,
+    IdentityOverrideInput,
     Rule,
-    Segment,
-    SegmentOverride,
+    SegmentInput,
+    SegmentOverrideInput,
     Variant,
 )
 
@@ -35,11 +35,11 @@ def snapshot_from_document(doc: Document) -> EnvironmentSnapshot:
     """
     # Like the SDK's dict comprehensions, a repeated name/id keeps its first
     # position and its last content.
-    features: dict[str, FeatureState] = {}
+    features: dict[str, FeatureInput] = {}
     for state in doc["feature_states"]:
         feature = _feature_state(state)
         features[feature.name] = feature
-    segments: dict[str, Segment] = {}
+    segments: dict[str, SegmentInput] = {}
     for raw in doc["project"]["segments"]:
         segment = _segment(raw)
         segments[segment.key] = segment
@@ -73,8 +73,8 @@ def _variants(state: Document) -> tuple[Variant, ...]:
     return tuple(variants)
 
 
-def _feature_state(state: Document) -> FeatureState:
-    return FeatureState(
+def _feature_state(state: Document) -> FeatureInput:
+    return FeatureInput(
         feature_id=state["feature"]["id"],
         name=state["feature"]["name"],
         key=_state_key(state),
@@ -84,9 +84,9 @@ def _feature_state(state: Document) -> FeatureState:
     )
 
 
-def _segment_override(state: Document) -> SegmentOverride:
+def _segment_override(state: Document) -> SegmentOverrideInput:
     feature_segment = state.get("feature_segment")
-    return SegmentOverride(
+    return SegmentOverrideInput(
         feature_id=state["feature"]["id"],
         feature_name=state["feature"]["name"],
         key=_state_key(state),
@@ -97,8 +97,8 @@ def _segment_override(state: Document) -> SegmentOverride:
     )
 
 
-def _segment(raw: Document) -> Segment:
-    return Segment(
+def _segment(raw: Document) -> SegmentInput:
+    return SegmentInput(
         key=str(raw["id"]),
         name=raw["name"],
         rules=_rules(raw["rules"]),
@@ -128,7 +128,7 @@ def _condition(raw: Document) -> Condition:
 
 def _identity_overrides(
     identities: Sequence[Document],
-) -> dict[str, tuple[IdentityOverride, ...]]:
+) -> dict[str, tuple[IdentityOverrideInput, ...]]:
     # The SDK groups identities with identical overrides into one pseudo-segment
     # each (priority -inf, so the first group in document order wins a clash).
     groups: dict[tuple[Any, ...], list[str]] = {}
@@ -143,10 +143,12 @@ def _identity_overrides(
             for s in ordered
         )
         groups.setdefault(group_key, []).append(identity["identifier"])
-    merged: dict[str, dict[str, IdentityOverride]] = {}
+    merged: dict[str, dict[str, IdentityOverrideInput]] = {}
     for group_key, identifiers in groups.items():
         for identifier in identifiers:
             per_feature = merged.setdefault(identifier, {})
             for feature_id, name, enabled, value in group_key:
-                per_feature.setdefault(name, IdentityOverride(name, enabled, value, feature_id))
+                per_feature.setdefault(
+                    name, IdentityOverrideInput(name, enabled, value, feature_id)
+                )
     return {identifier: tuple(found.values()) for identifier, found in merged.items()}

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from .normalise import normalise, normalise_traits
 from .operators import build_predicate, reads_identity_key
 from .predicates import Predicate
-from .types import Condition, ContextValue, Rule, Segment, TraitValue
+from .types import Condition, ContextValue, Rule, SegmentInput, TraitValue
 
 JSONPATH_PREFIX = "$."
 
@@ -270,7 +270,9 @@ class CompiledSegment:
 
     __slots__ = ("segment", "key", "name", "index", "rules", "matches")
 
-    def __init__(self, segment: Segment, index: int, refused: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, segment: SegmentInput, index: int, refused: frozenset[str] = frozenset()
+    ) -> None:
         self.segment = segment
         self.key = segment.key
         self.name = segment.name

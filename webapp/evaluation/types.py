@@ -52,7 +52,7 @@ class Variant:
 
 
 @dataclass(frozen=True, slots=True)
-class FeatureState:
+class FeatureInput:
     """An environment's default state of one feature; ``key`` seeds the split hash."""
 
     feature_id: int
@@ -64,7 +64,7 @@ class FeatureState:
 
 
 @dataclass(frozen=True, slots=True)
-class SegmentOverride:
+class SegmentOverrideInput:
     """A segment's state for one feature; a lower ``priority`` wins, None is +infinity."""
 
     feature_id: int
@@ -95,17 +95,17 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
-class Segment:
+class SegmentInput:
     """A project segment; ``key`` (the Flagsmith segment id as text) seeds split hashes."""
 
     key: str
     name: str
     rules: tuple[Rule, ...] = ()
-    overrides: tuple[SegmentOverride, ...] = ()
+    overrides: tuple[SegmentOverrideInput, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class IdentityOverride:
+class IdentityOverrideInput:
     """One identity's fixed state for one feature; never split."""
 
     feature_name: str
@@ -125,9 +125,11 @@ class EnvironmentSnapshot:
 
     key: str
     name: str
-    features: tuple[FeatureState, ...] = ()
-    segments: tuple[Segment, ...] = ()
-    identity_overrides: Mapping[str, tuple[IdentityOverride, ...]] = field(default_factory=dict)
+    features: tuple[FeatureInput, ...] = ()
+    segments: tuple[SegmentInput, ...] = ()
+    identity_overrides: Mapping[str, tuple[IdentityOverrideInput, ...]] = field(
+        default_factory=dict
+    )
     refused_patterns: frozenset[str] = frozenset()
 
 

@@ -1,7 +1,8 @@
 """The data model; importing this package registers every table."""
 
+from .account import ROLES, IdentityLink, ProjectRole, User
 from .audit import AuditEvent
-from .base import TypedValue, decode_value, encode_value, utcnow, value_type_of
+from .base import TypedValue, decode_value, encode_value, value_type_of
 from .feature import (
     FEATURE_NAME_PATTERN,
     FEATURE_TYPES,
@@ -32,7 +33,6 @@ from .organisation import (
 )
 from .segment import Segment, SegmentOverride
 from .settings import TraitColumnDefault
-from .user import ROLES, IdentityLink, ProjectRole, User
 
 __all__ = [
     "TraitColumnDefault",
@@ -68,6 +68,5 @@ __all__ = [
     "new_server_key",
     "numeric_form",
     "trait_row",
-    "utcnow",
     "value_type_of",
 ]

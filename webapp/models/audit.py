@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..clock import utcnow
 from ..extensions import Model
-from .base import UTCDateTime, utcnow
+from .base import UTCDateTime
 
 
 class AuditEvent(Model):

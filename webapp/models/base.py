@@ -10,15 +10,13 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from ..clock import utcnow
+
 TypedValue = str | int | float | bool | None
 
 VALUE_TYPES = ("string", "integer", "float", "boolean", "null")
 PREFIX_LENGTH = 100
 
-
-def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
 
 
 def new_hash_key() -> str:
@@ -123,6 +121,5 @@ __all__ = [
     "encode_value",
     "new_hash_key",
     "sha256_hex",
-    "utcnow",
     "value_type_of",
 ]

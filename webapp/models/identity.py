@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..clock import utcnow
 from ..extensions import Model
 from .base import (
     PREFIX_LENGTH,
@@ -20,13 +21,12 @@ from .base import (
     encode_value,
     new_hash_key,
     sha256_hex,
-    utcnow,
 )
 
 if TYPE_CHECKING:
+    from .account import User
     from .feature import Feature, MultivariateOption
     from .organisation import Environment
-    from .user import User
 
 IDENTIFIER_MAX = 2000
 TRAIT_KEY_MAX = 200
@@ -94,7 +94,7 @@ class Trait(TypedValueMixin, TimestampMixin, Model):
     __table_args__ = (
         UniqueConstraint("identity_id", "key"),
         # value_type and identity_id complete the probes, so segment counts read these
-        # indexes alone (index-only scans, services/segment_sql_translate.py).
+        # indexes alone (index-only scans, services/segments/sql_translate.py).
         Index(
             "ix_traits_env_key_prefix_cover",
             "environment_id",

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..clock import utcnow
 from ..extensions import Model
-from .base import TimestampMixin, UTCDateTime, utcnow
+from .base import TimestampMixin, UTCDateTime
 
 if TYPE_CHECKING:
     from .feature import Feature

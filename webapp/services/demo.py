@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from werkzeug.security import generate_password_hash
 
+from ..clock import utcnow
 from ..extensions import db
 from ..models import (
     Environment,
@@ -31,13 +32,13 @@ from ..models import (
     TypedValue,
     User,
     trait_row,
-    utcnow,
 )
 from ..models.base import sha256_hex
 
 IDENTITIES_PER_ENVIRONMENT = 2000
 ENVIRONMENTS = ("Development", "Production")
-# Marked production: QA users may link only their own identities there (services/qa.py).
+# Marked production: QA users may link only their own identities there
+# (services/identities/editing_rights.py).
 PRODUCTION_ENVIRONMENTS = ("Production",)
 DEMO_ROLES = ("admin", "editor", "qa", "viewer")
 DEMO_EMAIL_DOMAIN = "demo.flagpost.example.com"

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import func, select
 
+from ..clock import utcnow
 from ..extensions import db
 from ..models import (
     Environment,
@@ -16,7 +17,6 @@ from ..models import (
     Segment,
     ServerKey,
     User,
-    utcnow,
 )
 from . import audit
 from .errors import NotFound, ValidationError

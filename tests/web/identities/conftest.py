@@ -21,7 +21,7 @@ from tests.factories import (
 )
 from webapp.extensions import db
 from webapp.models import AuditEvent, Environment, Feature, Identity, IdentityOverride, Trait
-from webapp.services.traits import trait_version
+from webapp.services.identities.traits import trait_version
 
 
 @dataclass

@@ -9,8 +9,9 @@ import pytest
 from tests.factories import identities_make_override, make_identity
 from tests.web.identities.conftest import HX
 from webapp.extensions import db
-from webapp.services import humanize, sdk
-from webapp.services.snapshots import bundle_for_environment
+from webapp.services import humanize
+from webapp.services.sdk import sdk_service
+from webapp.services.sdk.snapshots import bundle_for_environment
 
 # Pages: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")
@@ -95,13 +96,13 @@ def test_detail__effective_values__equal_what_the_sdk_serves(client, auth, world
         # When the page and the SDK evaluation are compared
         html = client.get(world.url(identity)).get_data(as_text=True)
         bundle = bundle_for_environment(world.environment.id)
-        from webapp.services.sdk_input import IdentifyInput
+        from webapp.services.sdk.parsing import IdentifyInput
 
-        result = sdk.identify(
+        result = sdk_service.identify(
             bundle,
             IdentifyInput(identity.identifier, (), False),
             is_server=True,
-            now=__import__("webapp.models").models.utcnow(),
+            now=__import__("webapp.clock").clock.utcnow(),
         )
         # Then every row's effective enabled/value equals the SDK's
         for name, flag in result.results.items():
@@ -252,7 +253,7 @@ def test_detail__expired_override__is_shown_expired_and_not_applied(client, auth
     # Given alice's override of welcome expired an hour ago
     from datetime import timedelta
 
-    from webapp.models import utcnow
+    from webapp.clock import utcnow
 
     identities_make_override(
         world.alice,
@@ -290,7 +291,7 @@ _VALUES = [None, True, False, 1, 0, 1.0, 0.0, "1", "true", "", "x"]
 @pytest.mark.parametrize("enabled", [True, False])
 def test_flag_row__differs_from_default__compares_state_type_and_value(enabled, value, default):
     # Given a row whose default is on with ``default`` and whose effective state is ``value``
-    from webapp.services.identity_flags import FlagRow
+    from webapp.services.identities.flag_rows import FlagRow
 
     row = FlagRow(
         feature_id=1,

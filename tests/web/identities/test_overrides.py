@@ -10,8 +10,9 @@ import pytest
 
 from tests.factories import identities_make_override
 from tests.web.identities.conftest import HX, count, events, overrides_of, revision
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import AuditEvent, IdentityOverride, MultivariateOption, utcnow
+from webapp.models import AuditEvent, IdentityOverride, MultivariateOption
 
 # Pages: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")

@@ -11,7 +11,7 @@ from tests.factories import identities_make_link, identities_make_override, make
 from tests.web.identities.conftest import HX, World, events, overrides_of, revision
 from webapp.extensions import db
 from webapp.models import Environment, IdentityLink, User
-from webapp.services import qa
+from webapp.services.identities import editing_rights
 
 pytestmark = pytest.mark.databases("sqlite")  # pages and rules: runs once
 
@@ -271,7 +271,7 @@ def test_settings__lists_links_and_whether_they_count(client, auth, world):
     auth.login("admin@example.com")
     html = client.get(f"/environments/{world.environment.id}").get_data(as_text=True)
     assert 'id="environment-links"' in html
-    rows = {row.identity.identifier: row.grants_edit for row in qa.environment_links(
+    rows = {row.identity.identifier: row.grants_edit for row in editing_rights.environment_links(
         db.session.get(Environment, world.environment.id))}  # fmt: skip
     assert rows == {"alice@acme.test": False, "bob@acme.test": True}
     assert "no: not theirs by the production rule" in html and "editor@example.com" in html

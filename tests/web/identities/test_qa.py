@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from tests.factories import identities_make_link, identities_make_override
 from tests.web.identities.conftest import HX, count, events, overrides_of, revision
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import AuditEvent, IdentityLink, IdentityOverride, User, utcnow
+from webapp.models import AuditEvent, IdentityLink, IdentityOverride, User
 
 # Pages: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")

@@ -208,7 +208,7 @@ def test_preview__invalid_rules__says_fix_first(client, auth, world):
 def test_preview__edit__shows_entering_leaving_and_feature_changes(client, auth, world):
     # Given the saved segment (plan = pro) overrides banner
     from webapp.models import User
-    from webapp.services import segment_overrides
+    from webapp.services.segments import segment_overrides
 
     editor = db.session.query(User).filter_by(email="editor@example.com").one()
     segment_overrides.create_override(world.segment, world.feature, world.env.id, editor,

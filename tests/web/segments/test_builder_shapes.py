@@ -10,12 +10,17 @@ from werkzeug.datastructures import MultiDict
 
 from tests.factories import make_segment
 from tests.web.segments.conftest import HX, builder_data
-from webapp.evaluation import EnvironmentSnapshot, IdentityInput, compile_snapshot, evaluate
-from webapp.evaluation import Segment as EvalSegment
+from webapp.evaluation import (
+    EnvironmentSnapshot,
+    IdentityInput,
+    SegmentInput,
+    compile_snapshot,
+    evaluate,
+)
 from webapp.extensions import db
 from webapp.forms.segments import SegmentForm, fits_builder, form_to_rules, rules_to_formdata
 from webapp.models import Segment
-from webapp.services import segment_sql
+from webapp.services.segments import sql_membership
 
 # Pages: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")
@@ -56,7 +61,7 @@ PEOPLE = [
 
 
 def _members(rules: list[dict[str, Any]]) -> list[bool]:
-    segment = EvalSegment(key="1", name="s", rules=segment_sql.rules_from_document(rules))
+    segment = SegmentInput(key="1", name="s", rules=sql_membership.rules_from_document(rules))
     compiled = compile_snapshot(EnvironmentSnapshot("key", "env", segments=(segment,)))
     return [bool(evaluate(compiled, IdentityInput("x", traits)).segments) for traits in PEOPLE]
 

@@ -101,7 +101,7 @@ def test_detail__segment_of_other_project__is_404(client, auth, world):
 def test_detail__editor__delete_button_confirms_naming_overrides(client, auth, world):
     # Given an override on the segment
     from webapp.models import User
-    from webapp.services import segment_overrides
+    from webapp.services.segments import segment_overrides
 
     editor = db.session.query(User).filter_by(email="editor@example.com").one()
     segment_overrides.create_override(world.segment, world.feature, world.env.id, editor,

@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from tests.factories import make_environment, make_identity
 from tests.web.users.conftest import HX
+from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import AuditEvent, Identity, TraitColumnDefault, User, utcnow
-from webapp.services import trait_columns
+from webapp.models import AuditEvent, Identity, TraitColumnDefault, User
+from webapp.services.identities import trait_columns
 
 pytestmark = pytest.mark.databases("sqlite", "postgres")  # database behaviour: key counts
 

@@ -9,13 +9,13 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 from wtforms import FieldList
 
-from ...services import users
+from ...services import accounts
 from ...services.errors import ValidationError
 
 
 def can_edit() -> bool:
     """Tell whether the current user may change this project's features."""
-    return users.has_role(current_user, g.project.id, "editor")
+    return accounts.has_role(current_user, g.project.id, "editor")
 
 
 def render(template: str, status: int = 200, **context: Any) -> Response:

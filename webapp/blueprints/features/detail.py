@@ -13,15 +13,15 @@ from ...forms import ConfirmForm
 from ...forms.features import AllocationsForm, OptionForm, ReorderForm
 from ...forms.versions import VersionedDeleteForm
 from ...htmx import is_partial_request, render_page_or_partial
-from ...services import feature_options, feature_overrides, features
 from ...services.errors import Conflict, ValidationError
+from ...services.features import catalog, feature_options, feature_overrides
 from . import bp
 from .common import can_edit, render
 
 
 def detail_context(feature_id: int, page: int = 1) -> dict[str, Any]:
     """Build the detail page's context (its partials re-render from the same one)."""
-    item = features.get_row(g.environment, feature_id)
+    item = catalog.get_row(g.environment, feature_id)
     overrides = feature_overrides.list_segment_overrides(g.environment.id, feature_id)
     allocations = feature_options.state_allocations(item.state, item.feature)
     saved = [{"option_id": o.id, "percentage": f"{p:g}"} for o, p in allocations]
@@ -36,7 +36,7 @@ def detail_context(feature_id: int, page: int = 1) -> dict[str, Any]:
         "identity_overrides": feature_overrides.list_identity_overrides(
             g.environment.id, feature_id, page
         ),
-        "deletion": features.deletion_summary(item.feature),
+        "deletion": catalog.deletion_summary(item.feature),
         "option_form": OptionForm(),
         "allocations_form": AllocationsForm(
             formdata=None, data={"allocations": saved, "version": item.version}
@@ -73,7 +73,7 @@ def remove_identity_override(environment_id: int, feature_id: int, override_id: 
 
     A stale ``version`` (the override changed since the page showed it) is refused with 409.
     """
-    feature = features.get_feature(g.project.id, feature_id)
+    feature = catalog.get_feature(g.project.id, feature_id)
     form = VersionedDeleteForm.from_request()
     status, message = 422, None
     if form.validate_on_submit():
@@ -95,7 +95,7 @@ def remove_identity_override(environment_id: int, feature_id: int, override_id: 
 @role_required("editor")
 def reorder(environment_id: int, feature_id: int) -> Response:
     """Rewrite segment override priorities in the submitted order (optimistic check)."""
-    feature = features.get_feature(g.project.id, feature_id)
+    feature = catalog.get_feature(g.project.id, feature_id)
     form = ReorderForm()
     status, message = 200, None
     if not form.validate_on_submit():

@@ -12,14 +12,15 @@ from ...access import role_required
 from ...forms import ConfirmForm
 from ...forms.features import FeatureForm
 from ...htmx import hx_redirect, is_partial_request
-from ...services import features, values
+from ...services import values
 from ...services.errors import ValidationError
+from ...services.features import catalog
 from . import bp
 from .common import invalid, render
 
 
-def _input(form: FeatureForm, creating: bool) -> features.FeatureInput:
-    return features.FeatureInput(
+def _input(form: FeatureForm, creating: bool) -> catalog.FeatureFields:
+    return catalog.FeatureFields(
         name=(form.name.data or "").strip(),
         description=form.description.data or "",
         type=form.type.data,
@@ -45,7 +46,7 @@ def create(environment_id: int) -> Response:
     form = FeatureForm()
     if form.validate_on_submit():
         try:
-            feature = features.create_feature(g.project, _input(form, True), current_user)
+            feature = catalog.create_feature(g.project, _input(form, True), current_user)
         except ValidationError as exc:
             invalid(form, exc)
         else:
@@ -60,7 +61,7 @@ def create(environment_id: int) -> Response:
 @role_required("editor")
 def edit(environment_id: int, feature_id: int) -> str:
     """Show the form for editing a feature's project-wide settings."""
-    feature = features.get_feature(g.project.id, feature_id)
+    feature = catalog.get_feature(g.project.id, feature_id)
     return render_template(
         "features/form.html",
         form=FeatureForm(obj=feature),
@@ -73,11 +74,11 @@ def edit(environment_id: int, feature_id: int) -> str:
 @role_required("editor")
 def update(environment_id: int, feature_id: int) -> Response:
     """Save a feature's name, description, type and server-key-only marker."""
-    feature = features.get_feature(g.project.id, feature_id)
+    feature = catalog.get_feature(g.project.id, feature_id)
     form = FeatureForm()
     if form.validate_on_submit():
         try:
-            features.update_feature(feature, _input(form, False), current_user)
+            catalog.update_feature(feature, _input(form, False), current_user)
         except ValidationError as exc:
             invalid(form, exc)
         else:
@@ -103,11 +104,11 @@ def _go(url: str, message: str) -> Response:
 @role_required("editor")
 def delete(environment_id: int, feature_id: int) -> Response:
     """Delete a feature with its states and overrides, then show the list."""
-    feature = features.get_feature(g.project.id, feature_id)
+    feature = catalog.get_feature(g.project.id, feature_id)
     name = feature.name
     if not ConfirmForm().validate_on_submit():
         return make_response("Refused: missing confirmation token.", 400)
-    features.delete_feature(feature, current_user)
+    catalog.delete_feature(feature, current_user)
     return _go(
         url_for("features.index", environment_id=environment_id), f"Feature “{name}” deleted."
     )

@@ -10,8 +10,8 @@ from ...access import role_required
 from ...forms.base import as_text
 from ...forms.features import ToggleForm, ValueForm
 from ...htmx import is_partial_request, render_page_or_partial
-from ...services import features
 from ...services.errors import Conflict, ValidationError
+from ...services.features import catalog
 from . import bp
 from .common import can_edit, invalid, render
 
@@ -22,7 +22,7 @@ def index(environment_id: int) -> Response:
     """List the project's features with their state in this environment; searchable."""
     session["environment_id"] = environment_id
     query = request.args.get("q", "")
-    rows = features.list_features(g.environment, query)
+    rows = catalog.list_features(g.environment, query)
     return render_page_or_partial(
         "features/index.html",
         "features/_table.html",
@@ -38,7 +38,7 @@ def index(environment_id: int) -> Response:
 @role_required("viewer")
 def row(environment_id: int, feature_id: int) -> Response:
     """Render one feature's list row (Cancel of the inline value editor)."""
-    item = features.get_row(g.environment, feature_id)
+    item = catalog.get_row(g.environment, feature_id)
     return render("features/_row.html", row=item, environment=g.environment, can_edit=can_edit())
 
 
@@ -51,12 +51,12 @@ def toggle(environment_id: int, feature_id: int) -> Response:
         return render(
             "features/_row.html",
             422,
-            row=features.get_row(g.environment, feature_id),
+            row=catalog.get_row(g.environment, feature_id),
             environment=g.environment,
             can_edit=True,
         )
     try:
-        item = features.set_enabled(
+        item = catalog.set_enabled(
             g.environment, feature_id, bool(form.enabled.data), current_user,
             version=form.version.data,
         )  # fmt: skip
@@ -72,7 +72,7 @@ def _changed(feature_id: int, exc: Conflict) -> Response:
     if not is_partial_request():
         flash(str(exc), "error")
         return redirect(url_for("features.index", environment_id=g.environment.id))
-    item = features.get_row(g.environment, feature_id)
+    item = catalog.get_row(g.environment, feature_id)
     return render(
         "features/_row.html", 409, row=item, environment=g.environment, can_edit=True,
         error=str(exc),
@@ -83,7 +83,7 @@ def _changed(feature_id: int, exc: Conflict) -> Response:
 @role_required("editor")
 def edit_value(environment_id: int, feature_id: int) -> Response:
     """Render the inline, type-aware editor for the default value."""
-    item = features.get_row(g.environment, feature_id)
+    item = catalog.get_row(g.environment, feature_id)
     value = item.state.value if item.state else None
     form = ValueForm(
         value_kind=item.value_kind,
@@ -98,10 +98,10 @@ def edit_value(environment_id: int, feature_id: int) -> Response:
 def update_value(environment_id: int, feature_id: int) -> Response:
     """Save the default value; an invalid value re-renders the editor with a 422."""
     form = ValueForm()
-    item = features.get_row(g.environment, feature_id)
+    item = catalog.get_row(g.environment, feature_id)
     if form.validate_on_submit():
         try:
-            item = features.set_value(
+            item = catalog.set_value(
                 g.environment, feature_id, form.value_kind.data, form.value.data or "",
                 current_user, version=form.version.data,
             )  # fmt: skip

@@ -10,8 +10,9 @@ from ...access import role_required
 from ...forms import ConfirmForm
 from ...forms.base import as_text
 from ...forms.features import AllocationsForm, OptionForm, OptionValueForm, percentage_of
-from ...services import feature_options, features, values
+from ...services import values
 from ...services.errors import Conflict, ValidationError
+from ...services.features import catalog, feature_options
 from . import bp
 from .common import invalid, render
 from .detail import detail_context
@@ -21,7 +22,7 @@ from .detail import detail_context
 @role_required("editor")
 def create_option(environment_id: int, feature_id: int) -> Response:
     """Add a multivariate option (its default allocation applies in every environment)."""
-    feature = features.get_feature(g.project.id, feature_id)
+    feature = catalog.get_feature(g.project.id, feature_id)
     form = OptionForm()
     status = 422
     if form.validate_on_submit():
@@ -45,7 +46,7 @@ def create_option(environment_id: int, feature_id: int) -> Response:
 @role_required("viewer")
 def options(environment_id: int, feature_id: int) -> Response:
     """Render the options card (the option editor's Cancel)."""
-    features.get_feature(g.project.id, feature_id)
+    catalog.get_feature(g.project.id, feature_id)
     return render("features/_options.html", **detail_context(feature_id))
 
 
@@ -53,7 +54,7 @@ def options(environment_id: int, feature_id: int) -> Response:
 @role_required("editor")
 def edit_option(environment_id: int, feature_id: int, option_id: int) -> Response:
     """Show the options with an editor for one option's value."""
-    feature = features.get_feature(g.project.id, feature_id)
+    feature = catalog.get_feature(g.project.id, feature_id)
     option = feature_options.get_option(feature, option_id)
     form = OptionValueForm(
         formdata=None, value_kind=values.editor_kind(option.value), value=as_text(option.value)
@@ -66,7 +67,7 @@ def edit_option(environment_id: int, feature_id: int, option_id: int) -> Respons
 @role_required("editor")
 def update_option(environment_id: int, feature_id: int, option_id: int) -> Response:
     """Save an option's new value (its buckets stay); an invalid value answers 422."""
-    feature = features.get_feature(g.project.id, feature_id)
+    feature = catalog.get_feature(g.project.id, feature_id)
     option = feature_options.get_option(feature, option_id)
     form = OptionValueForm()
     if form.validate_on_submit():
@@ -85,7 +86,7 @@ def update_option(environment_id: int, feature_id: int, option_id: int) -> Respo
 @role_required("editor")
 def delete_option(environment_id: int, feature_id: int, option_id: int) -> Response:
     """Delete a multivariate option and its allocations everywhere."""
-    feature = features.get_feature(g.project.id, feature_id)
+    feature = catalog.get_feature(g.project.id, feature_id)
     if ConfirmForm().validate_on_submit():
         feature_options.delete_option(feature, option_id, current_user)
     return render("features/_options.html", **detail_context(feature_id))
@@ -95,7 +96,7 @@ def delete_option(environment_id: int, feature_id: int, option_id: int) -> Respo
 @role_required("editor")
 def update_allocations(environment_id: int, feature_id: int) -> Response:
     """Save this environment's option percentages (sum at most 100; stale pages get 409)."""
-    feature = features.get_feature(g.project.id, feature_id)
+    feature = catalog.get_feature(g.project.id, feature_id)
     form = AllocationsForm()
     status = 422
     if form.validate_on_submit():

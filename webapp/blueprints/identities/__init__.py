@@ -12,8 +12,8 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
-from ...services.overrides import describe_state
-from ...services.traits import trait_version
+from ...services.identities.identity_overrides import describe_state
+from ...services.identities.traits import trait_version
 
 bp = Blueprint("identities", __name__)
 

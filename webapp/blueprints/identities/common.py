@@ -9,10 +9,11 @@ from flask import g, make_response, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from ...clock import utcnow
 from ...forms.base import as_text as as_text  # re-exported for the identity views
 from ...htmx import hx_redirect, is_partial_request
-from ...models import Feature, Identity, utcnow
-from ...services import identities, qa
+from ...models import Feature, Identity
+from ...services.identities import editing_rights, identity_page
 
 IDENTITY = "/environments/<id:environment_id>/identities/<id:identity_id>"
 FLAG = IDENTITY + "/flags/<id:feature_id>"
@@ -22,15 +23,15 @@ MINE = "/environments/<id:environment_id>/my-identities"
 
 def load_identity(environment_id: int, identity_id: int, *, edit: bool = False) -> Identity:
     """Find the identity in the URL's environment; for changes, check the user may edit."""
-    identity = identities.get_identity(environment_id, identity_id)
+    identity = identity_page.get_identity(environment_id, identity_id)
     if edit:
-        qa.ensure_can_edit(current_user, identity)
+        editing_rights.ensure_can_edit(current_user, identity)
     return identity
 
 
 def load_feature(feature_id: int) -> Feature:
     """Find a feature of the current project."""
-    return identities.get_feature(g.project.id, feature_id)
+    return identity_page.get_feature(g.project.id, feature_id)
 
 
 def render(
@@ -62,8 +63,8 @@ def first_error(form: Any) -> str:
 
 def flag_row(identity: Identity, feature: Feature, status: int = 200, **extra: Any) -> Response:
     """Render one row of the flags table."""
-    row = identities.flag_row(identity, feature, utcnow())
-    can_edit = qa.can_edit_identity(current_user, identity)
+    row = identity_page.flag_row(identity, feature, utcnow())
+    can_edit = editing_rights.can_edit_identity(current_user, identity)
     return render(
         "identities/_flag_row.html", status, row=row, identity=identity, can_edit=can_edit, **extra
     )

@@ -10,8 +10,9 @@ from ...access import role_required
 from ...forms import ConfirmForm
 from ...forms.identities import LinkForm
 from ...htmx import is_partial_request, render_page_or_partial
-from ...services import humanize, overrides, qa
+from ...services import humanize
 from ...services.errors import ValidationError
+from ...services.identities import editing_rights, identity_overrides
 from . import bp
 from .common import IDENTITY, MINE, first_error, load_identity, render, to_detail, trigger
 
@@ -25,7 +26,9 @@ def link(environment_id: int, identity_id: int) -> Response:
     try:
         if not form.validate_on_submit():
             raise ValidationError(first_error(form), field="proof")
-        qa.link_identity(current_user, identity, proof=form.proof.data, email=form.email.data)
+        editing_rights.link_identity(
+            current_user, identity, proof=form.proof.data, email=form.email.data
+        )
     except ValidationError as exc:
         return render(
             "identities/_link_form.html",
@@ -33,7 +36,7 @@ def link(environment_id: int, identity_id: int) -> Response:
             identity=identity,
             link_form=form,
             error=str(exc),
-            offer=qa.link_offer(current_user, identity),
+            offer=editing_rights.link_offer(current_user, identity),
         )
     return to_detail(identity)
 
@@ -44,7 +47,7 @@ def unlink(environment_id: int, identity_id: int, user_id: int) -> Response:
     """Remove a "This is me" link."""
     identity = load_identity(environment_id, identity_id)
     if ConfirmForm().validate_on_submit():
-        qa.unlink_identity(current_user, identity, user_id)
+        editing_rights.unlink_identity(current_user, identity, user_id)
     return to_detail(identity)
 
 
@@ -61,9 +64,9 @@ def mine(environment_id: int) -> Response:
 def _mine_context(environment_id: int, message: str | None = None) -> dict[str, object]:
     """The My identities list, which of them are read-only, and the linking rule."""
     return {
-        "identities": qa.my_identities(current_user, environment_id),
-        "read_only": qa.read_only_links(current_user, environment_id),
-        "rule": qa.link_rule(current_user, g.environment),
+        "identities": editing_rights.my_identities(current_user, environment_id),
+        "read_only": editing_rights.read_only_links(current_user, environment_id),
+        "rule": editing_rights.link_rule(current_user, g.environment),
         "environment": g.environment,
         "message": message,
     }
@@ -75,7 +78,7 @@ def reset_mine(environment_id: int) -> Response:
     """Remove every override on the user's linked identities here, in one click."""
     if not ConfirmForm().validate_on_submit():
         return make_response("The request was incomplete.", 422)
-    count = overrides.reset_my_overrides(current_user, environment_id, g.project.id)
+    count = identity_overrides.reset_my_overrides(current_user, environment_id, g.project.id)
     message = f"Removed {humanize.plural(count, 'override')} from your identities."
     if not is_partial_request():
         return redirect(url_for("identities.mine", environment_id=environment_id))

@@ -9,14 +9,16 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ...access import role_required
+from ...clock import utcnow
 from ...forms import ConfirmForm
 from ...forms.identities import OptionForm, OverrideValueForm, ToggleOverrideForm
 from ...forms.versions import VersionedDeleteForm
 from ...htmx import is_partial_request
-from ...models import Feature, Identity, utcnow
-from ...services import identities, overrides, values
+from ...models import Feature, Identity
+from ...services import values
 from ...services.errors import Conflict, ValidationError
-from ...services.overrides import OverrideChange
+from ...services.identities import identity_overrides, identity_page
+from ...services.identities.identity_overrides import OverrideChange
 from . import bp
 from .common import (
     FLAG,
@@ -36,7 +38,7 @@ def _override_done(identity: Identity, change: OverrideChange) -> Response:
     """Answer an override change: its row, out-of-band rows it changed, an undo toast."""
     if not is_partial_request():
         return to_detail(identity)
-    rows = identities.flag_rows(identity, utcnow(), only={change.feature.name, *change.changed})
+    rows = identity_page.flag_rows(identity, utcnow(), only={change.feature.name, *change.changed})
     undo = url_for(
         "identities.undo",
         environment_id=identity.environment_id,
@@ -55,7 +57,7 @@ def _override_done(identity: Identity, change: OverrideChange) -> Response:
 
 
 def _expiry(form: Any) -> Any:
-    return overrides.expiry_from_choice(form.expires.data, form.expires_at.data, utcnow())
+    return identity_overrides.expiry_from_choice(form.expires.data, form.expires_at.data, utcnow())
 
 
 def _changed(identity: Identity, feature: Feature, exc: Conflict) -> Response:
@@ -71,7 +73,7 @@ def _changed(identity: Identity, feature: Feature, exc: Conflict) -> Response:
 def edit_override(environment_id: int, identity_id: int, feature_id: int) -> Response:
     """Render the override value editor in place of the row."""
     identity = load_identity(environment_id, identity_id, edit=True)
-    row = identities.flag_row(identity, load_feature(feature_id), utcnow())
+    row = identity_page.flag_row(identity, load_feature(feature_id), utcnow())
     form = OverrideValueForm(
         formdata=None,
         value=as_text(row.value),
@@ -91,7 +93,7 @@ def toggle_override(environment_id: int, identity_id: int, feature_id: int) -> R
     if not form.validate_on_submit():
         return flag_row(identity, feature, 422, error=first_error(form))
     try:
-        change = overrides.toggle_override(
+        change = identity_overrides.toggle_override(
             current_user, identity, feature, utcnow(), _expiry(form), version=form.version.data
         )
     except Conflict as exc:
@@ -112,14 +114,14 @@ def update_override(environment_id: int, identity_id: int, feature_id: int) -> R
         if not form.validate_on_submit():
             raise ValidationError(first_error(form), field="value")
         value = values.parse_value(form.value_type.data, form.value.data, values.FLAG)
-        change = overrides.set_override_value(
+        change = identity_overrides.set_override_value(
             current_user, identity, feature, value, utcnow(), _expiry(form),
             version=form.version.data,
         )  # fmt: skip
     except Conflict as exc:
         return _changed(identity, feature, exc)
     except ValidationError as exc:
-        row = identities.flag_row(identity, feature, utcnow())
+        row = identity_page.flag_row(identity, feature, utcnow())
         return render(
             "identities/_override_form.html",
             422,
@@ -141,7 +143,7 @@ def choose_option(environment_id: int, identity_id: int, feature_id: int) -> Res
     try:
         if not form.validate_on_submit():
             raise ValidationError(first_error(form), field="option_id")
-        change = overrides.choose_option(
+        change = identity_overrides.choose_option(
             current_user, identity, feature, form.option_id.data, utcnow(), _expiry(form),
             version=form.version.data,
         )  # fmt: skip
@@ -162,7 +164,7 @@ def remove_override(environment_id: int, identity_id: int, feature_id: int) -> R
     if not form.validate_on_submit():
         return flag_row(identity, feature, 422, error=first_error(form))
     try:
-        change = overrides.remove_override(
+        change = identity_overrides.remove_override(
             current_user, identity, feature, utcnow(), version=form.version.data
         )
     except Conflict as exc:
@@ -177,7 +179,7 @@ def undo(environment_id: int, identity_id: int, event_id: int) -> Response:
     identity = load_identity(environment_id, identity_id, edit=True)
     if not ConfirmForm().validate_on_submit():
         return make_response("The request was incomplete.", 422)
-    change = overrides.undo_change(current_user, identity, event_id, utcnow())
+    change = identity_overrides.undo_change(current_user, identity, event_id, utcnow())
     if not is_partial_request():
         return to_detail(identity)
     message = {"level": "info", "message": change.message}

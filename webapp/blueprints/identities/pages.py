@@ -7,10 +7,10 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ...access import role_required
+from ...clock import utcnow
 from ...forms.identities import LinkForm, ToggleOverrideForm, TraitForm
 from ...htmx import render_page_or_partial
-from ...models import utcnow
-from ...services import identities, qa
+from ...services.identities import editing_rights, identity_page
 from . import bp
 from .common import FLAG, IDENTITY, flag_row, load_feature, load_identity, render
 
@@ -21,7 +21,7 @@ def detail(environment_id: int, identity_id: int) -> Response:
     """Show an identity: header, flags with sources, traits, segments and history."""
     session["environment_id"] = environment_id
     identity = load_identity(environment_id, identity_id)
-    view = identities.load_page(identity, current_user, utcnow())
+    view = identity_page.load_page(identity, current_user, utcnow())
     return render_page_or_partial(
         "identities/detail.html",
         "identities/_identity.html",
@@ -39,8 +39,8 @@ def detail(environment_id: int, identity_id: int) -> Response:
 def flags(environment_id: int, identity_id: int) -> Response:
     """Render the flags table (refreshed on ``flags-changed``)."""
     identity = load_identity(environment_id, identity_id)
-    rows = identities.flag_rows(identity, utcnow())
-    can_edit = qa.can_edit_identity(current_user, identity)
+    rows = identity_page.flag_rows(identity, utcnow())
+    can_edit = editing_rights.can_edit_identity(current_user, identity)
     return render("identities/_flags_table.html", rows=rows, identity=identity, can_edit=can_edit)
 
 
@@ -56,7 +56,7 @@ def flag(environment_id: int, identity_id: int, feature_id: int) -> Response:
 def why(environment_id: int, identity_id: int, feature_id: int) -> Response:
     """Render the why panel: segment traces and counterfactuals for one flag."""
     identity = load_identity(environment_id, identity_id)
-    panel = identities.why_panel(identity, load_feature(feature_id), utcnow())
+    panel = identity_page.why_panel(identity, load_feature(feature_id), utcnow())
     return render("identities/_why.html", panel=panel, identity=identity)
 
 
@@ -65,7 +65,7 @@ def why(environment_id: int, identity_id: int, feature_id: int) -> Response:
 def segments(environment_id: int, identity_id: int) -> Response:
     """Render the list of segments the identity is in."""
     identity = load_identity(environment_id, identity_id)
-    links = identities.segment_links(identity, utcnow())
+    links = identity_page.segment_links(identity, utcnow())
     return render("identities/_segments.html", segments=links, identity=identity)
 
 
@@ -75,5 +75,5 @@ def history(environment_id: int, identity_id: int) -> Response:
     """Render this identity's audit events, newest first."""
     identity = load_identity(environment_id, identity_id)
     return render(
-        "identities/_history.html", events=identities.history(identity.id), identity=identity
+        "identities/_history.html", events=identity_page.history(identity.id), identity=identity
     )

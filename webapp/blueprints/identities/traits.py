@@ -9,13 +9,14 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ...access import role_required
+from ...clock import utcnow
 from ...forms.identities import TraitEditForm, TraitForm
 from ...forms.versions import TokenDeleteForm
 from ...htmx import is_partial_request
-from ...models import Identity, utcnow
-from ...services import identities, qa, traits
+from ...models import Identity
 from ...services.errors import Conflict, ValidationError
-from ...services.traits import TraitChange
+from ...services.identities import editing_rights, identity_page, traits
+from ...services.identities.traits import TraitChange
 from . import bp
 from .common import IDENTITY, TRAIT, as_text, first_error, load_identity, render, to_detail, trigger
 
@@ -47,9 +48,9 @@ def trait_list(environment_id: int, identity_id: int) -> Response:
     return render(
         "identities/_traits.html",
         identity=identity,
-        traits=identities.list_traits(identity),
+        traits=identity_page.list_traits(identity),
         trait_form=TraitForm(formdata=None),
-        can_edit=qa.can_edit_identity(current_user, identity),
+        can_edit=editing_rights.can_edit_identity(current_user, identity),
     )
 
 
@@ -76,7 +77,7 @@ def add_trait(environment_id: int, identity_id: int) -> Response:
             422,
             identity=identity,
             can_edit=True,
-            traits=identities.list_traits(identity),
+            traits=identity_page.list_traits(identity),
             trait_form=form,
             error=str(exc),
         )
@@ -84,7 +85,7 @@ def add_trait(environment_id: int, identity_id: int) -> Response:
         identity,
         change,
         "identities/_traits.html",
-        traits=identities.list_traits(identity),
+        traits=identity_page.list_traits(identity),
         trait_form=TraitForm(formdata=None),
     )
 
@@ -115,7 +116,7 @@ def trait(environment_id: int, identity_id: int, key: str) -> Response:
         "identities/_trait_row.html",
         identity=identity,
         trait=traits.get_trait(identity, key),
-        can_edit=qa.can_edit_identity(current_user, identity),
+        can_edit=editing_rights.can_edit_identity(current_user, identity),
     )
 
 

@@ -1,0 +1,2 @@
+"""Features: the catalogue and default states, options and overrides (blueprint ``features``).
+"""

@@ -1,0 +1,3 @@
+"""Identities: the Identity page, its flags, search, traits, overrides and QA links (blueprints
+``identities`` and ``users``).
+"""

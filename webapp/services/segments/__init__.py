@@ -1,0 +1,2 @@
+"""Segments: definitions, segment overrides and SQL membership (blueprint ``segments``).
+"""
