@@ -18,7 +18,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from ...evaluation import CompiledEnvironment, compile_snapshot, snapshot_from_document
+from ...evaluation import CompiledEnvironment, compile_snapshot
 from ...extensions import db
 from ...models import (
     SERVER_KEY_PREFIX,
@@ -28,7 +28,7 @@ from ...models import (
     IdentityOverride,
     ServerKey,
 )
-from .. import documents, regex_guard
+from .. import context
 
 KEY_MAX = 255
 DEFAULT_TTL = 0.5
@@ -108,9 +108,7 @@ def build_bundle(environment_id: int) -> EnvironmentBundle:
     if environment is None:
         raise LookupError(f"environment {environment_id} vanished")
     revision = environment.revision
-    document = documents.build_environment_document(environment, include_identity_overrides=False)
-    # Patterns that backtrack catastrophically never match rather than stall the worker.
-    compiled = compile_snapshot(regex_guard.with_refusals(snapshot_from_document(document)))
+    compiled = compile_snapshot(context.build_snapshot(environment))
     with_overrides = db.session.scalars(
         select(IdentityOverride.identity_id).distinct().where(
             IdentityOverride.environment_id == environment_id
