@@ -13,16 +13,17 @@ plus the actor (or None for system actions), the object type, and the project,
 environment and identity ids. Decisions recorded in the table:
 
 - Bulk operations record ONE event whose ``count`` says how many objects changed
-  (``identity_admin.apply_bulk``, ``overrides.reset_my_overrides``, the reorder of
-  segment override priorities, ``overrides.cleanup_expired``, the document import).
-- ``identity_admin.create_identities`` records one event per identity it creates (each
+  (``identities.manage.apply_bulk``, ``identities.identity_overrides.reset_my_overrides``,
+  the reorder of segment override priorities, ``identities.identity_overrides.cleanup_expired``,
+  the document import).
+- ``identities.manage.create_identities`` records one event per identity it creates (each
   identity's history starts with its creation); with one pasted identifier that is one.
 - System actions have no actor and are listed explicitly in ``SYSTEM`` (they take no
   ``actor`` parameter): the CLI's expired-override cleanup and the document import.
 - ``audit.record`` is the recorder itself, not a change.
-- Not audited on purpose (no ``actor``, outside the dashboard): ``users.create_user``
+- Not audited on purpose (no ``actor``, outside the dashboard): ``accounts.create_user``
   (the ``create-user`` CLI bootstrapping accounts), ``demo.seed_demo`` (seeds an empty
-  database) and ``identity_admin.save_trait_columns`` (a user's own column preference).
+  database) and ``identities.manage.save_trait_columns`` (a user's own column preference).
 """
 
 from __future__ import annotations

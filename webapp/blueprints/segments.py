@@ -28,6 +28,7 @@ from ..htmx import hx_redirect, is_partial_request, render_page_or_partial
 from ..ids import parse_id
 from ..services import accounts, values
 from ..services.errors import Conflict, ValidationError
+from ..services.features import catalog
 from ..services.segments import definitions, segment_overrides
 
 bp = Blueprint("segments", __name__, url_prefix="/environments/<id:environment_id>/segments")
@@ -274,7 +275,7 @@ def create_override(environment_id: int, segment_id: int) -> Response:
     form = SegmentOverrideForm()
 
     def save(fields: dict[str, Any]) -> None:
-        feature = segment_overrides.get_feature(segment, form.feature_id.data)
+        feature = catalog.chosen_feature(segment.project_id, form.feature_id.data)
         segment_overrides.create_override(segment, feature, environment_id, current_user, **fields)
 
     return _save_override(form, segment, environment_id, save)

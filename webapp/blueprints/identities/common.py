@@ -13,6 +13,7 @@ from ...clock import utcnow
 from ...forms.base import as_text as as_text  # re-exported for the identity views
 from ...htmx import hx_redirect, is_partial_request
 from ...models import Feature, Identity
+from ...services.features import catalog
 from ...services.identities import editing_rights, identity_page
 
 IDENTITY = "/environments/<id:environment_id>/identities/<id:identity_id>"
@@ -31,7 +32,7 @@ def load_identity(environment_id: int, identity_id: int, *, edit: bool = False) 
 
 def load_feature(feature_id: int) -> Feature:
     """Find a feature of the current project."""
-    return identity_page.get_feature(g.project.id, feature_id)
+    return catalog.get_feature(g.project.id, feature_id)
 
 
 def render(

@@ -144,8 +144,19 @@ def get_feature(project_id: int, feature_id: int) -> Feature:
     """
     feature = db.session.get(Feature, feature_id)
     if feature is None or feature.project_id != project_id:
-        raise NotFound("No such feature in this project")
+        raise NotFound("No such feature in this project.")
     return feature
+
+
+def chosen_feature(project_id: int, feature_id: int | None) -> Feature:
+    """Return the feature a form chose, which must belong to the project.
+
+    :raises ValidationError: on ``feature_id`` when there is no such feature in the project
+    """
+    try:
+        return get_feature(project_id, feature_id or 0)
+    except NotFound:
+        raise ValidationError("Choose a feature of this project.", "feature_id") from None
 
 
 def get_row(environment: Environment, feature_id: int) -> FeatureRow:

@@ -1,7 +1,7 @@
 """Multivariate options of a feature and their per-environment allocations.
 
 Options are project-wide (``bump_project``); allocations live on one environment's default
-state (``bump_environment``, via ``features.save_state``). Every change is audited in the
+state (``bump_environment``, via ``catalog.save_state``). Every change is audited in the
 same transaction and committed here.
 """
 

@@ -1,8 +1,8 @@
 """The Identity page: every flag as the SDK serves it, where it comes from, and why.
 
 Evaluation goes through the SDK's own compiled snapshot (``bundle_for_environment``),
-the SDK's trait read (``sdk.load_identity``) and its override read
-(``sdk.identity_overrides``), so the page shows exactly what the SDK API serves. The
+the SDK's trait read (``sdk_service.read_stored_identity``) and its override read
+(``sdk_service.identity_overrides``), so the page shows exactly what the SDK API serves. The
 flags table's rows are built from that evaluation in ``flag_rows``.
 """
 
@@ -91,19 +91,8 @@ def get_identity(environment_id: int, identity_id: int) -> Identity:
     """
     identity = db.session.get(Identity, identity_id)
     if identity is None or identity.environment_id != environment_id:
-        raise NotFound("No such identity in this environment.")
+        raise NotFound("No such identity: it does not exist in this environment.")
     return identity
-
-
-def get_feature(project_id: int, feature_id: int) -> Feature:
-    """Return a feature of a project.
-
-    :raises NotFound: when the feature does not exist or belongs to another project
-    """
-    feature = db.session.get(Feature, feature_id)
-    if feature is None or feature.project_id != project_id:
-        raise NotFound("No such feature in this project.")
-    return feature
 
 
 def evaluate_identity(identity: Identity, now: datetime) -> IdentityEvaluation:
@@ -114,7 +103,7 @@ def evaluate_identity(identity: Identity, now: datetime) -> IdentityEvaluation:
     :return: the flags, matched segments and the inputs used
     """
     bundle = bundle_for_environment(identity.environment_id)
-    stored = sdk_service.load_identity(identity.environment_id, identity.identifier)
+    stored = sdk_service.read_stored_identity(identity.environment_id, identity.identifier)
     identity_input = IdentityInput(identity.identifier, stored.traits)
     overrides = sdk_service.identity_overrides(identity.id, now)
     result = evaluate(bundle.compiled, identity_input, overrides=overrides)

@@ -19,8 +19,10 @@ from ...models import Feature, Identity, IdentityLink, IdentityOverride, Trait, 
 from ...models.base import encode_value, sha256_hex
 from ...models.identity import IDENTIFIER_MAX
 from .. import audit, humanize, revisions
-from ..errors import NotFound, ValidationError
+from ..errors import ValidationError
+from ..features import catalog
 from . import trait_columns
+from .identity_page import get_identity
 from .search import count_exact, filter_clauses, parse_query
 
 MAX_PASTED = 1000
@@ -133,17 +135,6 @@ class IdentitySummary:
     override_count: int
 
 
-def get_identity(environment_id: int, identity_id: int) -> Identity:
-    """Return an identity of this environment.
-
-    :raises NotFound: when it does not exist here.
-    """
-    identity = db.session.get(Identity, identity_id)
-    if identity is None or identity.environment_id != environment_id:
-        raise NotFound("That identity does not exist in this environment.")
-    return identity
-
-
 def summarise_identity(environment_id: int, identity_id: int) -> IdentitySummary:
     """Return an identity with its trait and override counts (for the delete confirmation)."""
     identity = get_identity(environment_id, identity_id)
@@ -229,12 +220,7 @@ class BulkRequest:
 
 
 def _feature(project_id: int, feature_id: int | None) -> Feature | None:
-    if feature_id is None:
-        return None
-    feature = db.session.get(Feature, feature_id)
-    if feature is None or feature.project_id != project_id:
-        raise ValidationError("Choose a feature of this project.", "feature_id")
-    return feature
+    return None if feature_id is None else catalog.chosen_feature(project_id, feature_id)
 
 
 def _clauses(environment_id: int, request: BulkRequest) -> list[ColumnElement[bool]]:

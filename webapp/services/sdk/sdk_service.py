@@ -97,7 +97,7 @@ def _read(prepared: PreparedRead, params: dict[str, Any]) -> Sequence[Any]:
     return prepared.rows(read_engine(), params)
 
 
-def load_identity(environment_id: int, identifier: str) -> StoredIdentity:
+def read_stored_identity(environment_id: int, identifier: str) -> StoredIdentity:
     """Read an identity and its traits in one indexed query (LEFT JOIN)."""
     rows = _read(
         _LOAD_IDENTITY,
@@ -237,7 +237,7 @@ def identify(
     :param now: the request time (for last-seen and override expiry).
     :return: the identifier, the evaluated flags and the traits evaluation used.
     """
-    stored = load_identity(bundle.environment_id, request.identifier)
+    stored = read_stored_identity(bundle.environment_id, request.identifier)
     identity_id = stored.id
     persist_traits = is_server or bundle.allow_client_traits
     changed = False
@@ -296,7 +296,7 @@ def set_traits(
     for identifier, trait in items:
         by_identifier.setdefault(identifier, []).append(trait)
     for identifier, traits in by_identifier.items():
-        stored = load_identity(environment_id, identifier)
+        stored = read_stored_identity(environment_id, identifier)
         identity_id = stored.id or create_identity(environment_id, identifier, now)
         upserts, deletions = trait_changes(stored.traits, (t for t in traits if not t.transient))
         write_traits(environment_id, identity_id, upserts, deletions, now)

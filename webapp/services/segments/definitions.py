@@ -360,7 +360,7 @@ def _feature_changes(
     changed = {name: 0 for name in names}
     now = utcnow()
     for identity in identities_by_ids(ids):
-        stored = sdk_service.load_identity(environment_id, identity.identifier)
+        stored = sdk_service.read_stored_identity(environment_id, identity.identifier)
         person = IdentityInput(identity.identifier, stored.traits)
         overrides = sdk_service.identity_overrides(identity.id, now)
         old_flags = evaluate(before, person, overrides=overrides).flags

@@ -38,17 +38,6 @@ def available_features(segment: Segment, environment_id: int) -> list[Feature]:
     return [f for f in db.session.scalars(query) if f.id not in taken]
 
 
-def get_feature(segment: Segment, feature_id: int | None) -> Feature:
-    """Return a feature of the segment's project.
-
-    :raises ValidationError: when there is none with that id
-    """
-    feature = db.session.get(Feature, feature_id) if feature_id else None
-    if feature is None or feature.project_id != segment.project_id:
-        raise ValidationError("Choose a feature of this project.", "feature_id")
-    return feature
-
-
 def get_override(segment: Segment, override_id: int, environment_id: int) -> SegmentOverride:
     """Return one of the segment's overrides in an environment.
 
