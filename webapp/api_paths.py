@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, request
 
 API_PREFIXES = ("/api/", "/ofrep/")
+API_BLUEPRINTS = ("sdk_api", "ofrep")  # the blueprints serving those paths
 
 Hook = Callable[..., Any]
 

@@ -34,11 +34,10 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .api_paths import keep_hooks_off_apis
+from .api_paths import API_BLUEPRINTS, keep_hooks_off_apis
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXEMPT_BLUEPRINTS = ("sdk_api", "ofrep")
 limiter = Limiter(key_func=get_remote_address)
 
 
@@ -48,7 +47,7 @@ def init_app(app: Flask) -> None:
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     limiter.init_app(app)
-    for name in EXEMPT_BLUEPRINTS:
+    for name in API_BLUEPRINTS:
         if name in app.blueprints:
             limiter.exempt(cast(Blueprint, app.blueprints[name]))
     _skip_hooks_for_apis(app)

@@ -15,8 +15,8 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
 from tests.conftest import make_test_app
-from webapp.api_paths import API_PREFIXES
-from webapp.extensions import csrf, db
+from webapp.api_paths import API_BLUEPRINTS, API_PREFIXES
+from webapp.extensions import db
 
 # Request hooks: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")
@@ -141,5 +141,12 @@ def test_every_route_under_the_api_prefixes__is_a_key_authenticated_one(app):
     under = [rule for rule in app.url_map.iter_rules() if rule.rule.startswith(API_PREFIXES)]
     assert under  # the SDK API and OFREP are there
     for rule in under:
-        blueprint = app.blueprints[rule.endpoint.partition(".")[0]]
-        assert blueprint in csrf._exempt_blueprints, rule.rule
+        assert rule.endpoint.partition(".")[0] in API_BLUEPRINTS, rule.rule
+
+
+def test_every_key_authenticated_route__is_under_the_api_prefixes(app):
+    # Outside the prefixes a key-authenticated view would get CSRF checks and cookie sessions.
+    api = [r for r in app.url_map.iter_rules() if r.endpoint.partition(".")[0] in API_BLUEPRINTS]
+    assert {r.endpoint.partition(".")[0] for r in api} == set(API_BLUEPRINTS)
+    for rule in api:
+        assert rule.rule.startswith(API_PREFIXES), rule.rule

@@ -13,10 +13,8 @@ from werkzeug.routing import PathConverter
 from ..clock import utcnow
 from ..services.sdk import ofrep
 from ..services.sdk.parsing import BadRequest, parse_json
-from .sdk_api import json_response, snapshot_cache
+from .key_api import authenticate_key, json_response
 
-# SDKs authenticate by environment key, never by session cookie.
-CSRF_EXEMPT = True
 bp = Blueprint("ofrep", __name__, url_prefix="/ofrep/v1")
 
 
@@ -47,10 +45,8 @@ def authenticate() -> Response | None:
     key = _key_from_headers()
     if not key:
         return json_response({"errorDetails": "Missing environment key"}, 401)
-    resolved = snapshot_cache().resolve(key)
-    if resolved is None:
+    if not authenticate_key(key):
         return json_response({"errorDetails": "Invalid environment key"}, 403)
-    g.key_info, g.bundle = resolved
     return None
 
 

@@ -21,28 +21,16 @@ from ..services.sdk.parsing import (
     parse_json,
     parse_trait_request,
 )
-from ..services.sdk.snapshots import SnapshotCache, app_cache
+from .key_api import authenticate_key, json_response, snapshot_cache
 from .sdk_openapi import OPENAPI
 
-# SDKs authenticate by environment key, never by session cookie.
-CSRF_EXEMPT = True
 bp = Blueprint("sdk_api", __name__, url_prefix="/api/v1")
 
 INVALID_KEY = "Invalid or missing Environment Key"
 
 
-def json_response(payload: Any, status: int = 200) -> Response:
-    """Encode with orjson (fast, and strict about what it emits)."""
-    return Response(orjson.dumps(payload), status=status, mimetype="application/json")
-
-
 def error(status: int, detail: str) -> Response:
     return json_response({"detail": detail}, status)
-
-
-def snapshot_cache() -> SnapshotCache:
-    """Return this worker's snapshot cache."""
-    return app_cache()
 
 
 @bp.before_request
@@ -50,11 +38,8 @@ def authenticate() -> Response | None:
     """Resolve the environment key; 403 for missing, malformed, unknown or revoked keys."""
     if request.endpoint == "sdk_api.openapi":
         return None  # the API description is public
-    key = request.headers.get("X-Environment-Key")
-    resolved = snapshot_cache().resolve(key)
-    if resolved is None:
+    if not authenticate_key(request.headers.get("X-Environment-Key")):
         return error(403, INVALID_KEY)
-    g.key_info, g.bundle = resolved
     return None
 
 
