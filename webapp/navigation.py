@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g, session
+from flask import Flask, g, session
 from flask_login import current_user
 
 from .services import accounts
 
-# Pages appear in the navigation once their blueprint is registered, so later areas plug in
-# without touching the layout. Each endpoint takes ``environment_id``.
+# The navigation's pages; each endpoint takes ``environment_id``.
 NAV_PAGES = (
     ("Users", "users.index"),
     ("Segments", "segments.index"),
     ("Features", "features.index"),
     ("Audit log", "audit.index"),
+    ("My identities", "identities.mine"),
 )
-MY_IDENTITIES = ("My identities", "identities.mine")
 
 
 def init_app(app: Flask) -> None:
@@ -44,14 +43,9 @@ def _navigation_context() -> dict[str, Any]:
     current = environments.get(environment_id) if environment_id is not None else None
     if current is None and environments:
         current = next(iter(environments.values()))
-    pages = [
-        (label, endpoint) for label, endpoint in NAV_PAGES if endpoint in current_app.view_functions
-    ]
-    if MY_IDENTITIES[1] in current_app.view_functions:
-        pages.append(MY_IDENTITIES)
     role = accounts.role_for(current_user, current.project_id) if current is not None else None
     return {
-        "nav_pages": pages,
+        "nav_pages": NAV_PAGES,
         "switcher": switcher,
         "current_environment": current,
         "current_role": role,

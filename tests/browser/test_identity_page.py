@@ -12,10 +12,6 @@ from tests.web.identities.conftest import build_world
 
 pytestmark = pytest.mark.browser
 
-USERS_PAGE_MISSING = (
-    "users.index (the Users page, built by another engineer) is not registered, so the "
-    "trait-search step cannot run; the other steps navigate by URL"
-)
 
 
 def _seed() -> dict[str, Any]:
@@ -27,10 +23,6 @@ def _seed() -> dict[str, Any]:
         "alice": world.alice.identifier,
         "client_key": world.environment.client_key,
     }
-
-
-def _has_users_page(live_server) -> bool:
-    return "users.index" in live_server.app.view_functions
 
 
 def _login(page, live_server, email: str) -> None:
@@ -75,8 +67,6 @@ def _cell(page, name: str, cls: str):
 
 def test_users_search__qa__finds_own_identity_by_trait(live_server, page):
     # Given a QA user whose identity has plan = free
-    if not _has_users_page(live_server):
-        pytest.skip(USERS_PAGE_MISSING)
     seed = live_server.run(_seed)
     _login(page, live_server, "qa@example.com")
     # When they search the Users page by trait and open the result
@@ -90,10 +80,7 @@ def test_identity_page__qa__overrides_undoes_and_edits_traits_in_place(live_serv
     # Given the QA user and their linked identity (plan = free)
     seed = live_server.run(_seed)
     _login(page, live_server, "qa@example.com")
-    if _has_users_page(live_server):
-        _find_by_trait_search(page, live_server, seed)
-    else:
-        page.goto(_detail_url(live_server, seed))  # see USERS_PAGE_MISSING
+    _find_by_trait_search(page, live_server, seed)
     page.wait_for_selector("#flags-table")
     page.evaluate("window.__noFullReload = 'still here'")
     assert _cell(page, "dark_mode", "effective-enabled").inner_text() == "off"

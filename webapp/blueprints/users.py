@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     g,
     make_response,
@@ -93,7 +92,6 @@ def _page_extras(search: dict[str, Any]) -> dict[str, Any]:
         "environment": g.environment,
         "can_edit": can_edit,
         "is_admin": accounts.has_role(current_user, g.project.id, "admin"),
-        "has_detail": "identities.detail" in current_app.view_functions,
         "bulk_form": bulk_form,
         "delete_form": ConfirmForm(),
         "sorts": identity_search.SORTS,

@@ -9,6 +9,7 @@ import pytest
 from tests.factories import identities_make_override, make_identity
 from tests.web.identities.conftest import HX
 from webapp.extensions import db
+from webapp.models import Segment
 from webapp.services import humanize
 from webapp.services.sdk import sdk_service
 from webapp.services.sdk.snapshots import bundle_for_environment
@@ -238,13 +239,10 @@ def test_segments__member__links_or_names_the_segment(client, auth, world):
     auth.login("viewer@example.com")
     html = client.get(world.url(world.bob, "/segments"), headers=HX).get_data(as_text=True)
     assert "Pro users" in html
-    if "segments.detail" in client.application.view_functions:
-        # The Segments page (built by another area) exists: the name links to it
-        from webapp.models import Segment
-
-        segment = db.session.query(Segment).filter_by(name="Pro users").one()
-        href = f"/environments/{world.environment.id}/segments/{segment.id}"
-        assert f'href="{href}"' in html
+    # The name links to the Segments page
+    segment = db.session.query(Segment).filter_by(name="Pro users").one()
+    href = f"/environments/{world.environment.id}/segments/{segment.id}"
+    assert f'href="{href}"' in html
     html = client.get(world.url(world.alice, "/segments"), headers=HX).get_data(as_text=True)
     assert "Pro users" not in html and "In no segment" in html
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -42,7 +42,6 @@ def detail_context(feature_id: int, page: int = 1) -> dict[str, Any]:
             formdata=None, data={"allocations": saved, "version": item.version}
         ),
         "confirm_form": ConfirmForm(),
-        "identity_page": "identities.detail" in current_app.view_functions,
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from ...services.identities.identity_overrides import describe_state
 from ...services.identities.traits import trait_version
@@ -21,21 +21,11 @@ bp = Blueprint("identities", __name__)
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
     return {
-        "has_segment_page": _has_segment_page(),
         "describe_override": describe_state,
         "trait_version": trait_version,
         "inf": float("inf"),
     }
 
-
-def _has_segment_page() -> bool:
-    # The Segments page is built separately; link to it only once it exists with the
-    # arguments this page passes (a mismatch would break url_for, so it is checked).
-    wanted = {"environment_id", "segment_id"}
-    return any(
-        rule.endpoint == "segments.detail" and set(rule.arguments) == wanted
-        for rule in current_app.url_map.iter_rules()
-    )
 
 
 # Deliberately below ``bp``: the view modules decorate it, so they can only be imported once
