@@ -12,9 +12,8 @@ from werkzeug.wrappers import Response
 from ...clock import utcnow
 from ...forms.base import as_text as as_text  # re-exported for the identity views
 from ...htmx import hx_redirect, is_partial_request
-from ...models import Feature, Identity
 from ...services.features import catalog
-from ...services.identities import editing_rights, identity_page
+from ...services.identities import Feature, Identity, editing_rights, identity_page
 
 IDENTITY = "/environments/<id:environment_id>/identities/<id:identity_id>"
 FLAG = IDENTITY + "/flags/<id:feature_id>"

@@ -14,10 +14,9 @@ from ...forms import ConfirmForm
 from ...forms.identities import OptionForm, OverrideValueForm, ToggleOverrideForm
 from ...forms.versions import VersionedDeleteForm
 from ...htmx import is_partial_request
-from ...models import Feature, Identity
 from ...services import values
 from ...services.errors import Conflict, ValidationError
-from ...services.identities import identity_overrides, identity_page
+from ...services.identities import Feature, Identity, identity_overrides, identity_page
 from ...services.identities.identity_overrides import OverrideChange
 from . import bp
 from .common import (

@@ -13,9 +13,8 @@ from ...clock import utcnow
 from ...forms.identities import TraitEditForm, TraitForm
 from ...forms.versions import TokenDeleteForm
 from ...htmx import is_partial_request
-from ...models import Identity
 from ...services.errors import Conflict, ValidationError
-from ...services.identities import editing_rights, identity_page, traits
+from ...services.identities import Identity, editing_rights, identity_page, traits
 from ...services.identities.traits import TraitChange
 from . import bp
 from .common import IDENTITY, TRAIT, as_text, first_error, load_identity, render, to_detail, trigger
