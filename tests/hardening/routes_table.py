@@ -32,6 +32,7 @@ from tests.factories import (
 )
 from tests.hardening.dbdump import dump, restore
 from webapp import create_app
+from webapp.api_paths import API_PREFIXES
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import IdentityOverride, ServerKey, Trait
@@ -39,7 +40,6 @@ from webapp.services.features import catalog, feature_overrides
 from webapp.services.identities import identity_overrides, identity_page, manage
 from webapp.services.identities import traits as trait_service
 
-API_PREFIXES = ("/api/", "/ofrep/")
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 PASSWORD = "password123"
 

@@ -33,6 +33,7 @@ from tests.factories import (
     make_project,
     make_user,
 )
+from webapp.api_paths import API_PREFIXES
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.services import audit, environments, humanize
@@ -53,7 +54,7 @@ PAYLOADS = (SCRIPT, IMG, QUOTE, TEMPLATE, TEXTAREA, JS_URL)
 # Any of these in a response body means a payload was not escaped.
 UNESCAPED = ("<script>alert(1)", "<img src=x", "<svg onload", "'-alert(1)-'", "</textarea><svg")
 # The test walks every GET route except these prefixes (JSON APIs and files).
-SKIPPED_PREFIXES = ("/api/", "/ofrep/", "/static/")
+SKIPPED_PREFIXES = (*API_PREFIXES, "/static/")
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "poster", "data",
                   "hx-get", "hx-post", "hx-put", "hx-delete", "hx-patch"}  # fmt: skip
 JSON_ATTRIBUTES = {"hx-vals", "hx-headers", "hx-request"}

@@ -35,6 +35,7 @@ from tests.factories import (
 )
 from tests.hardening.dbdump import describe_change, dump
 from tests.hardening.hostile_cases import CASES, INJECTED, Case, encode
+from webapp.api_paths import API_PREFIXES
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import ServerKey
@@ -45,7 +46,7 @@ from webapp.services.identities.traits import trait_version
 pytestmark = pytest.mark.databases("sqlite", "postgres")
 
 MIN_CASES = 60
-JSON_PREFIXES = ("/api/", "/ofrep/")
+JSON_PREFIXES = API_PREFIXES
 _TAGS = re.compile(r"<[^>]+>")
 
 
