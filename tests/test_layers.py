@@ -47,5 +47,5 @@ def test_scan__resolves_relative_imports():
     # When its imports are resolved
     found = imported_modules(source)
     # Then they name absolute modules (a relative models import would be caught)
-    assert "webapp.services.identities" in found
+    assert "webapp.services.identities.editing_rights" in found
     assert all(not name.startswith(".") for name in found)
