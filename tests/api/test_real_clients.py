@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from contextlib import ExitStack, contextmanager
 
 import pytest
 from flagsmith import Flagsmith
@@ -25,12 +26,10 @@ GENERATED_IDENTITIES = 300
 pytestmark = pytest.mark.xdist_group("real_clients")
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def live(request, tmp_path_factory):
-    """The demo data served over HTTP, on SQLite (temp file) or PostgreSQL, once per module."""
-    if request.param == "sqlite":
+@contextmanager
+def _serve_demo(database, request, tmp_path_factory):
+    """The demo data served over HTTP, on SQLite (temp file) or PostgreSQL."""
+    if database == "sqlite":
         path = tmp_path_factory.mktemp("live") / "live.sqlite"
         app = make_test_app(f"sqlite:///{path}", SDK_CACHE_TTL=0)
         with app.app_context():
@@ -52,9 +51,33 @@ def live(request, tmp_path_factory):
             ),
         )
         db.session.remove()
-    with serve(app) as url:
-        yield app, f"{url}/api/v1/", keys
-    dispose_engines(app)
+    try:
+        with serve(app) as url:
+            yield app, f"{url}/api/v1/", keys
+    finally:
+        dispose_engines(app)
+
+
+@pytest.fixture(scope="module")
+def live_servers(request, tmp_path_factory):
+    """One seeded live server per database for the whole module, started on first use
+    (whatever order the tests of the two databases run in, each is seeded once)."""
+    servers = {}
+    with ExitStack() as stack:
+
+        def server_for(database):
+            if database not in servers:
+                servers[database] = stack.enter_context(
+                    _serve_demo(database, request, tmp_path_factory)
+                )
+            return servers[database]
+
+        yield server_for
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def live(request, live_servers):
+    return live_servers(request.param)
 
 
 def _flags(flags_object):
