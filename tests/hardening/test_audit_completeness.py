@@ -59,7 +59,13 @@ from webapp.models import AuditEvent, FeatureState, IdentityOverride, ServerKey
 from webapp.services import environments
 from webapp.services.documents import exporting, importing
 from webapp.services.features import catalog, feature_options, feature_overrides
-from webapp.services.identities import editing_rights, identity_overrides, manage, traits
+from webapp.services.identities import (
+    editing_rights,
+    identity_overrides,
+    manage,
+    trait_columns,
+    traits,
+)
 from webapp.services.segments import definitions, segment_overrides
 
 # Audit rules: runs once, on SQLite (see tests/conftest.py).
@@ -135,6 +141,12 @@ CASES: dict[str, Case] = {
             w.env, environments.EnvironmentSettings(True, False, True), w.actor
         ),
     ),  # fmt: skip
+    # The first saved default has nothing before it: a "create" in shape.
+    "identities.trait_columns.save_default": Case(
+        "create",
+        "trait_columns",
+        lambda w, _: trait_columns.save_default(w.actor, w.project.id, w.env.id, ["plan"]),
+    ),
     "features.feature_options.add_option": Case(
         "create",
         "multivariate_option",
