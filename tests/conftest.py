@@ -46,11 +46,12 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
-from tests import hypothesis_profiles
+from tests import hypothesis_profiles, speedups
 from webapp import create_app
 from webapp.extensions import READ_ENGINE_KEY, db
 
 hypothesis_profiles.load()
+speedups.remember_url_builders()
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 REQUIRE_POSTGRES = os.environ.get("FLAGPOST_REQUIRE_POSTGRES") == "1"
@@ -323,7 +324,9 @@ def make_test_app(database_uri: str, **overrides: Any) -> Flask:
     if database_uri.startswith("postgresql"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(TEST_POOL)
     config.update(overrides)
-    return create_app(config)
+    application = create_app(config)
+    application.jinja_env.bytecode_cache = speedups.TEMPLATE_BYTECODE
+    return application
 
 
 @pytest.fixture
@@ -340,8 +343,7 @@ def app(
     schema: PostgresSchema | None = None
     if database == "sqlite":
         application = make_test_app("sqlite://", **app_config)
-        with application.app_context():
-            db.create_all()
+        speedups.create_sqlite_schema(application)
     else:
         schema = request.getfixturevalue("postgres_schema")
         application = make_test_app(schema.url, **app_config)
