@@ -206,9 +206,19 @@ class PostgresSchema:
         self.created = True
 
     def empty(self, app: Flask) -> None:
-        tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+        """Delete every row and restart every sequence, as a fresh schema would be.
+
+        ``DELETE`` (children first) on the few rows a test leaves is about ten times cheaper
+        than ``TRUNCATE``, which rewrites every table's files even when it is empty.
+        """
         with app.app_context(), db.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(text(f'DELETE FROM "{table.name}"'))
+            conn.execute(text(
+                "SELECT setval(c.oid, 1, false) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+            ))  # fmt: skip
 
     def drop(self) -> None:
         with self.admin.begin() as conn:
