@@ -22,8 +22,10 @@ the database behaviour under those pages is covered by the modules that run on b
 may narrow its module's choice with its own marker (``@pytest.mark.databases("postgres")``
 for true concurrency, which SQLite's single writer cannot show).
 
-SQLite tests get a fresh in-memory database. PostgreSQL tests share one schema per test
-process (each xdist worker has its own), emptied before each test. Every engine an app
+SQLite tests get a fresh in-memory database (a copy of an empty schema made once per
+process). PostgreSQL tests share one schema per test process (each xdist worker has its
+own), emptied before each test. What an app costs to create but never differs between
+tests (URL builders, compiled templates) is kept per process: see ``tests/speedups.py``. Every engine an app
 creates is disposed after its test, pools are small, and the PostgreSQL connections the
 suite holds are counted (by ``application_name``): at most ``MAX_CONNECTIONS_PER_PROCESS``
 after any test, none after the suite. The schemas of a run are dropped at its end even when
