@@ -27,6 +27,7 @@ BULK_ACTION_CHOICES = [
     ("delete", "Delete the identities"),
     ("override", "Add an override for a feature"),
     ("remove_overrides", "Remove overrides"),
+    ("erase", "Erase the identities (right to be forgotten)"),
 ]
 
 
