@@ -10,12 +10,14 @@ finds what is there.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.factories import (
     identities_make_link,
@@ -29,9 +31,25 @@ from tests.factories import (
 from tests.hardening.dbdump import dump
 from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import AuditEvent, Environment, Identity, IdentityLink, IdentityOverride, Trait
+from webapp.models import (
+    AuditEvent,
+    Environment,
+    Feature,
+    Identity,
+    IdentityLink,
+    IdentityOverride,
+    Trait,
+    User,
+)
 from webapp.services.errors import NotFound
-from webapp.services.identities import erase, manage, redaction, traits
+from webapp.services.identities import (
+    editing_rights,
+    erase,
+    identity_overrides,
+    manage,
+    redaction,
+    traits,
+)
 
 # Database behaviour (deletes, JSON rewrites, a whole-database dump): SQLite and PostgreSQL.
 pytestmark = pytest.mark.databases("sqlite", "postgres")
@@ -333,3 +351,80 @@ def test_erased_tables__columns_exist_and_identities_come_last(app):
     for name, column in erase.ERASED_TABLES:
         assert column in db.metadata.tables[name].columns, (name, column)
     assert erase.ERASED_TABLES[-1] == ("identities", "id")
+
+
+# ----------------------------------------------------------------------------- a true race
+
+
+def _until_a_connection_waits_on_a_lock(seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    with db.engine.connect() as watcher:
+        while time.monotonic() < deadline:
+            waiting = watcher.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND application_name = current_setting('application_name')"))  # fmt: skip
+            if waiting:
+                return
+            time.sleep(0.005)
+
+
+CHANGES = {
+    "new trait": lambda actor, identity, feature: traits.set_trait(
+        actor, identity, "fresh", "v", "string", utcnow()
+    ),
+    "override": lambda actor, identity, feature: identity_overrides.toggle_override(
+        actor, identity, feature, utcnow(), None
+    ),
+    "link": lambda actor, identity, feature: editing_rights.link_identity(
+        actor, identity, proof=None, email="qa@example.com"
+    ),
+}
+
+
+@pytest.mark.databases("postgres")
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_erase__edit_arrives_while_erasing__refused_with_not_found(app, monkeypatch, change):
+    # Given alice being erased: the erasure holds her row while it rewrites the log
+    project, env, alice, _, _, editor = _world()
+    feature = db.session.scalar(select(Feature).where(Feature.name == "welcome"))
+    ids = (project.id, env.id, alice.id, editor.id, feature.id)
+    db.session.commit()
+    holding = threading.Event()
+    real = redaction.redact_bulk_events
+
+    def slow(*args: Any) -> int:
+        changed = real(*args)
+        holding.set()
+        _until_a_connection_waits_on_a_lock()
+        return changed
+
+    monkeypatch.setattr(redaction, "redact_bulk_events", slow)
+    outcome: list[str] = []
+
+    def erasing() -> None:
+        with app.app_context():
+            erase.erase_identity(None, ids[0], ids[1], ids[2])
+
+    def editing() -> None:
+        with app.app_context():
+            actor = db.session.get(User, ids[3])
+            identity = db.session.get(Identity, ids[2])
+            target = db.session.get(Feature, ids[4])
+            holding.wait(20)
+            # When an editor's change of her arrives meanwhile
+            try:
+                CHANGES[change](actor, identity, target)
+                outcome.append("saved")
+            except NotFound as exc:
+                outcome.append(str(exc))
+            except Exception as exc:  # pragma: no cover - reported by the assertion
+                outcome.append(repr(exc))
+
+    threads = [threading.Thread(target=erasing), threading.Thread(target=editing)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    # Then it waits for the erasure and is refused with the page's message, not a 500
+    assert outcome == ["No such identity: it does not exist in this environment."]
+    assert db.session.get(Identity, ids[2]) is None
