@@ -166,3 +166,21 @@ def test_users_bulk_erase__confirmed__erases_all_matching_and_audits_once(client
     [event] = [e for e in events() if e.action == "bulk_erase"]
     assert event.count == 1 and "plan" not in event.object_label
     assert event.object_label == "1 identity from a search"
+
+
+def test_audit_log__identity_filter_with_the_token__shows_the_erased_identitys_events(
+    client, auth, world
+):
+    # Given changes to alice and to bob, then alice erased
+    auth.login("editor@example.com")
+    for identity in (world.alice, world.bob):
+        data = world.trait_data("plan", identity, value="team", value_type="string")
+        client.put(world.url(identity, "/traits/plan"), data=data, headers=HX)
+    _erase(client, world)
+    [token] = [e.object_label for e in events() if e.action == "erase"]
+    # When the audit log is filtered by her token
+    url = f"/environments/{world.environment.id}/audit?identity={token}"
+    page = client.get(url).get_data(as_text=True)
+    # Then it lists her trait change and her erasure, and nothing of bob
+    assert page.count('class="audit-event"') == 2
+    assert f"plan on {token}" in page and "bob@acme.test" not in page
