@@ -184,3 +184,12 @@ def test_audit_log__identity_filter_with_the_token__shows_the_erased_identitys_e
     # Then it lists her trait change and her erasure, and nothing of bob
     assert page.count('class="audit-event"') == 2
     assert f"plan on {token}" in page and "bob@acme.test" not in page
+
+
+def test_users_bulk_erase__plain_post__redirects_without_the_search(client, auth, world):
+    auth.login("editor@example.com")
+    users = f"/environments/{world.environment.id}/users"
+    data = {"q": "plan = pro", "action": "erase", "expected": "1"}
+    response = client.post(users + "/bulk", data=data)
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(users)  # no ?q=plan…: it may quote the data
