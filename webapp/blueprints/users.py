@@ -245,6 +245,7 @@ def _bulk_request(form: BulkActionForm) -> manage.BulkRequest:
         feature_id=form.feature,
         enabled=bool(form.enabled.data),
         value=form.typed_value if form.action.data == "override" else None,
+        ids=tuple(form.selected.data or ()),
     )
 
 

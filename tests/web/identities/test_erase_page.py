@@ -193,3 +193,60 @@ def test_users_bulk_erase__plain_post__redirects_without_the_search(client, auth
     response = client.post(users + "/bulk", data=data)
     assert response.status_code == 302
     assert response.headers["Location"].endswith(users)  # no ?q=plan…: it may quote the data
+
+
+# ----------------------------------------------------------------------------- selected rows
+
+
+def _users(world) -> str:
+    return f"/environments/{world.environment.id}/users"
+
+
+def test_users_page__editor__each_row_has_a_checkbox_for_the_bulk_form(client, auth, world):
+    auth.login("editor@example.com")
+    body = client.get(_users(world)).get_data(as_text=True)
+    for identity in (world.alice, world.bob):
+        assert f'name="selected" value="{identity.id}" form="bulk-preview-form"' in body
+    assert 'id="bulk-preview-form"' in body
+
+
+def test_users_bulk_erase__selected_rows__previews_and_erases_only_those(client, auth, world):
+    # Given the editor ticked bob (and alice stays unticked)
+    auth.login("editor@example.com")
+    data = {"q": "", "action": "erase", "selected": [str(world.bob.id)]}
+    # When they preview, then confirm
+    preview = client.post(_users(world) + "/bulk/preview", data=data, headers=HX)
+    body = preview.get_data(as_text=True)
+    assert "This affects <strong>1</strong> identity of the 1 selected row" in body
+    assert f'name="selected" type="hidden" value="{world.bob.id}"' in body
+    response = client.post(_users(world) + "/bulk", data={**data, "expected": "1"}, headers=HX)
+    # Then only bob is erased
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert [i.identifier for i in db.session.scalars(select(Identity))] == ["alice@acme.test"]
+
+
+def test_users_bulk__selected_from_another_environment__matches_nothing(client, auth, world):
+    from tests.factories import make_identity
+
+    stranger = make_identity(world.other_environment, "stranger")
+    db.session.commit()
+    auth.login("editor@example.com")
+    data = {"q": "", "action": "erase", "selected": [str(stranger.id)]}
+    body = client.post(_users(world) + "/bulk/preview", data=data, headers=HX).get_data(True)
+    assert "This affects <strong>0</strong> identities" in body
+
+
+@pytest.mark.parametrize(
+    ("selected", "message"),
+    [
+        (["abc"], "Selected identities: “abc” is not a valid id."),
+        ([str(2**31)], "Selected identities not found."),
+        ([",".join(str(i) for i in range(1, 1002))], "Select at most 1,000 identities at once."),
+    ],
+)
+def test_users_bulk__bad_selection__422_inline_message(client, auth, world, selected, message):
+    auth.login("editor@example.com")
+    data = {"q": "", "action": "erase", "selected": selected}
+    response = client.post(_users(world) + "/bulk/preview", data=data, headers=HX)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)

@@ -214,9 +214,14 @@ class BulkRequest:
     feature_id: int | None = None
     enabled: bool = False
     value: TypedValue = None
+    # Rows the user ticked: the action applies to those the search matches (none: all).
+    ids: tuple[int, ...] = ()
 
     def describe(self) -> dict[str, Any]:
-        return {"query": self.query, "has_overrides": self.has_overrides}
+        described: dict[str, Any] = {"query": self.query, "has_overrides": self.has_overrides}
+        if self.ids:
+            described["selected"] = len(self.ids)
+        return described
 
 
 def _feature(project_id: int, feature_id: int | None) -> Feature | None:
@@ -229,6 +234,8 @@ def _clauses(environment_id: int, request: BulkRequest) -> list[ColumnElement[bo
     if request.action == "override" and request.feature_id is None:
         raise ValidationError("Choose the feature to override.", "feature_id")
     clauses = filter_clauses(environment_id, parse_query(request.query), request.has_overrides)
+    if request.ids:
+        clauses.append(Identity.id.in_(request.ids))
     if request.action == "remove_overrides":
         having = [IdentityOverride.identity_id == Identity.id]
         if request.feature_id is not None:
