@@ -62,8 +62,30 @@ def test_erase__from_identity_page_and_bulk__confirmed_then_gone_and_audited_by_
     expect(page.locator("#bulk-count")).to_contain_text("This affects 1 identity")
     page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     page.click("#bulk-confirm")
-    # Then the confirmation named the count, and bob is gone
-    expect(page.locator("#bulk-done")).to_contain_text("1 identity changed")
+    # Then the confirmation named the count, and bob is gone (the results refresh)
+    expect(page.locator("#users-results")).to_contain_text("No identities found.")
     assert "1 identity. This cannot be undone." in questions[-1]
     page.goto(f"{env_url}/users")
     expect(page.locator("#users-results")).not_to_contain_text("bob@acme.test")
+
+
+def test_bulk_erase__ticked_row__only_that_identity_is_erased(live_server: Any, page: Any) -> None:
+    seed = live_server.run(_seed)
+    env_url = f"{live_server.url}/environments/{seed['env']}"
+    _login(page, live_server, "editor@example.com")
+    # Given the Users page with alice ticked
+    page.goto(f"{env_url}/users")
+    page.check(f"#select-{seed['alice']}")
+    # When the editor counts, then confirms, an erasure
+    page.select_option("#bulk-panel select[name=action]", "erase")
+    page.click("#bulk-preview")
+    expect(page.locator("#bulk-count")).to_contain_text(
+        "This affects 1 identity of the 1 selected row"
+    )
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#bulk-confirm")
+    # Then alice is gone and bob is still listed (the results refresh)
+    expect(page.locator("#users-results")).not_to_contain_text("alice@acme.test")
+    page.goto(f"{env_url}/users")
+    expect(page.locator("#users-results")).to_contain_text("bob@acme.test")
+    expect(page.locator("#users-results")).not_to_contain_text("alice@acme.test")
