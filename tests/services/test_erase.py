@@ -10,6 +10,7 @@ finds what is there.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from datetime import timedelta
@@ -428,3 +429,25 @@ def test_erase__edit_arrives_while_erasing__refused_with_not_found(app, monkeypa
     # Then it waits for the erasure and is refused with the page's message, not a 500
     assert outcome == ["No such identity: it does not exist in this environment."]
     assert db.session.get(Identity, ids[2]) is None
+
+
+def test_prune__batches__bulk_searches_quoting_them_redacted_in_every_batch(app):
+    # Given three stale identities, each quoted by a bulk action's search
+    project = make_project("Demo")
+    env = make_environment(project, "Production")
+    editor = make_user("editor@example.com", "editor", project)
+    names = [f"quoted-{i}@example.test" for i in range(3)]
+    for name in names:
+        _age(make_identity(env, name), 40)
+    db.session.commit()
+    for name in names:
+        request = manage.BulkRequest(action="remove_overrides", query=f'"{name}"')
+        manage.apply_bulk(editor, project.id, env.id, request, 0)
+    # When they are pruned one per batch
+    erase.prune_identities(30, utcnow(), dry_run=False, batch_size=1)
+    # Then no search names any of them any more
+    labels = db.session.scalars(
+        select(AuditEvent.object_label).where(AuditEvent.action == "bulk_remove_overrides")
+    ).all()
+    assert len(labels) == 3
+    assert all(re.fullmatch(r"search “\"erased:[0-9a-f]{16}\"”", label) for label in labels), labels

@@ -66,6 +66,9 @@ def erasure_secret() -> bytes:
 class _Batch:
     tokens: list[str] = field(default_factory=list)
     overrides: int = 0
+    # The environment's bulk events, found once per run (retention reuses them batch after
+    # batch instead of scanning the environment's log each time).
+    bulk_events: list[int] | None = None
 
 
 def _rows_of(environment_id: int, ids: Sequence[int]) -> list[tuple[int, str]]:
@@ -98,7 +101,9 @@ def _erase_batch(environment_id: int, ids: Sequence[int], secret: bytes, into: _
         if text:
             by_id[identity_id].values.add(text)
     redaction.redact_identity_events(secret, environment_id, erased)
-    redaction.redact_bulk_events(environment_id, erased)
+    if into.bulk_events is None:
+        into.bulk_events = redaction.bulk_event_ids(environment_id)
+    redaction.redact_bulk_events(into.bulk_events, erased)
     into.overrides += _count(IdentityOverride.identity_id.in_(found))
     identifiers = [who.identifier for who in erased]
     for name, column in ERASED_TABLES:
@@ -294,6 +299,7 @@ def _prune_environment(
     event: AuditEvent | None = None
     count = 0
     listed: list[str] = []  # at most MAX_LISTED tokens are kept, not one per identity
+    bulk_events: list[int] | None = None
     while True:
         ids = list(
             db.session.scalars(
@@ -302,8 +308,9 @@ def _prune_environment(
         )
         if not ids:
             return count
-        batch = _Batch()
+        batch = _Batch(bulk_events=bulk_events)
         _erase_batch(env_id, ids, secret, batch)
+        bulk_events = batch.bulk_events
         count += len(batch.tokens)
         listed.extend(batch.tokens[: MAX_LISTED + 1 - len(listed)])
         if event is None:

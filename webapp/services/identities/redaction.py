@@ -131,6 +131,7 @@ def redact_identity_events(secret: bytes, environment_id: int, erased: Sequence[
         select(AuditEvent.identity_id, AuditEvent.object_label).where(
             AuditEvent.environment_id == environment_id,
             AuditEvent.object_type == "identity",
+            AuditEvent.action.in_(("create", "delete")),
             AuditEvent.object_label.in_(list(by_label)),
             AuditEvent.identity_id.is_not(None),
         )
@@ -153,11 +154,27 @@ def redact_identity_events(secret: bytes, environment_id: int, erased: Sequence[
     return len(events)
 
 
-def redact_bulk_events(environment_id: int, erased: Sequence[Erased]) -> int:
+def bulk_event_ids(environment_id: int) -> list[int]:
+    """Return the ids of the environment's bulk events (their labels quote searches)."""
+    return list(
+        db.session.scalars(
+            select(AuditEvent.id).where(
+                AuditEvent.environment_id == environment_id,
+                AuditEvent.identity_id.is_(None),
+                AuditEvent.action.like("bulk\\_%", escape="\\"),
+            )
+        )
+    )
+
+
+def redact_bulk_events(event_ids: Sequence[int], erased: Sequence[Erased]) -> int:
     """Replace the erased identifiers and distinctive trait values in bulk events' searches.
 
+    :param event_ids: from ``bulk_event_ids``.
     :return: the number of events rewritten.
     """
+    if not event_ids or not erased:
+        return 0
     replacements: dict[str, str] = {}
     for who in erased:
         for text in who.values:
@@ -165,8 +182,6 @@ def redact_bulk_events(environment_id: int, erased: Sequence[Erased]) -> int:
                 replacements.setdefault(text, who.token)
         replacements[who.identifier] = who.token
     replacements = {text: token for text, token in replacements.items() if text}
-    if not replacements:
-        return 0
     pattern = re.compile(
         "|".join(
             rf"(?<!\w){re.escape(text)}(?!\w)"
@@ -174,13 +189,7 @@ def redact_bulk_events(environment_id: int, erased: Sequence[Erased]) -> int:
         )
     )
     changed = 0
-    for event in db.session.scalars(
-        select(AuditEvent).where(
-            AuditEvent.environment_id == environment_id,
-            AuditEvent.identity_id.is_(None),
-            AuditEvent.action.like("bulk\\_%", escape="\\"),
-        )
-    ):
+    for event in db.session.scalars(select(AuditEvent).where(AuditEvent.id.in_(event_ids))):
         state = {"label": event.object_label, "before": event.before, "after": event.after}
         redacted = _replace_strings(state, pattern, replacements)
         if redacted != state:
