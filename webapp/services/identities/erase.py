@@ -34,6 +34,7 @@ from ...models import (
 from ...models.base import sha256_hex
 from .. import audit, humanize, revisions
 from ..errors import NotFound, ValidationError
+from ..locking import IDENTITY_GONE
 from . import redaction
 
 # (table, column): the rows of an identity that erasure deletes, children first. The column
@@ -141,6 +142,9 @@ def erase_identity(
     :return: the token that now stands for the identity in the audit log.
     :raises NotFound: when it does not exist in this environment (or was erased meanwhile).
     """
+    if not _rows_of(environment_id, [identity_id]):  # locked from here on: counts hold
+        db.session.rollback()
+        raise NotFound(IDENTITY_GONE)
     counts = {
         "traits": _count(Trait.identity_id == identity_id),
         "overrides": _count(IdentityOverride.identity_id == identity_id),
@@ -148,9 +152,6 @@ def erase_identity(
     }
     batch = _Batch()
     _erase_batch(environment_id, [identity_id], erasure_secret(), batch)
-    if not batch.tokens:
-        db.session.rollback()
-        raise NotFound("No such identity: it does not exist in this environment.")
     [token] = batch.tokens
     audit.record(
         actor,
