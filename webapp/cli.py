@@ -1,5 +1,6 @@
 """Command-line interface: ``flask create-user``, ``flask seed-demo``, ``flask demo-logins``,
-``flask import-environment``, ``flask export-environment`` and ``flask cleanup-overrides``."""
+``flask import-environment``, ``flask export-environment``, ``flask cleanup-overrides``,
+``flask erase-identity`` and ``flask prune-identities``."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from flask import Flask, current_app
 
 from .clock import utcnow
 from .models import ROLES
-from .services import accounts, demo, documents, environments
+from .services import accounts, demo, documents, environments, humanize
 from .services.errors import NotFound, ValidationError
-from .services.identities import identity_overrides
+from .services.identities import erase, identity_overrides
 
 DEMO_LOGINS_FILE = "demo_logins.txt"
 
@@ -29,6 +30,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(import_environment_command)
     app.cli.add_command(export_environment_command)
     app.cli.add_command(cleanup_overrides_command)
+    app.cli.add_command(erase_identity_command)
+    app.cli.add_command(prune_identities_command)
 
 
 @click.command("create-user")
@@ -167,3 +170,59 @@ def cleanup_overrides_command() -> None:
     """Delete expired identity overrides (recorded as one audit event); run it periodically."""
     count = identity_overrides.cleanup_expired(utcnow())
     click.echo(f"Removed {count} expired identity override{'' if count == 1 else 's'}.")
+
+
+@click.command("erase-identity")
+@click.argument("key")
+@click.argument("identifier")
+def erase_identity_command(key: str, identifier: str) -> None:
+    """Erase an identity (right to be forgotten) by environment key and identifier.
+
+    Deletes it with its traits, overrides and links, and replaces its identifier and trait
+    values in the audit log by an erased:… code (audited as a system action).
+    """
+    try:
+        environment, identity_id = erase.find_by_key(key, identifier)
+        token = erase.erase_identity(None, environment.project_id, environment.id, identity_id)
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Erased the identity; the audit log now calls it {token}.")
+
+
+@click.command("prune-identities")
+@click.option(
+    "--not-seen-days",
+    "days",
+    type=int,
+    required=True,
+    help="Erase identities whose SDK last identified them this many days ago or more.",
+)
+@click.option(
+    "--environment",
+    "key",
+    default=None,
+    help="Only this environment (its client-side or server-side key).",
+)
+@click.option("--dry-run", is_flag=True, help="Only count them (the default without --yes).")
+@click.option("--yes", is_flag=True, help="Erase them (after a dry run showed the count).")
+def prune_identities_command(days: int, key: str | None, dry_run: bool, yes: bool) -> None:
+    """Erase identities not seen for N days (retention); counts only, unless --yes."""
+    if dry_run and yes:
+        raise click.UsageError("Choose --dry-run or --yes, not both.")
+    environment_id = None
+    try:
+        if key is not None:
+            environment_id = erase.find_environment(key).id
+        result = erase.prune_identities(
+            days, utcnow(), dry_run=not yes, environment_id=environment_id
+        )
+    except (NotFound, ValidationError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    since = result.cutoff.strftime("%Y-%m-%d %H:%M UTC")
+    found = humanize.plural(result.total, "identity")
+    if result.dry_run:
+        click.echo(f"Dry run: {found} not seen since {since} would be erased.")
+        if result.total:
+            click.echo("Run again with --yes to erase them.")
+    else:
+        click.echo(f"Erased {found} not seen since {since}.")

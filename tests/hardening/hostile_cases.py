@@ -694,8 +694,22 @@ ENVIRONMENT_CASES = [
          "must not contain NUL characters", htmx=True),
 ]
 
+# --- Erase (issue 18): a missing identity, another environment's, a stale bulk count
+ERASE_CASES = [
+    Case("erase-unknown-id", "POST", ENV + "/identities/999999/erase", 404,
+         "does not exist in this environment", form={}, htmx=True),
+    Case("erase-other-environment", "POST", ENV + "/identities/$bob/erase", 404,
+         "does not exist in this environment", form={}, htmx=True),
+    Case("bulk-erase-stale-count", "POST", USERS + "/bulk", 422,
+         "The search now matches 1 identity, not 5", form={"q": "", "action": "erase",
+                                                            "expected": "5"}, htmx=True),
+    Case("bulk-erase-malformed-query", "POST", USERS + "/bulk/preview", 422, "Unclosed quote",
+         form={"q": 'plan = "pro', "action": "erase"}, htmx=True),
+]
+
 DASHBOARD_CASES = (
     LOGIN_CASES + FEATURE_CASES + SEGMENT_CASES + IDENTITY_CASES + ENVIRONMENT_CASES
+    + ERASE_CASES
 )
 CASES: list[Case] = SDK_CASES + DASHBOARD_CASES
 

@@ -172,6 +172,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("identities.mine", "GET"): R(VIEWER),
     # Editors and admins have no linked identity, so their reset removes nothing.
     ("identities.reset_mine", "POST"): R(QA, quiet_for=("editor", "admin")),
+    # Erase (issue 18): editors and admins, like deleting; QA users not even on their own.
+    ("identities.erase_identity", "POST"): R(EDITOR),
     # Segments page
     ("segments.index", "GET"): R(VIEWER),
     ("segments.detail", "GET"): R(VIEWER),

@@ -61,6 +61,7 @@ from webapp.services.documents import exporting, importing
 from webapp.services.features import catalog, feature_options, feature_overrides
 from webapp.services.identities import (
     editing_rights,
+    erase,
     identity_overrides,
     manage,
     trait_columns,
@@ -116,6 +117,11 @@ def _changed_value(w: W) -> int:
 
 def _expire_override(w: W) -> None:
     identities_make_override(w.bob, w.colour, True, "old", expires_at=utcnow() - timedelta(days=1))
+    db.session.commit()
+
+
+def _age(identity: Any, days: int) -> None:
+    identity.last_seen_at = utcnow() - timedelta(days=days)
     db.session.commit()
 
 
@@ -255,6 +261,21 @@ CASES: dict[str, Case] = {
         identity="bob",
         call=lambda w, _: manage.delete_identity(w.actor, w.project.id, w.env.id, w.bob.id),
     ),  # fmt: skip
+    # Erasure (issue 18): one event naming only the erased:… token; bulk: one with the count.
+    "identities.erase.erase_identity": Case(
+        "delete",
+        "identity",
+        identity="bob",
+        call=lambda w, _: erase.erase_identity(w.actor, w.project.id, w.env.id, w.bob.id),
+    ),  # fmt: skip
+    "identities.erase.erase_identities": Case(
+        "delete",
+        "identity",
+        count=2,
+        call=lambda w, _: erase.erase_identities(
+            w.actor, w.project.id, w.env.id, [w.alice.id, w.bob.id]
+        ),
+    ),  # fmt: skip
     "identities.identity_overrides.choose_option": Case(
         "create",
         "identity_override",
@@ -392,6 +413,14 @@ SYSTEM: dict[str, Case] = {
         actor=False,
         prepare=lambda w: _expire_override(w),
         call=lambda w, _: identity_overrides.cleanup_expired(utcnow()),
+    ),  # fmt: skip
+    # The CLI's retention: one event per environment; its count is the identities erased.
+    "identities.erase.prune_identities": Case(
+        "delete",
+        "identity",
+        actor=False,
+        prepare=lambda w: _age(w.bob, days=40),
+        call=lambda w, _: erase.prune_identities(30, utcnow(), dry_run=False),
     ),  # fmt: skip
     # The CLI's import: one event for the document; its count is the items imported.
     "documents.importing.import_environment_document": Case(

@@ -486,3 +486,25 @@ def test_search_box__payload__echoed_escaped_in_input(
         # Then the box shows it again, attribute-escaped
         assert f'value="{shown(IMG)}"' in body, endpoint
         assert markup_problems(body) == []
+
+
+# ---- Erase (issue 18): after erasing the hostile identity, its page's confirmation, the
+# flash and the redacted audit log (with the bulk preview quoting a hostile search) are text.
+def test_erase__hostile_identity__pages_after_erasure_render_as_text(
+    admin_client: FlaskClient, world: HostileWorld
+) -> None:
+    env, identity = world.env, world.identity
+    page = admin_client.get(f"/environments/{env}/identities/{identity}").get_data(as_text=True)
+    assert 'id="erase-identity"' in page and markup_problems(page) == []
+    preview = admin_client.post(f"/environments/{env}/users/bulk/preview",
+                                data={"q": json.dumps(IMG), "action": "erase"},
+                                headers={"HX-Request": "true"})  # fmt: skip
+    shown_preview = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and str(escape(IMG)) in shown_preview
+    assert markup_problems(shown_preview) == []
+    response = admin_client.post(f"/environments/{env}/identities/{identity}/erase")
+    assert response.status_code == 302
+    for url in (response.headers["Location"], f"/environments/{env}/audit"):
+        body = admin_client.get(url).get_data(as_text=True)
+        assert "erased:" in body, url
+        assert markup_problems(body) == [], url

@@ -245,6 +245,7 @@ def _bulk_request(form: BulkActionForm) -> manage.BulkRequest:
         feature_id=form.feature,
         enabled=bool(form.enabled.data),
         value=form.typed_value if form.action.data == "override" else None,
+        ids=tuple(form.selected.data or ()),
     )
 
 
@@ -293,7 +294,9 @@ def bulk_apply(environment_id: int) -> Response:
     message = f"{dict(form.action.choices)[form.action.data]}: {changed}."
     if not is_partial_request():
         flash(message, "success")
-        return redirect(url_for("users.index", environment_id=environment_id, q=form.q.data))
+        # After an erasure the search is not carried on: it may quote the erased data.
+        q = None if form.action.data == "erase" else form.q.data
+        return redirect(url_for("users.index", environment_id=environment_id, q=q))
     body = render_template(
         "users/_bulk.html", bulk_form=form, environment=g.environment, done=message
     )

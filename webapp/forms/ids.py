@@ -86,10 +86,14 @@ class IdListField(StringField):  # type: ignore[misc]
     def process_formdata(self, valuelist: list[Any]) -> None:
         if valuelist:
             self.data = []
-            parts = [part for part in str(valuelist[0]).split(",") if part.strip()]
-            self.data = [read_id(self, part) for part in parts]
+            self.data = [read_id(self, part) for part in _parts(valuelist)]
 
     def _value(self) -> str:
         if self.raw_data:
-            return str(self.raw_data[0])
+            return ",".join(_parts(self.raw_data))
         return ",".join(str(n) for n in self.data or [])
+
+
+def _parts(valuelist: list[Any]) -> list[str]:
+    # Several values (checkboxes of one name) count as one list, like "3,1,2".
+    return [part for raw in valuelist for part in str(raw).split(",") if part.strip()]

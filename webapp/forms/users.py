@@ -20,13 +20,15 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from ..services import errors, humanize, values
 from .base import FlaskForm
-from .ids import IdSelectField
+from .ids import IdListField, IdSelectField
 
+MAX_SELECTED = 1000
 VALUE_TYPES = [SelectChoice(kind, values.KIND_LABELS[kind]) for kind in values.FLAG_KINDS]
 BULK_ACTION_CHOICES = [
     ("delete", "Delete the identities"),
     ("override", "Add an override for a feature"),
     ("remove_overrides", "Remove overrides"),
+    ("erase", "Erase the identities (right to be forgotten)"),
 ]
 
 
@@ -59,6 +61,12 @@ class BulkActionForm(FlaskForm):  # type: ignore[misc]
     # No Optional(): an empty value must still be checked against its type.
     value = StringField("Value", validators=[Length(max=values.FLAG_STRING_MAX)])
     expected = IntegerField(validators=[Optional(), NumberRange(min=0)])
+    # Rows ticked on the results page: the action then applies to those of the search only.
+    selected = IdListField("Selected identities")
+
+    def validate_selected(self, field: Any) -> None:
+        if len(field.data or []) > MAX_SELECTED:
+            raise ValidationError(f"Select at most {MAX_SELECTED:,} identities at once.")
 
     def validate_feature_id(self, field: Any) -> None:
         if self.action.data == "override" and field.data is None and not field.errors:

@@ -15,6 +15,7 @@ from ..models import AuditEvent, Environment, Identity
 from ..models.base import sha256_hex
 from . import humanize, values
 from .errors import ValidationError
+from .identities.redaction import ERASED_PREFIX
 
 PAGE_SIZE = 50
 # The environment filter's value for "project-level events only" (features, segments).
@@ -126,7 +127,10 @@ def _conditions(environment: Environment, filters: AuditFilters) -> list[Any]:
         conditions.append(AuditEvent.actor_label == filters.actor)
     if filters.object_type:
         conditions.append(AuditEvent.object_type == filters.object_type)
-    if filters.identity:
+    if filters.identity.startswith(ERASED_PREFIX):
+        # An erased identity is named by its token in the label of every event it had.
+        conditions.append(AuditEvent.object_label.contains(filters.identity, autoescape=True))
+    elif filters.identity:
         conditions.append(AuditEvent.identity_id.in_(_identity_ids(environment, filters.identity)))
     if filters.since is not None:
         conditions.append(AuditEvent.created_at >= filters.since)

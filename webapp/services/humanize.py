@@ -46,6 +46,10 @@ ACTION_LABELS: Mapping[str, str] = {
     "bulk_delete": "deleted (bulk action)",
     "bulk_override": "overrode a flag on (bulk action)",
     "bulk_remove_overrides": "removed overrides from (bulk action)",
+    # Erasure (right to be forgotten) and retention: the label is the erased:… token.
+    "erase": "erased",
+    "bulk_erase": "erased (bulk action)",
+    "prune": "erased (retention)",
 }
 
 # Audit object type -> its name for people. audit.record refuses a type missing here.

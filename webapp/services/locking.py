@@ -23,3 +23,18 @@ def relock(row: Any, missing: str) -> None:
         db.session.refresh(row, with_for_update=True)
     except InvalidRequestError:  # refresh finds no row: deleted meanwhile
         raise NotFound(missing) from None
+
+
+IDENTITY_GONE = "No such identity: it does not exist in this environment."
+
+
+def lock_identity(identity: Any) -> None:
+    """Lock an identity's row before changing its traits, overrides or links.
+
+    An erasure holding it (identities/erase.py) finishes first; the change then finds the
+    identity gone and is refused with the page's usual message, instead of failing on a
+    foreign key (a 500) when it inserts a row for an identity that no longer exists.
+
+    :raises NotFound: when the identity was erased or deleted meanwhile
+    """
+    relock(identity, IDENTITY_GONE)

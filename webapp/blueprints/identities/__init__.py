@@ -2,7 +2,8 @@
 
 The views live in submodules that register themselves on ``bp``: ``pages`` (the page and
 its read-only partials), ``overrides`` (override actions and undo), ``traits`` (the traits
-card and inline trait editing) and ``links`` ("This is me", My identities and its reset);
+card and inline trait editing), ``erasure`` (erase the identity) and ``links``
+("This is me", My identities and its reset);
 ``common`` holds the URL rules and helpers they share.
 """
 
@@ -33,4 +34,4 @@ def _template_helpers() -> dict[str, Any]:
 # sorted on purpose: this keeps the single module's rule order, which decides the endpoint an
 # automatic OPTIONS request to a shared path (trait row/update/delete, override put/delete)
 # is matched to.
-from . import pages, overrides, traits, links  # noqa: E402, F401  # isort: skip
+from . import pages, overrides, traits, links, erasure  # noqa: E402, F401  # isort: skip

@@ -20,6 +20,7 @@ from ...extensions import db
 from ...models import Environment, Identity, IdentityLink, Trait, User
 from .. import accounts, audit
 from ..errors import Forbidden, NotFound, ValidationError
+from ..locking import lock_identity
 
 EMAIL_TRAIT = "email"
 # Blanks an app or a person may leave around an address: ASCII whitespace only. Other
@@ -297,6 +298,7 @@ def link_identity(
         raise ValidationError(
             "Type the identity's identifier exactly to confirm it is you.", field="proof"
         )
+    lock_identity(identity)  # an erasure meanwhile: NotFound, not a foreign key error
     existing = _link_of(target, identity.id)
     if existing is not None:
         if is_editor and target.id != actor.id and not _vouched(existing):

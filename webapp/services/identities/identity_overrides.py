@@ -30,6 +30,7 @@ from ...models import (
 )
 from .. import audit, humanize, revisions
 from ..errors import Conflict, NotFound, Stale, ValidationError
+from ..locking import lock_identity
 from . import editing_rights
 from .identity_page import changed_names, effective_flags
 from .override_input import expiry_from_choice as expiry_from_choice
@@ -183,6 +184,7 @@ def _commit_change(
     A ``version`` other than the stored one (0: none stored) refuses the change.
     """
     editing_rights.ensure_can_edit(actor, identity)
+    lock_identity(identity)  # before any override row: the order an erasure locks in
     before_flags = effective_flags(identity, now)
     row = _current(identity.id, feature.id)
     before = snapshot(row)
@@ -235,6 +237,7 @@ def toggle_override(
     :raises Forbidden: when the actor may not edit the identity
     """
     editing_rights.ensure_can_edit(actor, identity)
+    lock_identity(identity)  # before any override row: the order an erasure locks in
     row = _active_row(identity, feature, now)
     if row is not None:
         after = _state(not row.enabled, row.value, expires_at, row.option_id)
@@ -261,6 +264,7 @@ def set_override_value(
     :raises Forbidden: when the actor may not edit the identity
     """
     editing_rights.ensure_can_edit(actor, identity)
+    lock_identity(identity)  # before any override row: the order an erasure locks in
     row = _active_row(identity, feature, now)
     enabled = row.enabled if row is not None else _inherited(identity, feature, now)[0]
     after = _state(enabled, value, expires_at)
@@ -285,6 +289,7 @@ def choose_option(
     :raises ValidationError: when the option is not one of the feature's
     """
     editing_rights.ensure_can_edit(actor, identity)
+    lock_identity(identity)  # before any override row: the order an erasure locks in
     option = db.session.get(MultivariateOption, option_id)
     if option is None or option.feature_id != feature.id:
         raise ValidationError("Choose one of this feature's options.", field="option_id")
@@ -305,6 +310,7 @@ def remove_override(
     :raises NotFound: when there is no override
     """
     editing_rights.ensure_can_edit(actor, identity)
+    lock_identity(identity)  # before any override row: the order an erasure locks in
     if _current(identity.id, feature.id) is None:
         raise NotFound("This identity has no override for this feature.")
     return _commit_change(actor, identity, feature, "remove", None, now, version)
@@ -325,6 +331,7 @@ def undo_change(actor: User, identity: Identity, event_id: int, now: datetime) -
     :raises Forbidden: when the actor may not edit the identity
     """
     editing_rights.ensure_can_edit(actor, identity)
+    lock_identity(identity)  # before any override row: the order an erasure locks in
     event = db.session.get(AuditEvent, event_id)
     if event is None or event.identity_id != identity.id or event.object_type != OBJECT_TYPE:
         raise NotFound("Nothing to undo.")

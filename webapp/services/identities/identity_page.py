@@ -28,6 +28,7 @@ from ...evaluation import (
 from ...extensions import db
 from ...models import AuditEvent, Feature, Identity, Segment, Trait, TypedValue, User
 from ..errors import NotFound
+from ..locking import IDENTITY_GONE
 from ..sdk import sdk_service
 from ..sdk.snapshots import EnvironmentBundle, bundle_for_environment
 from . import editing_rights
@@ -91,7 +92,7 @@ def get_identity(environment_id: int, identity_id: int) -> Identity:
     """
     identity = db.session.get(Identity, identity_id)
     if identity is None or identity.environment_id != environment_id:
-        raise NotFound("No such identity: it does not exist in this environment.")
+        raise NotFound(IDENTITY_GONE)
     return identity
 
 

@@ -21,7 +21,7 @@ from ...models.identity import IDENTIFIER_MAX
 from .. import audit, humanize, revisions
 from ..errors import ValidationError
 from ..features import catalog
-from . import trait_columns
+from . import erase, trait_columns
 from .identity_page import get_identity
 from .search import count_exact, filter_clauses, parse_query
 
@@ -201,7 +201,7 @@ def _delete_ids(ids: Sequence[int]) -> None:
 # ----------------------------------------------------------------------------- bulk
 
 
-BULK_ACTIONS = ("delete", "override", "remove_overrides")
+BULK_ACTIONS = ("delete", "override", "remove_overrides", "erase")
 
 
 @dataclass(frozen=True)
@@ -214,9 +214,14 @@ class BulkRequest:
     feature_id: int | None = None
     enabled: bool = False
     value: TypedValue = None
+    # Rows the user ticked: the action applies to those the search matches (none: all).
+    ids: tuple[int, ...] = ()
 
     def describe(self) -> dict[str, Any]:
-        return {"query": self.query, "has_overrides": self.has_overrides}
+        described: dict[str, Any] = {"query": self.query, "has_overrides": self.has_overrides}
+        if self.ids:
+            described["selected"] = len(self.ids)
+        return described
 
 
 def _feature(project_id: int, feature_id: int | None) -> Feature | None:
@@ -229,6 +234,8 @@ def _clauses(environment_id: int, request: BulkRequest) -> list[ColumnElement[bo
     if request.action == "override" and request.feature_id is None:
         raise ValidationError("Choose the feature to override.", "feature_id")
     clauses = filter_clauses(environment_id, parse_query(request.query), request.has_overrides)
+    if request.ids:
+        clauses.append(Identity.id.in_(request.ids))
     if request.action == "remove_overrides":
         having = [IdentityOverride.identity_id == Identity.id]
         if request.feature_id is not None:
@@ -257,7 +264,7 @@ def apply_bulk(
     :return: the number of identities affected.
     :raises ValidationError: malformed request, or a result that no longer has ``expected`` rows.
     """
-    feature = _feature(project_id, request.feature_id)
+    feature = None if request.action == "erase" else _feature(project_id, request.feature_id)
     # The ids are read once, so each step changes exactly the rows that were counted (a step
     # may change what the query matches, e.g. deleting traits the query tests).
     ids = list(db.session.scalars(select(Identity.id).where(*_clauses(environment_id, request))))
@@ -268,6 +275,9 @@ def apply_bulk(
             "check the new count and confirm again.",
             "expected",
         )
+    if request.action == "erase":
+        # Audited there without the search, which may quote the erased data.
+        return erase.erase_identities(actor, project_id, environment_id, ids)
     after = _run_bulk(actor, environment_id, request, feature, ids)
     audit.record(
         actor,

@@ -22,6 +22,7 @@ from ...models import Identity, Trait, User
 from ...models.base import value_type_of
 from .. import audit, humanize, values
 from ..errors import NotFound, Stale
+from ..locking import lock_identity
 from . import editing_rights
 from .identity_page import changed_names, effective_flags
 
@@ -123,6 +124,7 @@ def set_trait(
     :raises Conflict: when the trait changed since (the refused attempt is audited)
     """
     editing_rights.ensure_can_edit(actor, identity)
+    lock_identity(identity)
     values.check_trait_key(key)
     value = values.parse_value(kind, raw_value, values.TRAIT)
     trait = _locked(identity, key)
@@ -153,6 +155,7 @@ def delete_trait(
     :raises Conflict: when the trait changed since (the refused attempt is audited)
     """
     editing_rights.ensure_can_edit(actor, identity)
+    lock_identity(identity)
     trait = _locked(identity, key)
     if trait is None:
         raise NotFound(f"No trait {humanize.value_text(key)} on this identity.")
