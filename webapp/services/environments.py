@@ -20,6 +20,7 @@ from ..models import (
 )
 from . import audit
 from .errors import NotFound, ValidationError
+from .sdk.snapshots import app_cache
 
 
 @dataclass(frozen=True)
@@ -160,4 +161,6 @@ def revoke_server_key(environment: Environment, key_id: int, actor: User | None)
         )
         environment.bump_revision()
         db.session.commit()
+    # This worker stops honouring it at once; other workers on their next check (0.5 s).
+    app_cache().forget_key(key.key)
     return key
