@@ -32,7 +32,9 @@ def environment(environment_id: int) -> str:
 
 
 def _environment_page(
-    key_form: ServerKeyForm, settings_form: EnvironmentSettingsForm | None = None
+    key_form: ServerKeyForm,
+    settings_form: EnvironmentSettingsForm | None = None,
+    new_key: object = None,
 ) -> str:
     summary = environments.summarise(g.environment)
     is_admin = accounts.has_role(current_user, g.project.id, "admin")
@@ -45,6 +47,7 @@ def _environment_page(
         confirm_form=ConfirmForm(),
         settings_form=settings_form or EnvironmentSettingsForm(formdata=None, obj=settings),
         links=editing_rights.environment_links(g.environment) if is_admin else [],
+        new_key=new_key,
     )
 
 
@@ -68,8 +71,8 @@ def update_settings(environment_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/environments/<id:environment_id>/server-keys")
 @role_required("admin")
-def create_server_key(environment_id: int) -> Response | tuple[str, int]:
-    """Create a server-side key and show it once; a bad name re-renders the page with 422."""
+def create_server_key(environment_id: int) -> str | tuple[str, int]:
+    """Create a server-side key and show it in full once; a bad name re-renders with 422."""
     form = ServerKeyForm()
     try:
         if not form.validate_on_submit():
@@ -78,8 +81,8 @@ def create_server_key(environment_id: int) -> Response | tuple[str, int]:
     except ValidationError as exc:
         flash(str(exc), "error")  # shown by the re-rendered page, next to the keys
         return _environment_page(form), 422
-    flash(f"Server key “{key.name}” created: {key.key}", "success")
-    return redirect(url_for("dashboard.environment", environment_id=environment_id))
+    # Shown in this answer only: never in a redirect's flash, which the session cookie carries.
+    return _environment_page(ServerKeyForm(formdata=None), new_key=key)
 
 
 @bp.post("/environments/<id:environment_id>/server-keys/<id:key_id>/revoke")

@@ -46,6 +46,9 @@ ACTION_LABELS: Mapping[str, str] = {
     "bulk_delete": "deleted (bulk action)",
     "bulk_override": "overrode a flag on (bulk action)",
     "bulk_remove_overrides": "removed overrides from (bulk action)",
+    # projects and environments administration (services/projects)
+    "rename": "renamed",
+    "clone": "cloned (a copy of another environment)",
 }
 
 # Audit object type -> its name for people. audit.record refuses a type missing here.
@@ -62,6 +65,7 @@ OBJECT_LABELS: Mapping[str, str] = {
     "server_key": "server key",
     "environment": "environment",
     "trait_columns": "default trait columns",
+    "project": "project",
 }
 
 # Keys of the audited before/after states -> their names in the audit log's diff.
