@@ -62,7 +62,10 @@ def check_name(name: str, what: str) -> str:
     """
     name = (name or "").strip()
     if not name or len(name) > NAME_MAX:
-        raise ValidationError(f"A {what} needs a name of 1 to {NAME_MAX} characters.", "name")
+        article = "An" if what[0] in "aeiou" else "A"
+        raise ValidationError(
+            f"{article} {what} needs a name of 1 to {NAME_MAX} characters.", "name"
+        )
     return name
 
 
