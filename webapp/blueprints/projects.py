@@ -223,14 +223,16 @@ def _compare_form(project: Any, formdata: Any) -> CompareForm:
 @role_required("viewer")
 def compare_environments(project_id: int) -> Page:
     """Compare two environments of the project, feature by feature, differences first."""
-    form = _compare_form(g.project, formdata=request.args)
-    form.validate()
-    by_id = {env.id: env for env in g.project.environments}
-    error = first_error(form.errors)
-    left, right = by_id.get(form.left.data), by_id.get(form.right.data)
-    if not error and request.args and (left is None or right is None):
-        error = "Choose two environments of this project."
-    result = compare.compare_environments(left, right) if left and right else None
+    form = _compare_form(g.project, formdata=request.args or None)
+    error = result = None
+    if request.args:  # the first visit shows the chooser alone
+        form.validate()
+        by_id = {env.id: env for env in g.project.environments}
+        left, right = by_id.get(form.left.data), by_id.get(form.right.data)
+        error = first_error(form.errors)
+        if not error and (left is None or right is None):
+            error = "Choose two environments of this project."
+        result = compare.compare_environments(left, right) if left and right else None
     page = render_template(
         "projects/compare.html", project=g.project, form=form, result=result, error=error
     )
