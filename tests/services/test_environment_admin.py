@@ -74,7 +74,9 @@ def build_source(rng: random.Random) -> tuple[Environment, Any]:
         identities_make_option(checkout, value, weight)
     pro = make_segment(project, "Pro", _rules(_condition("plan", "EQUAL", "pro")))
     half = make_segment(project, "Half", _rules(_condition("", "PERCENTAGE_SPLIT", "50")))
-    adults = make_segment(project, "Adults", _rules(_condition("age", "GREATER_THAN_INCLUSIVE", "18")))  # fmt: skip
+    adults = make_segment(
+        project, "Adults", _rules(_condition("age", "GREATER_THAN_INCLUSIVE", "18"))
+    )
     europe = make_segment(project, "Europe", _rules(_condition("country", "IN", "fr,de")))
     identities_make_segment_override(pro, banner, env, value="pro banner", priority=1)
     identities_make_segment_override(half, banner, env, value="half banner", priority=2)
@@ -250,7 +252,8 @@ def test_delete_environment__confirmation_counts__name_what_is_lost_and_all_of_i
     assert losses.segment_overrides == 5
     assert losses.identities == IDENTITIES
     assert losses.traits == db.session.scalar(select(func.count(Trait.id)))
-    assert losses.identity_overrides == len(range(0, IDENTITIES, 17)) + len(range(0, IDENTITIES, 23))
+    expected_overrides = len(range(0, IDENTITIES, 17)) + len(range(0, IDENTITIES, 23))
+    assert losses.identity_overrides == expected_overrides
     assert losses.server_keys == 1
     # When a wrong name is typed nothing goes; the exact name deletes everything it counted
     with pytest.raises(ValidationError):
@@ -280,7 +283,9 @@ def test_delete_project__counts_every_environment__and_removes_the_project(app):
 def test_create_environment__has_every_feature_off_with_default_weights(app):
     source, actor = build_source(random.Random(6))
     env = admin.create_environment(source.project, "QA", actor)
-    states = db.session.scalars(select(FeatureState).where(FeatureState.environment_id == env.id)).all()  # fmt: skip
+    states = db.session.scalars(
+        select(FeatureState).where(FeatureState.environment_id == env.id)
+    ).all()
     assert len(states) == 4
     assert all(s.enabled is False and s.value is None for s in states)
     weights = sorted(a.percentage for s in states for a in s.allocations)
@@ -335,8 +340,11 @@ def test_compare__differences_first__naming_what_differs(app):
 def test_compare__segment_override_priority__is_a_difference(app):
     source, actor = build_source(random.Random(9))
     copy = clone.clone_environment(source, clone.CloneRequest("Staging", False), actor)
-    override = db.session.scalars(select(SegmentOverride).where(
-        SegmentOverride.environment_id == copy.id, SegmentOverride.priority == 2)).one()  # fmt: skip
+    override = db.session.scalars(
+        select(SegmentOverride).where(
+            SegmentOverride.environment_id == copy.id, SegmentOverride.priority == 2
+        )
+    ).one()
     override.priority = 0
     db.session.commit()
     result = compare.compare_environments(source, copy)
