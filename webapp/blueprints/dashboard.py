@@ -11,6 +11,7 @@ from ..forms.base import first_error
 from ..services import accounts, environments
 from ..services.errors import ValidationError
 from ..services.identities import editing_rights
+from ..services.projects import admin as projects_admin
 
 bp = Blueprint("dashboard", __name__)
 
@@ -19,8 +20,13 @@ bp = Blueprint("dashboard", __name__)
 @login_required
 def index() -> str:
     """List the user's projects and their environments."""
-    projects = environments.summarise_projects(accounts.accessible_projects(current_user))
-    return render_template("dashboard/index.html", projects=projects)
+    accessible = accounts.accessible_projects(current_user)
+    return render_template(
+        "dashboard/index.html",
+        projects=environments.summarise_projects(accessible),
+        admin_of={p.id for p in accessible if accounts.has_role(current_user, p.id, "admin")},
+        can_add_project=bool(projects_admin.admin_organisations(current_user)),
+    )
 
 
 @bp.get("/environments/<id:environment_id>")
