@@ -14,6 +14,7 @@ from ..services.identities import editing_rights
 from ..services.projects import admin as projects_admin
 
 bp = Blueprint("dashboard", __name__)
+NEW_KEY = "new_server_key_id"
 
 
 @bp.get("/")
@@ -34,7 +35,9 @@ def index() -> str:
 def environment(environment_id: int) -> str:
     """Show one environment and remember it as the current one."""
     session["environment_id"] = environment_id
-    return _environment_page(ServerKeyForm())
+    # A key just created is shown in full on this one visit (its id, not the key, was kept).
+    new_key = environments.just_created_key(g.environment, session.pop(NEW_KEY, None))
+    return _environment_page(ServerKeyForm(), new_key=new_key)
 
 
 def _environment_page(
@@ -77,7 +80,7 @@ def update_settings(environment_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/environments/<id:environment_id>/server-keys")
 @role_required("admin")
-def create_server_key(environment_id: int) -> str | tuple[str, int]:
+def create_server_key(environment_id: int) -> Response | tuple[str, int]:
     """Create a server-side key and show it in full once; a bad name re-renders with 422."""
     form = ServerKeyForm()
     try:
@@ -87,8 +90,10 @@ def create_server_key(environment_id: int) -> str | tuple[str, int]:
     except ValidationError as exc:
         flash(str(exc), "error")  # shown by the re-rendered page, next to the keys
         return _environment_page(form), 422
-    # Shown in this answer only: never in a redirect's flash, which the session cookie carries.
-    return _environment_page(ServerKeyForm(formdata=None), new_key=key)
+    # The next page shows it once. Only its id goes in the session cookie, never the key, and
+    # a redirect keeps a reload from creating a second key.
+    session[NEW_KEY] = key.id
+    return redirect(url_for("dashboard.environment", environment_id=environment_id))
 
 
 @bp.post("/environments/<id:environment_id>/server-keys/<id:key_id>/revoke")

@@ -216,6 +216,8 @@ def _compare_form(project: Any, formdata: Any) -> CompareForm:
     form = CompareForm(formdata=formdata)
     choices = [(env.id, env.name) for env in project.environments]
     form.left.choices = form.right.choices = choices
+    if formdata is None and len(choices) > 1:
+        form.left.data, form.right.data = choices[0][0], choices[1][0]
     return form
 
 

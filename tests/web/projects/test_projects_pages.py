@@ -164,16 +164,31 @@ def test_server_key__created__shown_in_full_once_never_in_the_cookie(client, aut
     auth.login("admin@example.com")
     response = client.post(f"/environments/{env.id}/server-keys", data={"name": "backend"})
     key = db.session.scalar(select(ServerKey))
-    body = response.get_data(as_text=True)
-    assert response.status_code == 200
-    assert key.key in body and 'data-copy="#new-server-key-value"' in body
+    # Then a redirect (a reload creates no second key), and the cookie holds no key
+    assert response.status_code == 302
     cookies = " ".join(response.headers.getlist("Set-Cookie"))
     assert key.key not in cookies
-    # Then, on the next visit, only its prefix and its use are listed
+    # The next visit shows it in full with a copy button ...
+    body = client.get(f"/environments/{env.id}").get_data(as_text=True)
+    assert key.key in body and 'data-copy="#new-server-key-value"' in body
+    # ... and the one after lists only its prefix and its use
     page = client.get(f"/environments/{env.id}").get_data(as_text=True)
     assert key.key not in page
     assert f"{key.key[:8]}…" in page
     assert "never" in _text(client.get(f"/environments/{env.id}"))
+
+
+def test_server_key__forged_session_id_of_another_environment__shows_nothing(
+    client, auth, world
+):
+    _, env, staging = world
+    other = ServerKey(environment=staging, name="theirs")
+    db.session.add(other)
+    db.session.commit()
+    auth.login("admin@example.com")
+    with client.session_transaction() as session:
+        session["new_server_key_id"] = other.id
+    assert other.key not in client.get(f"/environments/{env.id}").get_data(as_text=True)
 
 
 def test_environment_page__client_key_copy_button__is_a_file_script(client, auth, world):
