@@ -392,3 +392,27 @@ def test_key_usage__writes_at_most_once_per_interval(app):
     now[0] += 61
     assert usage.touch(key.key) is True
     app_cache().clear()
+
+
+def test_clone__local_evaluation_by_the_official_engine__equals_the_source(app):
+    """What an official SDK computes from the clone's document is the source's answer."""
+    from flag_engine.engine import get_evaluation_result
+    from flagsmith.mappers import map_environment_document_to_context
+
+    # Given a clone with identities, and the document its server-key SDKs download
+    source, actor = build_source(random.Random(21))
+    expected = evaluate_all(source)
+    copy = clone.clone_environment(source, clone.CloneRequest("Copy", True), actor)
+    context = map_environment_document_to_context(build_environment_document(copy))
+    # When the official engine evaluates every identity locally
+    for identifier, flags in expected.items():
+        traits = sdk_service.read_stored_identity(copy.id, identifier).traits
+        result = get_evaluation_result(
+            {**context, "identity": {"identifier": identifier, "traits": traits}}
+        )
+        # Then each flag has the source's state, type, value and variant
+        got = {
+            name: (flag["enabled"], type(flag["value"]), flag["value"], flag["variant"])
+            for name, flag in result["flags"].items()
+        }
+        assert got == {name: flag[:4] for name, flag in flags.items()}, identifier
