@@ -219,7 +219,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("projects.delete_environment", "POST"): R(ADMIN, {"confirm": "Development"}),
     ("projects.clone_form", "GET"): R(ADMIN),
     ("projects.clone_environment", "POST"): R(ADMIN, {"name": "Copy", "with_identities": "y"}),
-    ("projects.compare_environments", "GET"): R(VIEWER),
+    # A GET form: the id-range walk sends these in the query string.
+    ("projects.compare_environments", "GET"): R(VIEWER, {"left": "$env", "right": "$env2"}),
 }
 
 # Which world object fills each URL argument (per blueprint where the name is ambiguous).

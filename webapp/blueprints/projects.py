@@ -226,9 +226,9 @@ def _compare_form(project: Any, formdata: Any) -> CompareForm:
 def compare_environments(project_id: int) -> Page:
     """Compare two environments of the project, feature by feature, differences first."""
     form = _compare_form(g.project, formdata=request.args or None)
+    form.validate()
     error = result = None
     if request.args:  # the first visit shows the chooser alone
-        form.validate()
         by_id = {env.id: env for env in g.project.environments}
         left, right = by_id.get(form.left.data), by_id.get(form.right.data)
         error = first_error(form.errors)
