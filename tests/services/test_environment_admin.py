@@ -416,3 +416,17 @@ def test_clone__local_evaluation_by_the_official_engine__equals_the_source(app):
             for name, flag in result["flags"].items()
         }
         assert got == {name: flag[:4] for name, flag in flags.items()}, identifier
+
+
+def test_create_environment__name_taken_in_a_race__refused_not_a_server_error(app, monkeypatch):
+    # Given the name check passed, and then another request took the name (a race)
+    source, actor = build_source(random.Random(14))
+    monkeypatch.setattr(admin, "check_environment_name", lambda project_id, name, *_: name)
+    monkeypatch.setattr(clone, "check_environment_name", lambda project_id, name, *_: name)
+    # When the environment is created or cloned under it
+    with pytest.raises(ValidationError, match="was just taken"):
+        admin.create_environment(source.project, "Development", actor)
+    with pytest.raises(ValidationError, match="was just taken"):
+        clone.clone_environment(source, clone.CloneRequest("Development"), actor)
+    # Then the unique constraint refused it with a message, and nothing was added
+    assert db.session.scalar(select(func.count(Environment.id))) == 2

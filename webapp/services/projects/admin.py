@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
 
 from ...extensions import db
 from ...models import (
@@ -32,6 +33,18 @@ NAME_MAX = 200
 
 
 # ------------------------------------------------------------------------------ who
+
+
+def flush_named(name: str) -> None:
+    """Flush a new or renamed row; a name taken meanwhile (a race) is refused, not a 500.
+
+    :raises ValidationError: when the unique (parent, name) constraint refuses the row
+    """
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise ValidationError(f"The name “{name}” was just taken; choose another.", "name") from exc
 
 
 def is_global_admin(user: User) -> bool:
@@ -111,7 +124,7 @@ def create_project(organisation_id: int, name: str, actor: User) -> Project:
     name = _check_project_name(organisation_id, name)
     project = Project(organisation_id=organisation_id, name=name)
     db.session.add(project)
-    db.session.flush()
+    flush_named(name)
     if not is_global_admin(actor):
         db.session.add(ProjectRole(user_id=actor.id, project_id=project.id, role=ROLES[-1]))
     audit.record(
@@ -132,6 +145,7 @@ def rename_project(project: Project, name: str, actor: User | None) -> bool:
         return False
     before = project.name
     project.name = name
+    flush_named(name)
     audit.record(
         actor, "rename", "project", object_id=project.id, object_label=name,
         project_id=project.id, before={"name": before}, after={"name": name},
@@ -226,7 +240,7 @@ def create_environment(project: Project, name: str, actor: User | None) -> Envir
     name = check_environment_name(project.id, name)
     environment = Environment(project_id=project.id, name=name)
     db.session.add(environment)
-    db.session.flush()
+    flush_named(name)
     for feature in db.session.scalars(select(Feature).where(Feature.project_id == project.id)):
         state = FeatureState(feature_id=feature.id, environment_id=environment.id, enabled=False)
         state.allocations = [
@@ -261,6 +275,7 @@ def rename_environment(environment: Environment, name: str, actor: User | None) 
         return False
     before = environment.name
     environment.name = name
+    flush_named(name)
     environment.bump_revision()
     record_environment(actor, "rename", environment, before={"name": before}, after={"name": name})
     db.session.commit()

@@ -25,7 +25,7 @@ from ...models import (
     Trait,
     User,
 )
-from .admin import check_environment_name, environment_losses, record_environment
+from .admin import check_environment_name, environment_losses, flush_named, record_environment
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def clone_environment(
         production=False,  # a copy starts as a place to try things; an admin marks it
     )
     db.session.add(clone)
-    db.session.flush()
+    flush_named(name)
     _copy_states(source, clone)
     if request.with_identities:
         _copy_identities(source.id, clone.id)
