@@ -430,3 +430,13 @@ def test_create_environment__name_taken_in_a_race__refused_not_a_server_error(ap
         clone.clone_environment(source, clone.CloneRequest("Development"), actor)
     # Then the unique constraint refused it with a message, and nothing was added
     assert db.session.scalar(select(func.count(Environment.id))) == 2
+
+
+def test_key_usage__write_fails__the_request_does_not(app, monkeypatch):
+    from webapp.services.sdk import key_usage
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(key_usage, "write_last_used", broken)
+    assert KeyUsage(clock=lambda: 1.0).touch("ser.anything") is False
