@@ -85,6 +85,7 @@ def _seed() -> dict[str, str]:
     )
     ids: dict[str, Any] = {
         "env": env.id,
+        "project": project.id,
         "banner": banner.id,
         "checkout": checkout.id,
         "opt1": option.id,

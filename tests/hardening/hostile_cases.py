@@ -707,9 +707,55 @@ ERASE_CASES = [
          form={"q": 'plan = "pro', "action": "erase"}, htmx=True),
 ]
 
+PROJECT = "/projects/$project"
+NEW_PROJECT = {"organisation_id": "$organisation"}
+PROJECT_CASES = [
+    Case("project-new-empty-name", "POST", "/projects", 422,
+         "A project needs a name of 1 to 200 characters", form={**NEW_PROJECT, "name": "  "}),
+    Case("project-new-name-201-chars", "POST", "/projects", 422, "A name of 1 to 200 characters",
+         form={**NEW_PROJECT, "name": "p" * 201}),
+    Case("project-new-name-nul", "POST", "/projects", 422, "must not contain NUL characters",
+         form={**NEW_PROJECT, "name": "De\x00mo"}),
+    Case("project-new-duplicate-name", "POST", "/projects", 422,
+         "already has a project named “demo”", form={**NEW_PROJECT, "name": "demo"}),
+    Case("project-new-organisation-text", "POST", "/projects", 422, "is not a valid id",
+         form={"organisation_id": "acme", "name": "New"}),
+    Case("project-new-organisation-unknown", "POST", "/projects", 403,
+         "only to an organisation you administer", form={"organisation_id": "999999",
+                                                         "name": "New"}),
+    Case("project-rename-empty", "POST", PROJECT + "/rename", 422,
+         "A project needs a name of 1 to 200 characters", form={"name": ""}),
+    Case("project-delete-wrong-name", "POST", PROJECT + "/delete", 422,
+         "Type the project's name exactly", form={"confirm": "demo"}),
+    Case("environment-new-duplicate", "POST", PROJECT + "/environments", 422,
+         "already has an environment named “staging”", form={"name": "staging"}),
+    Case("environment-new-nul", "POST", PROJECT + "/environments", 422,
+         "must not contain NUL characters", form={"name": "Q\x00A"}),
+    Case("environment-rename-201-chars", "POST", ENV + "/rename", 422,
+         "A name of 1 to 200 characters", form={"name": "e" * 201}),
+    Case("environment-rename-taken", "POST", ENV + "/rename", 422,
+         "already has an environment named “Staging”", form={"name": "Staging"}),
+    Case("environment-delete-wrong-name", "POST", ENV + "/delete", 422,
+         "Type the environment's name exactly", form={"confirm": "development "}),
+    Case("environment-clone-empty-name", "POST", ENV + "/clone", 422,
+         "An environment needs a name of 1 to 200 characters", form={"name": ""}),
+    Case("environment-clone-taken", "POST", ENV + "/clone", 422,
+         "already has an environment named “Staging”",
+         form={"name": "Staging", "with_identities": "y"}),
+    Case("compare-id-text", "GET", PROJECT + "/compare?left=dev&right=$env", 422,
+         "is not a valid id"),
+    Case("compare-id-unknown", "GET", PROJECT + "/compare?left=999999&right=$env", 422,
+         "Choose two environments of this project"),
+    Case("compare-id-out-of-range", "GET", PROJECT + "/compare?left=2147483648&right=$env", 422,
+         "not found"),
+    Case("compare-other-project", "GET", PROJECT + "/compare?left=$other_env&right=$env", 422,
+         "Choose two environments of this project"),
+]
+
 DASHBOARD_CASES = (
     LOGIN_CASES + FEATURE_CASES + SEGMENT_CASES + IDENTITY_CASES + ENVIRONMENT_CASES
     + ERASE_CASES
+    + PROJECT_CASES
 )
 CASES: list[Case] = SDK_CASES + DASHBOARD_CASES
 

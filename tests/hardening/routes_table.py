@@ -35,7 +35,7 @@ from webapp import create_app
 from webapp.api_paths import API_PREFIXES
 from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import IdentityOverride, ServerKey, Trait
+from webapp.models import IdentityOverride, Organisation, ServerKey, Trait
 from webapp.services.features import catalog, feature_overrides
 from webapp.services.identities import identity_overrides, identity_page, manage
 from webapp.services.identities import traits as trait_service
@@ -49,6 +49,9 @@ PASSWORD = "password123"
 PUBLIC, LOGIN, VIEWER, QA, QA_OWN, EDITOR, ADMIN = (
     "public", "login", "viewer", "qa", "qa_own", "editor", "admin"
 )  # fmt: skip
+# "any_admin": an admin of any project of the organisation (the outsider included): adding
+# a project, which has no project of its own yet.
+ANY_ADMIN = "any_admin"
 
 # The actors of the matrix and the account each logs in as (None: anonymous).
 ACTORS: dict[str, str | None] = {
@@ -205,6 +208,21 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("users.bulk_apply", "POST"): R(
         EDITOR, {"action": "remove_overrides", "expected": "$bulk_count"}
     ),
+    # Projects and environments administration
+    ("projects.new", "GET"): R(ANY_ADMIN),
+    ("projects.create", "POST"): R(ANY_ADMIN, {"organisation_id": "$organisation", "name": "New"}),
+    ("projects.detail", "GET"): R(ADMIN),
+    ("projects.rename", "POST"): R(ADMIN, {"name": "Demo 2"}),
+    ("projects.confirm_delete", "GET"): R(ADMIN),
+    ("projects.delete", "POST"): R(ADMIN, {"confirm": "Demo"}),
+    ("projects.create_environment", "POST"): R(ADMIN, {"name": "QA"}),
+    ("projects.rename_environment", "POST"): R(ADMIN, {"name": "Dev 2"}),
+    ("projects.confirm_delete_environment", "GET"): R(ADMIN),
+    ("projects.delete_environment", "POST"): R(ADMIN, {"confirm": "Development"}),
+    ("projects.clone_form", "GET"): R(ADMIN),
+    ("projects.clone_environment", "POST"): R(ADMIN, {"name": "Copy", "with_identities": "y"}),
+    # A GET form: the id-range walk sends these in the query string.
+    ("projects.compare_environments", "GET"): R(VIEWER, {"left": "$env", "right": "$env2"}),
 }
 
 # Which world object fills each URL argument (per blueprint where the name is ambiguous).
@@ -221,6 +239,7 @@ ARGUMENTS: dict[str, str | dict[str, str]] = {
     "key_id": "server_key",
     "user_id": "qa_user",
     "filename": "static_file",
+    "project_id": "project",
 }
 
 
@@ -306,6 +325,8 @@ def build_world() -> dict[str, str]:
     env = make_environment(project, "Development")
     env2 = make_environment(project, "Staging")
     other = make_project("Other")
+    foreign_organisation = Organisation(name="Globex")  # nobody administers it
+    db.session.add(foreign_organisation)
     other_env = make_environment(other, "Production")
     admin = make_user("admin@example.com", "admin", project)
     for role in ("viewer", "editor"):
@@ -360,6 +381,8 @@ def build_world() -> dict[str, str]:
 
     ids: dict[str, Any] = {
         "env": env.id, "env2": env2.id, "other_env": other_env.id,
+        "project": project.id, "organisation": project.organisation_id,
+        "foreign_organisation": foreign_organisation.id,
         "banner": banner.id, "checkout": checkout.id, "dark_mode": dark_mode.id,
         "foreign_feature": foreign.id, "opt1": opt1.id, "foreign_opt": foreign_opt.id,
         "segment": segment.id, "beta": beta.id, "foreign_segment": foreign_segment.id,

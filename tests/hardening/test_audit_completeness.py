@@ -67,13 +67,18 @@ from webapp.services.identities import (
     trait_columns,
     traits,
 )
+from webapp.services.projects import admin as projects_admin
+from webapp.services.projects import clone as projects_clone
 from webapp.services.segments import definitions, segment_overrides
 
 # Audit rules: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")
 
 W = SimpleNamespace
-NOT_CHANGES = {"audit.record": "the recorder itself"}
+NOT_CHANGES = {
+    "audit.record": "the recorder itself",
+    "projects.admin.record_environment": "a recorder: the environment services below call it",
+}
 RULES = [{"type": "ALL", "conditions": [], "rules": [
     {"type": "ANY", "rules": [],
      "conditions": [{"property_": "plan", "operator": "EQUAL", "value": "team"}]}]}]  # fmt: skip
@@ -88,7 +93,10 @@ class Case:
     call: Callable[[W, Any], object]
     prepare: Callable[[W], Any] = field(default=lambda w: None)  # runs before the baseline
     actor: bool = True  # False: a system action (no actor)
-    environment: bool = True  # False: a project-wide object (no environment id)
+    # False: a project-wide object (no environment id); a name: the world attribute holding
+    # the environment the event names (one the call creates)
+    environment: bool | str = True
+    project: str = "project"  # the world attribute holding the project the event names
     identity: str | None = None  # the world attribute whose id the event carries
     count: int | None = 1  # the event's count (None: any positive number)
 
@@ -377,6 +385,39 @@ CASES: dict[str, Case] = {
         identity="alice",
         call=lambda w, _: traits.delete_trait(w.actor, w.alice, "plan", _now()),
     ),  # fmt: skip
+    # Projects and environments administration
+    "projects.admin.create_project": Case(
+        "create", "project", environment=False, project="created",
+        call=lambda w, _: setattr(w, "created", projects_admin.create_project(
+            w.project.organisation_id, "Second", w.actor)),
+    ),  # fmt: skip
+    "projects.admin.rename_project": Case(
+        "update", "project", environment=False,
+        call=lambda w, _: projects_admin.rename_project(w.project, "Renamed", w.actor),
+    ),  # fmt: skip
+    "projects.admin.delete_project": Case(
+        "delete", "project", environment=False,
+        call=lambda w, _: projects_admin.delete_project(w.project, "Demo", w.actor),
+    ),  # fmt: skip
+    "projects.admin.create_environment": Case(
+        "create", "environment", environment="created",
+        call=lambda w, _: setattr(w, "created", projects_admin.create_environment(
+            w.project, "QA", w.actor)),
+    ),  # fmt: skip
+    "projects.admin.rename_environment": Case(
+        "update", "environment",
+        call=lambda w, _: projects_admin.rename_environment(w.env, "Live", w.actor),
+    ),  # fmt: skip
+    "projects.admin.delete_environment": Case(
+        "delete", "environment",
+        call=lambda w, _: projects_admin.delete_environment(w.env, "Production", w.actor),
+    ),  # fmt: skip
+    # One event for the copy; its after names the source and counts what was copied.
+    "projects.clone.clone_environment": Case(
+        "create", "environment", environment="created",
+        call=lambda w, _: setattr(w, "created", projects_clone.clone_environment(
+            w.env, projects_clone.CloneRequest("Copy", True), w.actor)),
+    ),  # fmt: skip
     "identities.traits.set_trait": Case(
         "update",
         "trait",
@@ -517,8 +558,10 @@ def test_service__records_exactly_one_complete_event(app, name):
     else:
         assert (event.actor_id, event.actor_label) == (None, "system")
     _assert_shape(case.kind, event)
-    assert event.project_id == w.project.id
-    assert event.environment_id == (w.env.id if case.environment else None)
+    assert event.project_id == (ids.get(case.project) or getattr(w, case.project).id)
+    environment = "env" if case.environment is True else case.environment
+    expected_env = (ids.get(environment) or getattr(w, environment).id) if environment else None
+    assert event.environment_id == expected_env
     if case.identity is not None:
         expected = ids.get(case.identity) or getattr(w, case.identity).id
         assert event.identity_id == expected

@@ -27,6 +27,7 @@ from tests.hardening.dbdump import describe_change, dump, restore
 from tests.hardening.routes_table import (
     ACTORS,
     ADMIN,
+    ANY_ADMIN,
     EDITOR,
     LOGIN,
     PASSWORD,
@@ -85,6 +86,8 @@ def expected(minimum: str, actor: str) -> str:
         return "login"
     if minimum == LOGIN:
         return "allowed"
+    if minimum == ANY_ADMIN:
+        return "allowed" if actor in ("admin", "outsider") else "403"
     if actor == "outsider":
         return "404"
     if minimum == QA_OWN and actor == "qa_other":
@@ -276,6 +279,11 @@ MISMATCHES = [
       {"key_id": "foreign_key"}),
     M("bulk-override-foreign-feature", "admin", "users.bulk_apply", "POST", 422,
       data={"action": "override", "feature_id": "$foreign_feature", "value_type": "null"}),
+    # projects: another project's environment, another organisation
+    M("compare-foreign-environment", "admin", "projects.compare_environments", "GET", 422,
+      query="left=$env&right=$other_env"),
+    M("create-project-in-foreign-organisation", "admin", "projects.create", "POST", 403,
+      data={"organisation_id": "$foreign_organisation", "name": "Sneaky"}),
 ]  # fmt: skip
 
 

@@ -86,6 +86,7 @@ class HostileWorld:
     option: int
     trait_keys: tuple[str, ...]
     values: dict[str, str]
+    project: int = 0
 
 
 def _segment_rules(values: dict[str, str]) -> list[dict[str, Any]]:
@@ -153,7 +154,7 @@ def build_hostile_world() -> HostileWorld:
     return HostileWorld(
         env=env.id, identity=identity.id, plain_identity=plain.id,
         features=(multi.id, other.id), segment=segment.id, option=option.id,
-        trait_keys=(values["trait_key"], "link"), values=values,
+        trait_keys=(values["trait_key"], "link"), values=values, project=project.id,
     )  # fmt: skip
 
 
@@ -168,6 +169,7 @@ def _argument_values(world: HostileWorld) -> dict[str, tuple[Any, ...]]:
         "segment_id": (world.segment,),
         "option_id": (world.option,),
         "key": world.trait_keys,
+        "project_id": (world.project,),
     }
 
 
@@ -368,6 +370,13 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
     ),  # fmt: skip
     ("features.edit", ""): ("description",),
     ("features.edit_option", ""): ("option_value",),  # in the editor's <input value>
+    # Projects and environments administration
+    ("projects.detail", ""): ("project", "organisation", "environment"),
+    ("projects.confirm_delete", ""): ("project",),
+    ("projects.confirm_delete_environment", ""): ("environment",),
+    ("projects.clone_form", ""): ("project", "environment"),
+    ("projects.compare_environments", ""): ("project", "environment"),
+    ("projects.new", ""): ("organisation",),
     # The audit log shows before/after values as every page does (``:json`` -> value_text).
     ("audit.index", ""): (
         "admin_email",
@@ -398,6 +407,7 @@ def _page_url(endpoint: str, world: HostileWorld) -> str:
         "segment_id": world.segment,
         "option_id": world.option,
         "key": world.trait_keys[0],
+        "project_id": world.project,
     }
     rule = next(r for r in current_app.url_map.iter_rules() if r.endpoint == endpoint)
     return url_for(endpoint, **{name: arguments[name] for name in rule.arguments})
@@ -437,6 +447,7 @@ REFLECTED = [
     ("audit.index", "cursor"),
     ("audit.index", "since"),
     ("features.identity_overrides", "page"),
+    ("projects.compare_environments", "left"),
 ]
 
 

@@ -85,6 +85,7 @@ def build_world() -> dict[str, str]:
     db.session.flush()
     ids = {
         "env": env.id, "env2": env2.id, "other_env": other_env.id,
+        "project": project.id, "organisation": project.organisation_id,
         "banner": banner.id, "checkout": checkout.id, "foreign_feature": foreign.id,
         "opt1": opt1.id, "opt2": opt2.id, "foreign_opt": foreign_opt.id,
         "segment": segment.id, "segment_version": segment.version,

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import flask_wtf
 import pytest
@@ -138,8 +139,13 @@ def log_in(client: FlaskClient) -> None:
 
 
 def send(client: FlaskClient, url: str, method: str = "GET", **kwargs: Any) -> TestResponse:
-    """Send a request as its own (the tests share one app context, and so Flask-Login's ``g``)."""
+    """Send a request as its own (the tests share one app context, and so Flask-Login's ``g``).
+
+    A GET's fields go in the query string, where a GET form (the compare page's) reads them.
+    """
     g.pop("_login_user", None)
+    if method == "GET" and kwargs.get("data"):
+        url += ("&" if "?" in url else "?") + urlencode(kwargs.pop("data"))
     return client.open(url, method=method, **kwargs)
 
 

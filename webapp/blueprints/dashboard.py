@@ -11,16 +11,23 @@ from ..forms.base import first_error
 from ..services import accounts, environments
 from ..services.errors import ValidationError
 from ..services.identities import editing_rights
+from ..services.projects import admin as projects_admin
 
 bp = Blueprint("dashboard", __name__)
+NEW_KEY = "new_server_key_id"
 
 
 @bp.get("/")
 @login_required
 def index() -> str:
     """List the user's projects and their environments."""
-    projects = environments.summarise_projects(accounts.accessible_projects(current_user))
-    return render_template("dashboard/index.html", projects=projects)
+    accessible = accounts.accessible_projects(current_user)
+    return render_template(
+        "dashboard/index.html",
+        projects=environments.summarise_projects(accessible),
+        admin_of={p.id for p in accessible if accounts.has_role(current_user, p.id, "admin")},
+        can_add_project=bool(projects_admin.admin_organisations(current_user)),
+    )
 
 
 @bp.get("/environments/<id:environment_id>")
@@ -28,11 +35,15 @@ def index() -> str:
 def environment(environment_id: int) -> str:
     """Show one environment and remember it as the current one."""
     session["environment_id"] = environment_id
-    return _environment_page(ServerKeyForm())
+    # A key just created is shown in full on this one visit (its id, not the key, was kept).
+    new_key = environments.just_created_key(g.environment, session.pop(NEW_KEY, None))
+    return _environment_page(ServerKeyForm(), new_key=new_key)
 
 
 def _environment_page(
-    key_form: ServerKeyForm, settings_form: EnvironmentSettingsForm | None = None
+    key_form: ServerKeyForm,
+    settings_form: EnvironmentSettingsForm | None = None,
+    new_key: object = None,
 ) -> str:
     summary = environments.summarise(g.environment)
     is_admin = accounts.has_role(current_user, g.project.id, "admin")
@@ -45,6 +56,7 @@ def _environment_page(
         confirm_form=ConfirmForm(),
         settings_form=settings_form or EnvironmentSettingsForm(formdata=None, obj=settings),
         links=editing_rights.environment_links(g.environment) if is_admin else [],
+        new_key=new_key,
     )
 
 
@@ -69,7 +81,7 @@ def update_settings(environment_id: int) -> Response | tuple[str, int]:
 @bp.post("/environments/<id:environment_id>/server-keys")
 @role_required("admin")
 def create_server_key(environment_id: int) -> Response | tuple[str, int]:
-    """Create a server-side key and show it once; a bad name re-renders the page with 422."""
+    """Create a server-side key and show it in full once; a bad name re-renders with 422."""
     form = ServerKeyForm()
     try:
         if not form.validate_on_submit():
@@ -78,7 +90,9 @@ def create_server_key(environment_id: int) -> Response | tuple[str, int]:
     except ValidationError as exc:
         flash(str(exc), "error")  # shown by the re-rendered page, next to the keys
         return _environment_page(form), 422
-    flash(f"Server key “{key.name}” created: {key.key}", "success")
+    # The next page shows it once. Only its id goes in the session cookie, never the key, and
+    # a redirect keeps a reload from creating a second key.
+    session[NEW_KEY] = key.id
     return redirect(url_for("dashboard.environment", environment_id=environment_id))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from flask import Response, g
 
+from ..services.sdk.key_usage import app_usage
 from ..services.sdk.snapshots import SnapshotCache, app_cache
 
 
@@ -27,10 +28,13 @@ def snapshot_cache() -> SnapshotCache:
 def authenticate_key(key: str | None) -> bool:
     """Resolve an environment key into ``g.key_info`` and ``g.bundle``; False if it grants nothing.
 
-    Missing, malformed, unknown and revoked keys all grant nothing.
+    Missing, malformed, unknown and revoked keys all grant nothing. A server key's use is
+    noted (written at most once a minute per key and worker, ``key_usage.py``).
     """
     resolved = snapshot_cache().resolve(key)
     if resolved is None:
         return False
     g.key_info, g.bundle = resolved
+    if g.key_info.is_server:
+        app_usage().touch(key or "")
     return True

@@ -5,5 +5,16 @@ features) each bring several forms, and one module would pass 400 lines.
 """
 
 from .auth import ConfirmForm, EnvironmentSettingsForm, LoginForm, ServerKeyForm
+from .projects import CloneForm, CompareForm, DeleteForm, NameForm, ProjectForm
 
-__all__ = ["ConfirmForm", "EnvironmentSettingsForm", "LoginForm", "ServerKeyForm"]
+__all__ = [
+    "CloneForm",
+    "CompareForm",
+    "ConfirmForm",
+    "DeleteForm",
+    "EnvironmentSettingsForm",
+    "LoginForm",
+    "NameForm",
+    "ProjectForm",
+    "ServerKeyForm",
+]

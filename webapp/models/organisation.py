@@ -76,6 +76,9 @@ class Environment(TimestampMixin, Model):
     name: Mapped[str] = mapped_column(String(200))
     # Imported documents keep their own api_key whatever its form, hence the generous length.
     client_key: Mapped[str] = mapped_column(String(255), unique=True, default=new_client_key)
+    # The key identities hash with ("{key}_{identifier}", SPEC §2); NULL means the client key.
+    # A clone keeps its source's, so every identity stays in the same buckets (README).
+    hashing_key: Mapped[str | None] = mapped_column(String(255))
     allow_client_traits: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     hide_disabled_flags: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     # Real customers live here: QA users may link only identities that are their own (qa.py).
@@ -88,6 +91,11 @@ class Environment(TimestampMixin, Model):
     server_keys: Mapped[list[ServerKey]] = relationship(
         back_populates="environment", cascade="all, delete-orphan", order_by="ServerKey.id"
     )
+
+    @property
+    def identity_hashing_key(self) -> str:
+        """Return the key identity keys are built from (the document's ``api_key``)."""
+        return self.hashing_key if self.hashing_key is not None else self.client_key
 
     def bump_revision(self) -> None:
         """Mark the environment's evaluation data as changed (caches reload it).
@@ -113,9 +121,16 @@ class ServerKey(Model):
     key: Mapped[str] = mapped_column(String(255), unique=True, default=new_server_key)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Written by the SDK API at most once a minute per key and worker (key_usage.py).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     environment: Mapped[Environment] = relationship(back_populates="server_keys")
 
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def prefix(self) -> str:
+        """Return the part of the key shown after creation: ``ser.`` and four characters."""
+        return self.key[: len(SERVER_KEY_PREFIX) + 4]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -20,6 +21,7 @@ from ..models import (
 )
 from . import audit
 from .errors import NotFound, ValidationError
+from .sdk.snapshots import app_cache
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,23 @@ def create_server_key(environment: Environment, name: str, actor: User | None) -
     return key
 
 
+SHOW_NEW_KEY_FOR = timedelta(minutes=10)
+
+
+def just_created_key(environment: Environment, key_id: object) -> ServerKey | None:
+    """Return the environment's active key ``key_id`` if it was created moments ago.
+
+    The page shows such a key in full once, right after its creation; any other id (stale,
+    forged, another environment's) shows nothing.
+    """
+    if not isinstance(key_id, int) or isinstance(key_id, bool):
+        return None
+    key = db.session.get(ServerKey, key_id)
+    if key is None or key.environment_id != environment.id or not key.is_active:
+        return None
+    return key if utcnow() - key.created_at <= SHOW_NEW_KEY_FOR else None
+
+
 def revoke_server_key(environment: Environment, key_id: int, actor: User | None) -> ServerKey:
     """Revoke one of an environment's server-side keys; SDKs using it get 403 from now on.
 
@@ -160,4 +179,6 @@ def revoke_server_key(environment: Environment, key_id: int, actor: User | None)
         )
         environment.bump_revision()
         db.session.commit()
+    # This worker stops honouring it at once; other workers on their next check (0.5 s).
+    app_cache().forget_key(key.key)
     return key

@@ -50,6 +50,9 @@ ACTION_LABELS: Mapping[str, str] = {
     "erase": "erased",
     "bulk_erase": "erased (bulk action)",
     "prune": "erased (retention)",
+    # projects and environments administration (services/projects)
+    "rename": "renamed",
+    "clone": "cloned (a copy of another environment)",
 }
 
 # Audit object type -> its name for people. audit.record refuses a type missing here.
@@ -66,6 +69,7 @@ OBJECT_LABELS: Mapping[str, str] = {
     "server_key": "server key",
     "environment": "environment",
     "trait_columns": "default trait columns",
+    "project": "project",
 }
 
 # Keys of the audited before/after states -> their names in the audit log's diff.

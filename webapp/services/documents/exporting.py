@@ -110,7 +110,8 @@ def build_environment_document(
     server_key_only = sorted({s.feature.sdk_id for s in states if s.feature.server_key_only})
     doc: Document = {
         "id": environment.id,
-        "api_key": environment.client_key,
+        # What SDKs hash identities with: the client key, or a clone's inherited key (README).
+        "api_key": environment.identity_hashing_key,
         "name": environment.name,
         "project": _project(project, overrides, server_key_only),
         "feature_states": [_state(state) for state in states],
@@ -243,11 +244,11 @@ def _identity_overrides(environment: Environment) -> list[Document]:
 def _identity(
     environment: Environment, identity: Identity, overrides: list[IdentityOverride]
 ) -> Document:
-    composite_key = f"{environment.client_key}_{identity.identifier}"
+    composite_key = f"{environment.identity_hashing_key}_{identity.identifier}"
     return {
         "identifier": identity.identifier,
         "identity_uuid": str(uuid.uuid5(SEED_NAMESPACE, composite_key)),
-        "environment_api_key": environment.client_key,
+        "environment_api_key": environment.identity_hashing_key,
         "created_date": identity.created_at.isoformat(),
         "identity_features": [
             _identity_feature(override)

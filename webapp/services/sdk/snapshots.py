@@ -213,6 +213,10 @@ class SnapshotCache:
         self._documents[bundle.environment_id] = (bundle.revision, body)
         return body
 
+    def forget_key(self, key: str) -> None:
+        """Drop one key's cached grant (a revoked key must stop working at once here)."""
+        self._keys.pop(key, None)
+
     def clear(self) -> None:
         """Forget everything (tests, or after a bulk import in the same process)."""
         self._keys.clear()

@@ -93,7 +93,11 @@ def prepare(environment_id: int, rules: RulesDocument, segment_key: str) -> Memb
     if environment is None:
         raise NotFound("environment not found")
     scope = Scope(
-        environment.id, environment.client_key, environment.name, db.engine.name, segment_key
+        environment.id,
+        environment.identity_hashing_key,
+        environment.name,
+        db.engine.name,
+        segment_key,
     )
     parsed = rules_from_document(rules)
     refused = regex_guard.refused_patterns(parsed)  # they never match, never stall
