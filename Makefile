@@ -25,9 +25,10 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	@$(BIN)/pip install --quiet -e . $(QUIETLY)
 	@touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
+# One pip run for the package and its test extras (a second run would resolve it all again).
+$(VENV)/.installed-test: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
-	@touch $@
+	@touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed
 	@$(BIN)/flask db upgrade $(QUIETLY)
@@ -51,7 +52,10 @@ pytest: $(VENV)/.installed-test
 	  $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # pytest exits 5 when it collects nothing, which fails this target too: an empty run never passes.
-test: lint typecheck pytest
+# ruff and mypy (seconds of one core) run beside pytest instead of before it; output lines stay
+# whole, and any of the three failing fails `make test`.
+test: $(VENV)/.installed-test
+	@$(MAKE) --no-print-directory -j3 --output-sync=line lint typecheck pytest
 
 # The local loop: SQLite only, Hypothesis's quick `dev` profile, no browser. `make test`
 # stays the whole truth (and is what CI runs).

@@ -25,11 +25,11 @@ for true concurrency, which SQLite's single writer cannot show).
 SQLite tests get a fresh in-memory database (a copy of an empty schema made once per
 process). PostgreSQL tests share one schema per test process (each xdist worker has its
 own), emptied before each test. What an app costs to create but never differs between
-tests (URL builders, compiled templates) is kept per process: see ``tests/speedups.py``. Every engine an app
-creates is disposed after its test, pools are small, and the PostgreSQL connections the
-suite holds are counted (by ``application_name``): at most ``MAX_CONNECTIONS_PER_PROCESS``
-after any test, none after the suite. The schemas of a run are dropped at its end even when
-a worker crashed.
+tests (URL builders, compiled templates, engines and their compiled SQL) is kept per
+process: see ``tests/speedups.py``. Every engine's connections are closed after its test,
+pools are small, and the PostgreSQL connections the suite holds are counted (by
+``application_name``): at most ``MAX_CONNECTIONS_PER_PROCESS`` after any test, none after
+the suite. The schemas of a run are dropped at its end even when a worker crashed.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from webapp.extensions import READ_ENGINE_KEY, db
 
 hypothesis_profiles.load()
 speedups.remember_url_builders()
+speedups.share_engines()
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 REQUIRE_POSTGRES = os.environ.get("FLAGPOST_REQUIRE_POSTGRES") == "1"
@@ -260,6 +261,7 @@ def postgres_schema() -> Iterator[PostgresSchema]:
 def postgres_connections_return() -> Iterator[None]:
     """After this process's tests, none of its PostgreSQL connections is left open."""
     yield
+    speedups.dispose_shared_engines()
     if not TEST_DATABASE_URL:
         return
     admin = admin_engine()
@@ -354,11 +356,13 @@ def app(
     """The application, on the backend named by ``database``, with an empty schema."""
     schema: PostgresSchema | None = None
     if database == "sqlite":
-        application = make_test_app("sqlite://", **app_config)
+        with speedups.shared_engines():
+            application = make_test_app("sqlite://", **app_config)
         speedups.create_sqlite_schema(application)
     else:
         schema = request.getfixturevalue("postgres_schema")
-        application = make_test_app(schema.url, **app_config)
+        with speedups.shared_engines():
+            application = make_test_app(schema.url, **app_config)
         if schema.created:
             schema.empty(application)
         else:

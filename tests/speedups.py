@@ -15,6 +15,8 @@ input, so the tests keep one copy of each result per process:
 - :data:`TEMPLATE_BYTECODE` is a Jinja bytecode cache (Jinja's own, documented mechanism)
   kept in memory and shared by the test apps; Jinja checks each template's source checksum,
   so an edited template is compiled again.
+- :func:`share_engines` keeps one SQLAlchemy engine per URL, so its compiled-statement
+  cache outlives a test (connections are still closed after each one).
 - :func:`create_sqlite_schema` copies an empty schema into each in-memory database instead
   of running ``CREATE TABLE`` for every table again.
 """
@@ -22,11 +24,13 @@ input, so the tests keep one copy of each result per process:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import jinja2
 from flask import Flask
+from sqlalchemy.engine import Engine
 from werkzeug.routing import rules
 
 from webapp.extensions import db
@@ -106,3 +110,51 @@ def create_sqlite_schema(app: Flask) -> None:
                 _SQLITE_SCHEMA.backup(target)
         finally:
             raw.close()
+
+
+_ENGINES: dict[tuple[str | None, str], Engine] = {}
+_SHARING = False
+
+
+def share_engines() -> None:
+    """Let the ``app`` fixture's apps reuse one engine per database URL and options.
+
+    SQLAlchemy caches each statement's compiled SQL on its engine (the cache key holds the
+    engine's dialect), so an engine per test compiles every query of every test again. The
+    engines are still disposed after each test (their connections closed, so an in-memory
+    SQLite database starts empty and PostgreSQL connections are counted as before); only the
+    engine object and its compiled-statement cache live on. Apps made outside the fixture
+    (two apps that must not share a database, a live server) get engines of their own.
+    Flask-SQLAlchemy documents ``_make_engine`` as its engine-creation hook.
+    """
+    original = db._make_engine
+    if getattr(original, "_flagpost_shared", False):
+        return
+
+    def make_engine(bind_key: str | None, options: dict[str, Any], app: Flask) -> Engine:
+        if not _SHARING:
+            return original(bind_key, options, app)
+        key = (bind_key, repr(sorted(options.items(), key=lambda item: item[0])))
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = original(bind_key, options, app)
+        return engine
+
+    make_engine._flagpost_shared = True  # type: ignore[attr-defined]
+    db._make_engine = make_engine  # type: ignore[method-assign]
+
+
+@contextmanager
+def shared_engines() -> Iterator[None]:
+    """Within this block, apps created take the shared engines (see :func:`share_engines`)."""
+    global _SHARING
+    _SHARING = True
+    try:
+        yield
+    finally:
+        _SHARING = False
+
+
+def dispose_shared_engines() -> None:
+    for engine in _ENGINES.values():
+        engine.dispose()

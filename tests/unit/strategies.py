@@ -256,9 +256,14 @@ _IDENTIFIER = st.sampled_from(IDENTIFIERS)
 
 @st.composite
 def identity_overrides(draw: st.DrawFn) -> list[dict[str, Any]]:
-    """Draw the document's identity overrides (identifiers never look numeric)."""
+    """Draw the document's identity overrides (identifiers never look numeric).
+
+    An identifier appears once, as in every Flagsmith document (one entry per identity) and
+    as Flagpost's import demands: with two entries for one identifier the official engine's
+    choice between them depends on how its mapper hashes their values.
+    """
     result = []
-    for identifier in draw(st.lists(_IDENTIFIER, max_size=3)):
+    for identifier in draw(st.lists(_IDENTIFIER, max_size=3, unique=True)):
         features = [
             {
                 "feature": _feature(name),

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from unittest import mock
 
+import flagsmith.mappers
 import pytest
 from flag_engine.engine import get_evaluation_result
 from flag_engine.segments.evaluator import context_matches_condition
@@ -65,8 +67,22 @@ def _typed(value: Any) -> tuple[str, Any]:
     return type(value).__name__, value
 
 
+def official_context(doc: dict[str, Any]) -> Any:
+    """Map ``doc`` as the official SDK does, with one upstream bug kept out.
+
+    The SDK's mapper keys each group of identity overrides by ``str(hash(values))``, and in
+    Python ``hash("") == hash(0) == hash(False) == hash(0.0) == 0``: with one identity
+    overridden to ``""`` and another to ``0``, both groups get the same key and the first
+    identity loses its override (``test_sdk_mapper__empty_string_and_zero__collide`` shows
+    it). Flagpost keeps both, so the mapper is given a key that tells the values' types apart
+    and the official engine then decides from the same overrides.
+    """
+    with mock.patch.object(flagsmith.mappers, "hash", repr, create=True):
+        return map_environment_document_to_context(doc)
+
+
 def _official_identity_context(doc: dict[str, Any], identity: dict[str, Any]) -> Any:
-    context = map_environment_document_to_context(doc)
+    context = official_context(doc)
     identity_context: dict[str, Any] = {
         "identifier": identity["identifier"],
         "traits": identity["traits"],
@@ -143,7 +159,7 @@ def test_evaluate__random_documents__equal_official_engine(
 @given(doc=documents())
 def test_evaluate__no_identity__equals_sdk_environment_flags(doc: dict[str, Any]) -> None:
     # Given: the SDK evaluates environment flags with the segments removed
-    context = map_environment_document_to_context(doc)
+    context = official_context(doc)
     context.pop("segments", None)
     compiled = compile_snapshot(snapshot_from_document(doc))
 
@@ -154,6 +170,36 @@ def test_evaluate__no_identity__equals_sdk_environment_flags(doc: dict[str, Any]
     # Then
     assert_same_flags(official["flags"], ours.flags)
     assert ours.segments == ()
+
+
+def test_sdk_mapper__empty_string_and_zero__collide() -> None:
+    """The upstream bug ``official_context`` works around: while it lasts, this passes; once
+    the SDK tells the two overrides apart, it fails and the workaround can go."""
+    # Given: alice is overridden to "" and bob to 0
+    state = {"feature": {"id": 1, "name": "f0", "type": "STANDARD"}, "enabled": False,
+             "feature_state_value": "on", "multivariate_feature_state_values": [],
+             "featurestate_uuid": "0b1c3a52-7f8e-4d21-9a57-3c2e1f0d9b84"}  # fmt: skip
+    features = [state]
+    overrides = [
+        {"identifier": name, "identity_features": [{**features[0], "enabled": True,
+                                                    "feature_state_value": value}]}
+        for name, value in (("alice", ""), ("bob", 0))
+    ]  # fmt: skip
+    doc = {"api_key": "k", "name": "e", "feature_states": features,
+           "project": {"id": 1, "name": "p", "segments": []},
+           "identity_overrides": overrides}  # fmt: skip
+    alice = {"identifier": "alice", "traits": {}}
+
+    # When
+    upstream = get_evaluation_result({**map_environment_document_to_context(doc),
+                                      "identity": alice})  # fmt: skip
+    kept_apart = get_evaluation_result(_official_identity_context(doc, alice))
+    ours = evaluate(compile_snapshot(snapshot_from_document(doc)), IdentityInput("alice", {}))
+
+    # Then: upstream, alice lost her override; with the types kept apart, both engines agree
+    assert upstream["flags"]["f0"]["reason"] == "DEFAULT"
+    assert_same_flags(kept_apart["flags"], ours.flags)
+    assert _typed(ours.flags["f0"].value) == ("str", "")
 
 
 # ---- condition level: an exhaustive grid ----------------------------------------
