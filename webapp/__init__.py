@@ -41,6 +41,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
         features,
         identities,
         ofrep,
+        people,
         refuse_nul_in_url,
         sdk_api,
         segments,
@@ -59,6 +60,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(features.bp)
     app.register_blueprint(identities.bp)
     app.register_blueprint(ofrep.bp)
+    app.register_blueprint(people.bp)
     app.register_blueprint(sdk_api.bp)
     app.register_blueprint(segments.bp)
     app.register_blueprint(users.bp)

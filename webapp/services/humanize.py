@@ -46,6 +46,15 @@ ACTION_LABELS: Mapping[str, str] = {
     "bulk_delete": "deleted (bulk action)",
     "bulk_override": "overrode a flag on (bulk action)",
     "bulk_remove_overrides": "removed overrides from (bulk action)",
+    # people (services/people.py)
+    "invite": "sent an invitation link to",
+    "change_roles": "changed the roles of",
+    "disable": "disabled",
+    "enable": "enabled again",
+    "issue_reset_link": "issued a password-reset link for",
+    "accept_invitation": "accepted the invitation of",
+    "reset_password": "reset the password (by link) of",
+    "change_password": "changed the password of",
 }
 
 # Audit object type -> its name for people. audit.record refuses a type missing here.
@@ -62,6 +71,7 @@ OBJECT_LABELS: Mapping[str, str] = {
     "server_key": "server key",
     "environment": "environment",
     "trait_columns": "default trait columns",
+    "account": "account",
 }
 
 # Keys of the audited before/after states -> their names in the audit log's diff.
