@@ -156,7 +156,7 @@ def set_roles(actor: User, user_id: int, grants: Grants) -> User:
         _keep_an_admin(user)
     if clean == before:
         return user
-    user.roles = [ProjectRole(project_id=pid, role=role) for pid, role in clean.items()]
+    _apply(user, clean)
     _record(actor, "change_roles", user, before=_described(before), after=_described(clean))
     db.session.commit()
     return user
@@ -245,9 +245,9 @@ def change_password(user: User, current: str, new: str) -> User:
     """
     if not check_password_hash(user.password_hash, current):
         raise ValidationError("The current password is not right.", "current_password")
+    check_password(new, user.email, "new_password")
     if new == current:
         raise ValidationError("The new password is the current one.", "new_password")
-    check_password(new, user.email, "new_password")
     user.password_hash = hash_password(new)
     user.session_version += 1
     _record(user, "change_password", user)
@@ -276,6 +276,19 @@ def _issue(actor: User, user: User, purpose: str, now: datetime) -> IssuedLink:
         )
     )
     return IssuedLink(user, purpose, token, expires)
+
+
+def _apply(user: User, grants: Mapping[int | None, str]) -> None:
+    """Change the role rows in place (a project keeps its row: the unique key holds)."""
+    for row in list(user.roles):
+        if row.project_id in grants:
+            row.role = grants[row.project_id]
+        else:
+            user.roles.remove(row)
+    kept = {row.project_id for row in user.roles}
+    for pid, role in grants.items():
+        if pid not in kept:
+            user.roles.append(ProjectRole(project_id=pid, role=role))
 
 
 def _digest(token: str) -> str:
