@@ -56,7 +56,7 @@ from tests.factories import (
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import AuditEvent, FeatureState, IdentityOverride, ServerKey
-from webapp.services import environments
+from webapp.services import environments, people
 from webapp.services.documents import exporting, importing
 from webapp.services.features import catalog, feature_options, feature_overrides
 from webapp.services.identities import (
@@ -90,6 +90,7 @@ class Case:
     environment: bool = True  # False: a project-wide object (no environment id)
     identity: str | None = None  # the world attribute whose id the event carries
     count: int | None = 1  # the event's count (None: any positive number)
+    project: bool = True  # False: an organisation-wide object (no project id)
 
 
 def _now() -> Any:
@@ -362,7 +363,28 @@ CASES: dict[str, Case] = {
         identity="alice",
         call=lambda w, _: traits.set_trait(w.actor, w.alice, "plan", "pro", "infer", _now()),
     ),  # fmt: skip
-}
+    # People: organisation-wide events about accounts (no project, no environment).
+    "people.invite": Case(
+        "create", "account", environment=False, project=False,
+        call=lambda w, _: people.invite(w.actor, "new@example.com", {None: "viewer"}, _now()),
+    ),
+    "people.set_roles": Case(
+        "update", "account", environment=False, project=False,
+        call=lambda w, _: people.set_roles(w.actor, w.tester.id, {None: "editor"}),
+    ),
+    "people.set_enabled": Case(
+        "update", "account", environment=False, project=False,
+        call=lambda w, _: people.set_enabled(w.actor, w.tester.id, False),
+    ),
+    "people.issue_reset_link": Case(
+        "create", "account", environment=False, project=False,
+        call=lambda w, _: people.issue_reset_link(w.actor, w.tester.id, _now()),
+    ),
+    "people.change_password": Case(
+        "update", "account", environment=False, project=False,
+        call=lambda w, _: people.change_password(w.actor, "password123", "a long new passphrase"),
+    ),
+}  # fmt: skip
 
 EXTRA_CASES: dict[str, Case] = {
     # An admin linking again a link the QA user made themself vouches for it (production).
@@ -488,7 +510,7 @@ def test_service__records_exactly_one_complete_event(app, name):
     else:
         assert (event.actor_id, event.actor_label) == (None, "system")
     _assert_shape(case.kind, event)
-    assert event.project_id == w.project.id
+    assert event.project_id == (w.project.id if case.project else None)
     assert event.environment_id == (w.env.id if case.environment else None)
     if case.identity is not None:
         expected = ids.get(case.identity) or getattr(w, case.identity).id

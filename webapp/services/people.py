@@ -41,6 +41,8 @@ Grants = Mapping[int | None, str]
 LAST_ADMIN = (
     "{email} is the last organisation admin; make someone else an organisation admin first."
 )
+# What the audit log says of a new password (never the password, nor its hash).
+NEW_PASSWORD = "new; other sessions logged out"  # noqa: S105
 # Not a hash werkzeug can match: nobody logs in with it.
 NO_PASSWORD = "!"  # noqa: S105
 LINK_INVALID = "This link is not valid: it was already used, replaced by a newer one, or expired."
@@ -176,8 +178,10 @@ def set_enabled(actor: User, user_id: int, enabled: bool) -> User:
             raise Conflict("You cannot disable your own account; ask another admin.")
         _keep_an_admin(user)
         user.session_version += 1
+    before = status_of(user)
     user.active = enabled
-    _record(actor, "enable" if enabled else "disable", user)
+    _record(actor, "enable" if enabled else "disable", user, {"status": before},
+            {"status": status_of(user)})  # fmt: skip
     db.session.commit()
     return user
 
@@ -193,7 +197,8 @@ def issue_reset_link(actor: User, user_id: int, now: datetime) -> IssuedLink:
         raise Conflict("This account is disabled; enable it before sending it a link.")
     purpose = "invitation" if user.invitation_pending else "password_reset"
     link = _issue(actor, user, purpose, now)
-    _record(actor, "invite" if user.invitation_pending else "issue_reset_link", user)
+    after = {"link": purpose.replace("_", " "), "expires": f"{link.expires_at:%Y-%m-%d %H:%M} UTC"}
+    _record(actor, "invite" if user.invitation_pending else "issue_reset_link", user, None, after)
     db.session.commit()
     return link
 
@@ -228,21 +233,23 @@ def use_link(token: str, purpose: str, password: str, now: datetime) -> User:
     user = row.user
     check_password(password, user.email)
     action = "accept_invitation" if user.invitation_pending else "reset_password"
+    before = {"status": status_of(user), "password": "previous"}
     user.password_hash = hash_password(password)
     user.invitation_pending = False
     user.session_version += 1
     user.last_login_at = now
     row.used_at = now
-    _record(user, action, user)
+    _record(user, action, user, before, {"status": status_of(user), "password": NEW_PASSWORD})
     db.session.commit()
     return user
 
 
-def change_password(user: User, current: str, new: str) -> User:
+def change_password(actor: User, current: str, new: str) -> User:
     """Change one's own password; every other session of the account ends.
 
     :raises ValidationError: wrong current password, or a new one the rule refuses.
     """
+    user = actor
     if not check_password_hash(user.password_hash, current):
         raise ValidationError("The current password is not right.", "current_password")
     check_password(new, user.email, "new_password")
@@ -250,7 +257,7 @@ def change_password(user: User, current: str, new: str) -> User:
         raise ValidationError("The new password is the current one.", "new_password")
     user.password_hash = hash_password(new)
     user.session_version += 1
-    _record(user, "change_password", user)
+    _record(user, "change_password", user, {"password": "previous"}, {"password": NEW_PASSWORD})
     db.session.commit()
     return user
 
