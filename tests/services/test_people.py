@@ -166,7 +166,8 @@ def test_set_roles__replaces_them_and_audits_before_and_after(org):
     roles = db.session.scalars(
         select(ProjectRole).where(ProjectRole.user_id == org["editor"].id)
     ).all()
-    assert sorted((r.project_id, r.role) for r in roles) == [(demo.id, "viewer"), (other.id, "editor")]
+    found = sorted((r.project_id, r.role) for r in roles)
+    assert found == [(demo.id, "viewer"), (other.id, "editor")]
     [event] = events("change_roles")
     assert event.before == {"Demo": "editor"}
     assert event.after == {"Demo": "viewer", "Other": "editor"}
