@@ -50,7 +50,7 @@ def with_roles(
     class Form(base):  # type: ignore[valid-type,misc]
         pass
 
-    field = SelectField("Every project (organisation admin: choose admin)",
+    field = SelectField("Every project",
                         choices=ROLE_CHOICES, default=grants.get(None, ""))  # fmt: skip
     setattr(Form, EVERYWHERE, field)
     for project in projects:
