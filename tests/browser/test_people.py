@@ -128,7 +128,7 @@ def test_people_page__thirty_rows_long_emails__fit_desktop_and_phone(
             " > document.documentElement.clientWidth + 1).slice(0, 5).map(e => e.tagName + '.' +"
             " e.className + '#' + e.id)"
         )
-        assert overflow <= 0, f"{wide}: the people page scrolls sideways at {width}px ({overflow}px)"
+        assert overflow <= 0, f"{wide}: scrolls sideways at {width}px ({overflow}px)"
     page.click(f"text={LONG_EMAIL}")
     assert page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"

@@ -180,8 +180,8 @@ def set_enabled(actor: User, user_id: int, enabled: bool) -> User:
         user.session_version += 1
     before = status_of(user)
     user.active = enabled
-    _record(actor, "enable" if enabled else "disable", user, {"status": before},
-            {"status": status_of(user)})  # fmt: skip
+    action = "enable" if enabled else "disable"
+    _record(actor, action, user, before={"status": before}, after={"status": status_of(user)})
     db.session.commit()
     return user
 
@@ -198,7 +198,8 @@ def issue_reset_link(actor: User, user_id: int, now: datetime) -> IssuedLink:
     purpose = "invitation" if user.invitation_pending else "password_reset"
     link = _issue(actor, user, purpose, now)
     after = {"link": purpose.replace("_", " "), "expires": f"{link.expires_at:%Y-%m-%d %H:%M} UTC"}
-    _record(actor, "invite" if user.invitation_pending else "issue_reset_link", user, None, after)
+    action = "invite" if user.invitation_pending else "issue_reset_link"
+    _record(actor, action, user, after=after)
     db.session.commit()
     return link
 
@@ -239,7 +240,8 @@ def use_link(token: str, purpose: str, password: str, now: datetime) -> User:
     user.session_version += 1
     user.last_login_at = now
     row.used_at = now
-    _record(user, action, user, before, {"status": status_of(user), "password": NEW_PASSWORD})
+    after = {"status": status_of(user), "password": NEW_PASSWORD}
+    _record(user, action, user, before=before, after=after)
     db.session.commit()
     return user
 
@@ -257,7 +259,8 @@ def change_password(actor: User, current: str, new: str) -> User:
         raise ValidationError("The new password is the current one.", "new_password")
     user.password_hash = hash_password(new)
     user.session_version += 1
-    _record(user, "change_password", user, {"password": "previous"}, {"password": NEW_PASSWORD})
+    before, after = {"password": "previous"}, {"password": NEW_PASSWORD}
+    _record(user, "change_password", user, before=before, after=after)
     db.session.commit()
     return user
 
@@ -348,7 +351,7 @@ def _described(grants: Mapping[int | None, str]) -> dict[str, str]:
 
 
 def _record(
-    actor: User, action: str, user: User, before: object = None, after: object = None
+    actor: User, action: str, user: User, *, before: object = None, after: object = None
 ) -> None:
     audit.record(
         actor, action, "account", object_id=user.id, object_label=user.email,
