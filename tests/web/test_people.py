@@ -320,3 +320,12 @@ def test_people_page__thirty_accounts_and_long_emails__all_listed(app, org):
     html = send(login(app, "root@example.com"), "get", "/people").get_data(as_text=True)
     assert html.count('class="person person-') == 34
     assert long_email in html and "Other: <strong>qa</strong>" in html
+
+
+def test_roles__admin_steps_down_with_another_admin_left__sent_to_the_dashboard(app, org):
+    make_user("second@example.com", "admin", all_projects=True)
+    db.session.commit()
+    admin = login(app, "root@example.com")
+    response = send(admin, "post", f"/people/{org['root'].id}/roles", data={"role_all": "editor"})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert send(admin, "get", "/people").status_code == 403

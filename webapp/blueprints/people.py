@@ -127,6 +127,8 @@ def update_roles(user_id: int) -> Page:
             form.form_errors.append(str(exc))
             return _detail_page(user, form, exc.status)
         flash(f"Roles of {user.email} saved.", "success")
+        if not people.is_org_admin(current_user):  # an admin who just stepped down
+            return redirect(url_for("dashboard.index"))
         return redirect(url_for("people.detail", user_id=user_id))
     return _detail_page(user, form, 422)
 
