@@ -93,7 +93,7 @@ def test_create_user__short_password__exits_non_zero(runner, monkeypatch):
     monkeypatch.setenv("FLAGPOST_PASSWORD", "short")
     result = runner.invoke(args=["create-user", "x@example.com"])
     assert result.exit_code != 0
-    assert "at least 8 characters" in result.output
+    assert "at least 10 characters" in result.output
 
 
 COUNTED = [

@@ -41,6 +41,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
         features,
         identities,
         ofrep,
+        people,
         projects,
         refuse_nul_in_url,
         sdk_api,
@@ -61,6 +62,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(identities.bp)
     app.register_blueprint(ofrep.bp)
     app.register_blueprint(projects.bp)
+    app.register_blueprint(people.bp)
     app.register_blueprint(sdk_api.bp)
     app.register_blueprint(segments.bp)
     app.register_blueprint(users.bp)

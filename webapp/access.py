@@ -28,11 +28,19 @@ def init_app(app: Flask) -> None:
     login_manager.unauthorized_handler(_unauthorized)
 
 
-def _load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+def _load_user(login_id: str) -> User | None:
+    """Load the session's user: active, and holding the session version it logged in with.
+
+    Disabling an account or changing its password raises its version, so every session
+    (and remember cookie) opened before is logged out on its next request.
+    """
+    user_id, _, version = login_id.partition(".")
+    if not (user_id.isdigit() and version.isdigit()) or len(login_id) > 40:
         return None
     user = db.session.get(User, int(user_id))
-    return user if user is not None and user.active else None
+    if user is None or not user.is_active or user.session_version != int(version):
+        return None
+    return user
 
 
 def _unauthorized() -> Response:

@@ -36,6 +36,14 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_SWALLOW_ERRORS": True,
     # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none).
     "TRUSTED_PROXY_COUNT": 0,
+    # Mail for invitation and password-reset links (services/mailer.py); none unless a host
+    # is set. SMTP_TLS: "starttls" (default), "ssl" (implicit TLS) or "none" (local relay).
+    "SMTP_HOST": "",
+    "SMTP_PORT": None,
+    "SMTP_USER": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_FROM": "",
+    "SMTP_TLS": "starttls",
 }
 
 ENV_VARS = ("DATABASE_URL", "SECRET_KEY", "PORT", "SESSION_COOKIE_SECURE")
@@ -43,6 +51,12 @@ ENV_VARS = ("DATABASE_URL", "SECRET_KEY", "PORT", "SESSION_COOKIE_SECURE")
 ENV_ALIASES = {
     "FLAGPOST_RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
     "FLAGPOST_TRUSTED_PROXY_COUNT": "TRUSTED_PROXY_COUNT",
+    "FLAGPOST_SMTP_HOST": "SMTP_HOST",
+    "FLAGPOST_SMTP_PORT": "SMTP_PORT",
+    "FLAGPOST_SMTP_USER": "SMTP_USER",
+    "FLAGPOST_SMTP_PASSWORD": "SMTP_PASSWORD",
+    "FLAGPOST_SMTP_FROM": "SMTP_FROM",
+    "FLAGPOST_SMTP_TLS": "SMTP_TLS",
 }
 
 
@@ -68,7 +82,7 @@ def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, An
     for variable, name in ENV_ALIASES.items():
         if environ.get(variable):
             found[name] = environ[variable]
-    for name in ("PORT", "TRUSTED_PROXY_COUNT"):
+    for name in ("PORT", "TRUSTED_PROXY_COUNT", "SMTP_PORT"):
         if name in found:
             found[name] = int(found[name])
     if "SESSION_COOKIE_SECURE" in found:

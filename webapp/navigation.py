@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, g, session
 from flask_login import current_user
 
-from .services import accounts
+from .services import accounts, people
 
 # The navigation's pages; each endpoint takes ``environment_id``.
 NAV_PAGES = (
@@ -35,7 +35,7 @@ def current_environment_id() -> int | None:
 
 def _navigation_context() -> dict[str, Any]:
     if not current_user.is_authenticated:
-        return {"nav_pages": [], "switcher": [], "current_environment": None}
+        return {"nav_pages": [], "switcher": [], "current_environment": None, "org_admin": False}
     projects = accounts.accessible_projects(current_user)
     switcher = [(project, list(project.environments)) for project in projects]
     environment_id = current_environment_id()
@@ -49,4 +49,5 @@ def _navigation_context() -> dict[str, Any]:
         "switcher": switcher,
         "current_environment": current,
         "current_role": role,
+        "org_admin": people.is_org_admin(current_user),
     }

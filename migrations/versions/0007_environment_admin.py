@@ -1,13 +1,13 @@
 """environment admin: an environment's identity hashing key (kept by clones), server key use
 
 Revision ID: 0007_environment_admin
-Revises: 0005_trait_column_defaults
+Revises: 0006_people
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0007_environment_admin"
-down_revision = "0005_trait_column_defaults"
+down_revision = "0006_people"
 branch_labels = None
 depends_on = None
 

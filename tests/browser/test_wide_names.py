@@ -26,6 +26,7 @@ from tests.hardening.routes_table import API_PREFIXES, build_url
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import IdentityOverride, ServerKey
+from webapp.services import people
 from webapp.services.identities import identity_overrides
 
 pytestmark = pytest.mark.browser
@@ -49,7 +50,8 @@ SKIP = {"static", "auth.logout"}
 def _seed() -> dict[str, str]:
     project = make_project(("Project_" + "p" * 200)[:200])
     env = make_environment(project, ("Environment_" + "e" * 200)[:200])
-    admin = make_user(EMAIL, "admin", project)
+    # An organisation admin (every project), so the people pages are walked with long names.
+    admin = make_user(EMAIL, "admin", all_projects=True)
     qa_user = make_user(("q" * 64 + "@" + "x" * 180 + ".com"), "qa", project)
     banner = make_feature(project, FEATURE, enabled=True, value="v" * 2000)
     checkout = make_feature(project, FEATURE_MV, type="MULTIVARIATE", value="c" * 500)
@@ -83,7 +85,12 @@ def _seed() -> dict[str, str]:
             IdentityOverride.identity_id == alice.id, IdentityOverride.feature_id == banner.id
         )
     )
+    invitation = people.invite(admin, "i" * 64 + "@" + "n" * 63 + ".example.com",
+                               {project.id: "viewer"}, now)  # fmt: skip
+    reset = people.issue_reset_link(admin, qa_user.id, now)
     ids: dict[str, Any] = {
+        "invite_token": invitation.token,
+        "reset_token": reset.token,
         "env": env.id,
         "project": project.id,
         "banner": banner.id,

@@ -752,10 +752,65 @@ PROJECT_CASES = [
          "Choose two environments of this project"),
 ]
 
+
+# People (the world's admin is the only organisation admin, $admin_user).
+INVITE = "/people/invitations"
+GOOD_PASSWORD = "a long fresh passphrase"
+
+
+def _change(**extra: str) -> dict[str, str]:
+    return {"current_password": "password123", "new_password": GOOD_PASSWORD,
+            "confirm": GOOD_PASSWORD, **extra}  # fmt: skip
+
+
+PEOPLE_CASES = [
+    Case("invite-malformed-email", "POST", INVITE, 422, "Invalid email address",
+         form={"email": "not-an-email", "role_all": "viewer"}),
+    Case("invite-empty-email", "POST", INVITE, 422, "Enter an email address",
+         form={"email": "", "role_all": "viewer"}),
+    Case("invite-email-255-chars", "POST", INVITE, 422, "254",
+         form={"email": "a" * 243 + "@example.com", "role_all": "viewer"}),
+    Case("invite-email-nul", "POST", INVITE, 422, "must not contain NUL characters",
+         form={"email": "new\x00@example.com", "role_all": "viewer"}),
+    Case("invite-existing-email", "POST", INVITE, 422, "already exists",
+         form={"email": "ADMIN@example.com", "role_all": "viewer"}),
+    Case("invite-no-role", "POST", INVITE, 422, "Choose a role on at least one project",
+         form={"email": "new@example.com", "role_all": ""}),
+    Case("invite-unknown-role", "POST", INVITE, 422, "Not a valid choice",
+         form={"email": "new@example.com", "role_all": "owner"}),
+    Case("invite-unknown-project-field", "POST", INVITE, 422,
+         "Choose a role on at least one project",
+         form={"email": "new@example.com", "role_999999": "admin"}),
+    Case("roles-last-admin-demotes-self", "POST", "/people/$admin_user/roles", 409,
+         "last organisation admin", form={"role_all": "editor"}),
+    Case("disable-self", "POST", "/people/$admin_user/disable", 409,
+         "cannot disable your own account", form={}),
+    Case("people-unknown-account", "GET", "/people/999999", 404, "No such account"),
+    Case("people-id-too-large", "GET", "/people/2147483648", 404, "Not found"),
+    Case("invitation-unknown-token", "GET", "/invitation/not-a-token", 404,
+         "This link is not valid"),
+    Case("invitation-token-nul", "GET", "/invitation/abc%00def", 400, "must not contain NUL"),
+    Case("reset-post-unknown-token", "POST", "/password-reset/x", 404,
+         "This link is not valid", form={"password": GOOD_PASSWORD, "confirm": GOOD_PASSWORD}),
+    Case("password-wrong-current", "POST", "/account/password", 422,
+         "The current password is not right", form=_change(current_password="wrong-one!!")),
+    Case("password-too-short", "POST", "/account/password", 422, "at least 10 characters",
+         form=_change(new_password="short1", confirm="short1")),
+    Case("password-common", "POST", "/account/password", 422, "too common",
+         form=_change(new_password="Password123!", confirm="Password123!")),
+    Case("password-is-email", "POST", "/account/password", 422, "must not be your email",
+         form=_change(new_password="admin@example.com", confirm="admin@example.com")),
+    Case("password-confirm-differs", "POST", "/account/password", 422, "The passwords differ",
+         form=_change(confirm=GOOD_PASSWORD + "!")),
+    Case("password-1025-chars", "POST", "/account/password", 422, "1024",
+         form=_change(new_password="p" * 1025, confirm="p" * 1025)),
+    Case("password-nul", "POST", "/account/password", 422, "must not contain NUL characters",
+         form=_change(new_password="long\x00password!", confirm="long\x00password!")),
+]  # fmt: skip
+
 DASHBOARD_CASES = (
     LOGIN_CASES + FEATURE_CASES + SEGMENT_CASES + IDENTITY_CASES + ENVIRONMENT_CASES
-    + ERASE_CASES
-    + PROJECT_CASES
+    + ERASE_CASES + PROJECT_CASES + PEOPLE_CASES
 )
 CASES: list[Case] = SDK_CASES + DASHBOARD_CASES
 

@@ -36,12 +36,14 @@ from webapp.api_paths import API_PREFIXES
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import IdentityOverride, Organisation, ServerKey, Trait
+from webapp.services import people
 from webapp.services.features import catalog, feature_overrides
 from webapp.services.identities import identity_overrides, identity_page, manage
 from webapp.services.identities import traits as trait_service
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 PASSWORD = "password123"
+NEW_PASSWORD = "a fresh long passphrase"
 
 # Minimum roles. "public": anyone, logged in or not; "login": any logged-in user, even one
 # without a role here; "qa_own": QA users only on an identity linked to them (editors and
@@ -52,6 +54,8 @@ PUBLIC, LOGIN, VIEWER, QA, QA_OWN, EDITOR, ADMIN = (
 # "any_admin": an admin of any project of the organisation (the outsider included): adding
 # a project, which has no project of its own yet.
 ANY_ADMIN = "any_admin"
+# People pages: organisation admins only (admin on every project; services/people.py).
+ORG_ADMIN = "org_admin"
 
 # The actors of the matrix and the account each logs in as (None: anonymous).
 ACTORS: dict[str, str | None] = {
@@ -62,6 +66,7 @@ ACTORS: dict[str, str | None] = {
     "editor": "editor@example.com",
     "admin": "admin@example.com",
     "outsider": "outsider@example.com",  # admin of another project
+    "org_admin": "root@example.com",  # admin on every project: manages people
 }
 
 
@@ -174,7 +179,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("identities.unlink", "DELETE"): R(QA_OWN),  # qa@example.com's own link to alice
     ("identities.mine", "GET"): R(VIEWER),
     # Editors and admins have no linked identity, so their reset removes nothing.
-    ("identities.reset_mine", "POST"): R(QA, quiet_for=("editor", "admin")),
+    ("identities.reset_mine", "POST"): R(QA, quiet_for=("editor", "admin", "org_admin")),
     # Erase (issue 18): editors and admins, like deleting; QA users not even on their own.
     ("identities.erase_identity", "POST"): R(EDITOR),
     # Segments page
@@ -223,6 +228,26 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("projects.clone_environment", "POST"): R(ADMIN, {"name": "Copy", "with_identities": "y"}),
     # A GET form: the id-range walk sends these in the query string.
     ("projects.compare_environments", "GET"): R(VIEWER, {"left": "$env", "right": "$env2"}),
+    # People (organisation admins), account links (anyone holding one), one's own password
+    ("people.index", "GET"): R(ORG_ADMIN),
+    ("people.invite", "POST"): R(ORG_ADMIN, {"email": "new@example.com", "role_all": "viewer"}),
+    ("people.detail", "GET"): R(ORG_ADMIN),
+    ("people.update_roles", "POST"): R(ORG_ADMIN, {"role_all": "editor"}),
+    ("people.disable", "POST"): R(ORG_ADMIN),
+    ("people.enable", "POST"): R(ORG_ADMIN, args={"user_id": "disabled_user"}),
+    ("people.reset_link", "POST"): R(ORG_ADMIN),
+    ("people.accept_invitation", "GET"): R(PUBLIC, args={"token": "invite_token"}),
+    ("people.accept_invitation_submit", "POST"): R(
+        PUBLIC, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, args={"token": "invite_token"}
+    ),
+    ("people.reset_password", "GET"): R(PUBLIC, args={"token": "reset_token"}),
+    ("people.reset_password_submit", "POST"): R(
+        PUBLIC, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, args={"token": "reset_token"}
+    ),
+    ("people.password", "GET"): R(LOGIN),
+    ("people.change_password", "POST"): R(LOGIN, {
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD
+    }),  # fmt: skip
 }
 
 # Which world object fills each URL argument (per blueprint where the name is ambiguous).
@@ -334,6 +359,9 @@ def build_world() -> dict[str, str]:
     qa_user = make_user("qa@example.com", "qa", project)
     qa2 = make_user("qa2@example.com", "qa", project)
     make_user("outsider@example.com", "admin", other)
+    root = make_user("root@example.com", "admin", all_projects=True)
+    disabled_user = make_user("gone@example.com", "viewer", project)
+    disabled_user.active = False
 
     banner = make_feature(project, "banner", enabled=True, value="hello")
     checkout = make_feature(project, "checkout", type="MULTIVARIATE", value="blue")
@@ -364,6 +392,8 @@ def build_world() -> dict[str, str]:
     db.session.commit()
 
     now = utcnow()
+    invitation = people.invite(root, "invitee@example.com", {project.id: "viewer"}, now)
+    reset = people.issue_reset_link(root, qa2.id, now)
     events = {
         name: identity_overrides.toggle_override(admin, identity, banner, now, None).event_id
         for name, identity in (("alice", alice), ("bob", bob), ("dave", dave))
@@ -394,7 +424,8 @@ def build_world() -> dict[str, str]:
         "alice_banner_override": override_of(alice), "bob_banner_override": override_of(bob),
         "dave_banner_override": override_of(dave),
         "alice_event": events["alice"], "bob_event": events["bob"], "dave_event": events["dave"],
-        "qa_user": qa_user.id, "qa2_user": qa2.id,
+        "qa_user": qa_user.id, "qa2_user": qa2.id, "disabled_user": disabled_user.id,
+        "invite_token": invitation.token, "reset_token": reset.token,
         "server_key": key.id, "foreign_key": foreign_key.id,
         "static_file": "vendor/htmx.min.js",
         "banner_state": catalog.get_row(env, banner.id).version,

@@ -56,7 +56,7 @@ from tests.factories import (
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import AuditEvent, FeatureState, IdentityOverride, ServerKey
-from webapp.services import environments
+from webapp.services import environments, people
 from webapp.services.documents import exporting, importing
 from webapp.services.features import catalog, feature_options, feature_overrides
 from webapp.services.identities import (
@@ -96,7 +96,9 @@ class Case:
     # False: a project-wide object (no environment id); a name: the world attribute holding
     # the environment the event names (one the call creates)
     environment: bool | str = True
-    project: str = "project"  # the world attribute holding the project the event names
+    # the world attribute holding the project the event names; False: an organisation-wide
+    # object (no project id)
+    project: str | bool = "project"
     identity: str | None = None  # the world attribute whose id the event carries
     count: int | None = 1  # the event's count (None: any positive number)
 
@@ -424,7 +426,28 @@ CASES: dict[str, Case] = {
         identity="alice",
         call=lambda w, _: traits.set_trait(w.actor, w.alice, "plan", "pro", "infer", _now()),
     ),  # fmt: skip
-}
+    # People: organisation-wide events about accounts (no project, no environment).
+    "people.invite": Case(
+        "create", "account", environment=False, project=False,
+        call=lambda w, _: people.invite(w.actor, "new@example.com", {None: "viewer"}, _now()),
+    ),
+    "people.set_roles": Case(
+        "update", "account", environment=False, project=False,
+        call=lambda w, _: people.set_roles(w.actor, w.tester.id, {None: "editor"}),
+    ),
+    "people.set_enabled": Case(
+        "update", "account", environment=False, project=False,
+        call=lambda w, _: people.set_enabled(w.actor, w.tester.id, False),
+    ),
+    "people.issue_reset_link": Case(
+        "create", "account", environment=False, project=False,
+        call=lambda w, _: people.issue_reset_link(w.actor, w.tester.id, _now()),
+    ),
+    "people.change_password": Case(
+        "update", "account", environment=False, project=False,
+        call=lambda w, _: people.change_password(w.actor, "password123", "a long new passphrase"),
+    ),
+}  # fmt: skip
 
 EXTRA_CASES: dict[str, Case] = {
     # An admin linking again a link the QA user made themself vouches for it (production).
@@ -558,7 +581,11 @@ def test_service__records_exactly_one_complete_event(app, name):
     else:
         assert (event.actor_id, event.actor_label) == (None, "system")
     _assert_shape(case.kind, event)
-    assert event.project_id == (ids.get(case.project) or getattr(w, case.project).id)
+    if case.project is False:
+        assert event.project_id is None
+    else:
+        project = "project" if case.project is True else case.project
+        assert event.project_id == (ids.get(project) or getattr(w, project).id)
     environment = "env" if case.environment is True else case.environment
     expected_env = (ids.get(environment) or getattr(w, environment).id) if environment else None
     assert event.environment_id == expected_env

@@ -30,6 +30,7 @@ from tests.hardening.routes_table import (
     ANY_ADMIN,
     EDITOR,
     LOGIN,
+    ORG_ADMIN,
     PASSWORD,
     PUBLIC,
     QA,
@@ -52,7 +53,7 @@ pytestmark = pytest.mark.databases("sqlite")
 _APP = collection_app()
 ROUTE_KEYS = dashboard_routes(_APP)
 RANK = {VIEWER: 1, QA: 2, QA_OWN: 2, EDITOR: 3, ADMIN: 4}
-ACTOR_RANK = {"viewer": 1, "qa_own": 2, "qa_other": 2, "editor": 3, "admin": 4}
+ACTOR_RANK = {"viewer": 1, "qa_own": 2, "qa_other": 2, "editor": 3, "admin": 4, "org_admin": 4}
 HTMX = {"HX-Request": "true"}
 Dump = dict[str, list[tuple[object, ...]]]
 
@@ -87,7 +88,9 @@ def expected(minimum: str, actor: str) -> str:
     if minimum == LOGIN:
         return "allowed"
     if minimum == ANY_ADMIN:
-        return "allowed" if actor in ("admin", "outsider") else "403"
+        return "allowed" if actor in ("admin", "org_admin", "outsider") else "403"
+    if minimum == ORG_ADMIN:  # not per project: a project admin is refused like everyone
+        return "allowed" if actor == "org_admin" else "403"
     if actor == "outsider":
         return "404"
     if minimum == QA_OWN and actor == "qa_other":

@@ -36,7 +36,7 @@ from tests.factories import (
 from webapp.api_paths import API_PREFIXES
 from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.services import audit, environments, humanize
+from webapp.services import audit, environments, humanize, people
 from webapp.services.features import feature_options
 from webapp.services.identities import identity_overrides, manage, traits
 from webapp.services.segments import definitions
@@ -62,6 +62,7 @@ PASSWORD = "password123"
 # Lower-case already: login lower-cases the address it is given.
 ADMIN_EMAIL = f"{IMG}@example.com"
 LINKED_EMAIL = f"{SCRIPT}@example.com"
+INVITED_EMAIL = f"{TEXTAREA}@example.com"
 
 
 def hostile(tag: str) -> str:
@@ -87,6 +88,8 @@ class HostileWorld:
     trait_keys: tuple[str, ...]
     values: dict[str, str]
     project: int = 0
+    users: tuple[int, ...] = ()  # accounts with hostile emails (people pages)
+    tokens: tuple[str, ...] = ()  # an invitation and a password-reset link of those accounts
 
 
 def _segment_rules(values: dict[str, str]) -> list[dict[str, Any]]:
@@ -114,10 +117,14 @@ def build_hostile_world() -> HostileWorld:
         ("segment_value", "sv"), ("server_key", "sk"), ("audit_label", "al"),
         ("audit_key", "ak"), ("audit_value", "av"),
     )}  # fmt: skip
-    values |= {"admin_email": ADMIN_EMAIL, "linked_email": LINKED_EMAIL, "js_url": JS_URL}
+    values |= {"admin_email": ADMIN_EMAIL, "linked_email": LINKED_EMAIL, "js_url": JS_URL,
+               "invited_email": INVITED_EMAIL}  # fmt: skip
     project = make_project(values["project"], organisation=values["organisation"])
     env = make_environment(project, values["environment"])
-    admin = make_user(ADMIN_EMAIL, "admin", project)
+    # An organisation admin (every project), so the people pages are walked too.
+    admin = make_user(ADMIN_EMAIL, "admin", all_projects=True)
+    invited = make_user(INVITED_EMAIL, "viewer", project)
+    invited.invitation_pending = True
     linked = make_user(LINKED_EMAIL, "qa", project)
     description = values["description"]
     multi = make_feature(
@@ -150,11 +157,15 @@ def build_hostile_world() -> HostileWorld:
                  project_id=project.id, environment_id=env.id, identity_id=identity.id,
                  before={values["audit_key"]: values["audit_value"]},
                  after={"value": values["audit_value"]})  # fmt: skip
+    people.set_roles(admin, linked.id, {project.id: "qa", None: "viewer"})
+    invitation = people.issue_reset_link(admin, invited.id, now)
+    reset = people.issue_reset_link(admin, linked.id, now)
     db.session.commit()
     return HostileWorld(
         env=env.id, identity=identity.id, plain_identity=plain.id,
         features=(multi.id, other.id), segment=segment.id, option=option.id,
         trait_keys=(values["trait_key"], "link"), values=values, project=project.id,
+        users=(linked.id, invited.id), tokens=(invitation.token, reset.token),
     )  # fmt: skip
 
 
@@ -170,6 +181,8 @@ def _argument_values(world: HostileWorld) -> dict[str, tuple[Any, ...]]:
         "option_id": (world.option,),
         "key": world.trait_keys,
         "project_id": (world.project,),
+        "user_id": world.users,
+        "token": world.tokens,
     }
 
 
@@ -352,6 +365,10 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
         "audit_label",
         "admin_email",
     ),
+    # People (the admin is an organisation admin): emails, and project names as role labels.
+    ("people.index", ""): ("admin_email", "linked_email", "invited_email", "project"),
+    ("people.detail", ""): ("linked_email", "project"),
+    ("people.reset_password", ""): ("linked_email",),
     ("identities.why", ""): ("segment_name", "trait_key", "trait_value", "js_url"),
     ("identities.edit_trait", ""): ("trait_key", "trait_value"),
     ("identities.edit_override", ""): ("segment_value",),  # in a <textarea>
@@ -408,6 +425,8 @@ def _page_url(endpoint: str, world: HostileWorld) -> str:
         "option_id": world.option,
         "key": world.trait_keys[0],
         "project_id": world.project,
+        "user_id": world.users[0],
+        "token": world.tokens[1],
     }
     rule = next(r for r in current_app.url_map.iter_rules() if r.endpoint == endpoint)
     return url_for(endpoint, **{name: arguments[name] for name in rule.arguments})

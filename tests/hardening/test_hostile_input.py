@@ -57,7 +57,7 @@ def build_world() -> dict[str, str]:
     env2 = make_environment(project, "Staging")
     other = make_project("Other")
     other_env = make_environment(other, "Production")
-    make_user("admin@example.com", "admin", all_projects=True)
+    admin_user = make_user("admin@example.com", "admin", all_projects=True)
 
     banner = make_feature(project, "banner", enabled=True, value="hello")
     checkout = make_feature(project, "checkout", type="MULTIVARIATE", value="blue")
@@ -91,7 +91,7 @@ def build_world() -> dict[str, str]:
         "segment": segment.id, "segment_version": segment.version,
         "foreign_segment": foreign_segment.id,
         "seg_override": seg_override.id, "seg_override_env2": seg_override_env2.id,
-        "alice": alice.id, "bob": bob.id,
+        "alice": alice.id, "bob": bob.id, "admin_user": admin_user.id,
         "client_key": env.client_key, "server_key": key.key, "revoked_key": revoked.key,
         "foreign_key": foreign_key.id,
         # The versions the pages show (optimistic checks), so only the hostile part is wrong.

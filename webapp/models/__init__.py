@@ -1,6 +1,6 @@
 """The data model; importing this package registers every table."""
 
-from .account import ROLES, IdentityLink, ProjectRole, User
+from .account import ROLES, TOKEN_PURPOSES, AccountToken, IdentityLink, ProjectRole, User
 from .audit import AuditEvent
 from .base import TypedValue, decode_value, encode_value, value_type_of
 from .feature import (
@@ -35,6 +35,8 @@ from .segment import Segment, SegmentOverride
 from .settings import TraitColumnDefault
 
 __all__ = [
+    "AccountToken",
+    "TOKEN_PURPOSES",
     "TraitColumnDefault",
     "AuditEvent",
     "Environment",

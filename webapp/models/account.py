@@ -6,7 +6,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..clock import utcnow
@@ -33,6 +42,11 @@ class User(UserMixin, Model):  # type: ignore[misc]  # UserMixin is untyped
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Per-user dashboard choices, e.g. {"trait_columns": {"<environment id>": ["plan"]}}.
     preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    # Invited, not yet accepted: no usable password until the invitation link is used.
+    invitation_pending: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # Part of the login id kept in sessions and remember cookies: raising it (password
+    # change or reset, disabling) ends every session opened before.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
 
     roles: Mapped[list[ProjectRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -40,7 +54,11 @@ class User(UserMixin, Model):  # type: ignore[misc]  # UserMixin is untyped
 
     @property
     def is_active(self) -> bool:
-        return self.active
+        return self.active and not self.invitation_pending
+
+    def get_id(self) -> str:
+        """Return the session's login id: the user id and the session version."""
+        return f"{self.id}.{self.session_version}"
 
 
 class ProjectRole(Model):
@@ -80,3 +98,28 @@ class IdentityLink(Model):
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     identity: Mapped[Identity] = relationship()
+
+
+# What an account link is for: accepting an invitation, or choosing a new password.
+TOKEN_PURPOSES = ("invitation", "password_reset")
+
+
+class AccountToken(Model):
+    """A one-time link for one account; only the SHA-256 of its secret is stored."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('invitation', 'password_reset')", name="purpose"),
+        Index("ix_account_tokens_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])

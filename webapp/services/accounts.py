@@ -12,8 +12,7 @@ from ..clock import utcnow
 from ..extensions import db
 from ..models import ROLES, Project, ProjectRole, User
 from .errors import ValidationError
-
-MIN_PASSWORD_LENGTH = 8
+from .passwords import check_password, hash_password
 
 
 def normalise_email(email: str) -> str:
@@ -34,16 +33,13 @@ def create_user(email: str, password: str, role: str, project_name: str | None =
     :param role: one of ``viewer``, ``qa``, ``editor``, ``admin``.
     :param project_name: the project the role applies to; None means all projects.
     :return: the committed user.
-    :raises ValidationError: malformed email, duplicate email, short password,
-        unknown role or unknown project.
+    :raises ValidationError: malformed email, duplicate email, a password the rule refuses
+        (services/passwords.py), unknown role or unknown project.
     """
     address = normalise_email(email)
     if role not in ROLES:
         raise ValidationError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}", "role")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(
-            f"Password must have at least {MIN_PASSWORD_LENGTH} characters", "password"
-        )
+    check_password(password, address)
     if db.session.scalar(select(User.id).where(User.email == address)) is not None:
         raise ValidationError(f"A user with email {address} already exists", "email")
     project_id = None
@@ -52,7 +48,7 @@ def create_user(email: str, password: str, role: str, project_name: str | None =
         if project is None:
             raise ValidationError(f"No project named {project_name!r}", "project")
         project_id = project.id
-    user = User(email=address, password_hash=generate_password_hash(password))
+    user = User(email=address, password_hash=hash_password(password))
     user.roles.append(ProjectRole(project_id=project_id, role=role))
     db.session.add(user)
     db.session.commit()
@@ -75,7 +71,7 @@ def authenticate(email: str, password: str) -> User | None:
     if user is None:
         check_password_hash(_dummy_hash(), password)
         return None
-    if not check_password_hash(user.password_hash, password) or not user.active:
+    if not check_password_hash(user.password_hash, password) or not user.is_active:
         return None
     user.last_login_at = utcnow()
     db.session.commit()

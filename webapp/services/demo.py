@@ -434,7 +434,9 @@ def _create_users(project: Project, environments: list[Environment]) -> list[Dem
         user = User(
             email=f"{role}@{DEMO_EMAIL_DOMAIN}", password_hash=generate_password_hash(password)
         )
-        user.roles.append(ProjectRole(project=project, role=role))
+        # The demo admin is an organisation admin (every project), so People is reachable.
+        scope = None if role == "admin" else project
+        user.roles.append(ProjectRole(project=scope, role=role))
         db.session.add(user)
         logins.append(DemoLogin(user.email, role, password))
         db.session.flush()

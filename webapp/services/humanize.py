@@ -53,6 +53,15 @@ ACTION_LABELS: Mapping[str, str] = {
     # projects and environments administration (services/projects)
     "rename": "renamed",
     "clone": "cloned (a copy of another environment)",
+    # people (services/people.py)
+    "invite": "sent an invitation link to",
+    "change_roles": "changed the roles of",
+    "disable": "disabled",
+    "enable": "enabled again",
+    "issue_reset_link": "issued a password-reset link for",
+    "accept_invitation": "accepted the invitation of",
+    "reset_password": "reset the password (by link) of",
+    "change_password": "changed the password of",
 }
 
 # Audit object type -> its name for people. audit.record refuses a type missing here.
@@ -70,6 +79,7 @@ OBJECT_LABELS: Mapping[str, str] = {
     "environment": "environment",
     "trait_columns": "default trait columns",
     "project": "project",
+    "account": "account",
 }
 
 # Keys of the audited before/after states -> their names in the audit log's diff.
