@@ -2,6 +2,7 @@
 
 from .account import ROLES, IdentityLink, ProjectRole, User
 from .audit import AuditEvent
+from .experiment import Experiment, ExperimentArm, ExperimentConversion, ExperimentExposure
 from .base import TypedValue, decode_value, encode_value, value_type_of
 from .feature import (
     FEATURE_NAME_PATTERN,
@@ -35,6 +36,10 @@ from .segment import Segment, SegmentOverride
 from .settings import TraitColumnDefault
 
 __all__ = [
+    "Experiment",
+    "ExperimentArm",
+    "ExperimentConversion",
+    "ExperimentExposure",
     "TraitColumnDefault",
     "AuditEvent",
     "Environment",
