@@ -2,8 +2,8 @@
 
 from .account import ROLES, IdentityLink, ProjectRole, User
 from .audit import AuditEvent
-from .experiment import Experiment, ExperimentArm, ExperimentConversion, ExperimentExposure
 from .base import TypedValue, decode_value, encode_value, value_type_of
+from .experiment import Experiment, ExperimentArm, ExperimentConversion, ExperimentExposure
 from .feature import (
     FEATURE_NAME_PATTERN,
     FEATURE_TYPES,

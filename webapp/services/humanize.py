@@ -46,6 +46,9 @@ ACTION_LABELS: Mapping[str, str] = {
     "bulk_delete": "deleted (bulk action)",
     "bulk_override": "overrode a flag on (bulk action)",
     "bulk_remove_overrides": "removed overrides from (bulk action)",
+    # experiments
+    "start": "started",
+    "stop": "stopped",
 }
 
 # Audit object type -> its name for people. audit.record refuses a type missing here.
@@ -62,6 +65,7 @@ OBJECT_LABELS: Mapping[str, str] = {
     "server_key": "server key",
     "environment": "environment",
     "trait_columns": "default trait columns",
+    "experiment": "experiment",
 }
 
 # Keys of the audited before/after states -> their names in the audit log's diff.
@@ -72,6 +76,9 @@ FIELD_LABELS: Mapping[str, str] = {
     "option_id": "variant",
     "expires_at": "expires",
     "server_key_only": "server-side keys only",
+    "goal_event": "goal event",
+    "started_at": "started",
+    "stopped_at": "stopped",
 }
 
 # Characters drawn as nothing or as blank space, beyond the Unicode categories checked below.
