@@ -212,7 +212,8 @@ def test_start__standard_feature_or_foreign_segment__refused(world):
 
 
 def test_start_and_stop__are_audited(world):
-    lifecycle.stop_experiment(world["environment"], world["experiment"].id, world["editor"], utcnow())
+    experiment_id = world["experiment"].id
+    lifecycle.stop_experiment(world["environment"], experiment_id, world["editor"], utcnow())
     events = db.session.execute(
         select(AuditEvent.action, AuditEvent.object_type, AuditEvent.actor_label)
         .where(AuditEvent.object_type == "experiment")
