@@ -36,6 +36,7 @@ from webapp.api_paths import API_PREFIXES
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import IdentityOverride, ServerKey, Trait
+from webapp.services.experiments import lifecycle
 from webapp.services.features import catalog, feature_overrides
 from webapp.services.identities import identity_overrides, identity_page, manage
 from webapp.services.identities import traits as trait_service
@@ -203,6 +204,14 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("users.bulk_apply", "POST"): R(
         EDITOR, {"action": "remove_overrides", "expected": "$bulk_count"}
     ),
+    # Experiments (the world runs one on checkout in env; a new one starts in env2)
+    ("experiments.index", "GET"): R(VIEWER, args=CHECKOUT),
+    ("experiments.start", "POST"): R(
+        EDITOR, {"name": "Colour", "goal_event": "purchase", "segment_id": "$segment"},
+        args={"environment_id": "env2", "feature_id": "checkout"},
+    ),  # fmt: skip
+    ("experiments.detail", "GET"): R(VIEWER),
+    ("experiments.stop", "POST"): R(EDITOR),
 }
 
 # Which world object fills each URL argument (per blueprint where the name is ambiguous).
@@ -219,6 +228,7 @@ ARGUMENTS: dict[str, str | dict[str, str]] = {
     "key_id": "server_key",
     "user_id": "qa_user",
     "filename": "static_file",
+    "experiment_id": "experiment",
 }
 
 
@@ -346,6 +356,9 @@ def build_world() -> dict[str, str]:
         for name, identity in (("alice", alice), ("bob", bob), ("dave", dave))
     }
     order = [row.id for row in feature_overrides.list_segment_overrides(env.id, banner.id).rows]
+    experiment = lifecycle.start_experiment(
+        env, checkout, "Checkout colour", "purchase", None, admin, now
+    )
     everyone = manage.BulkRequest(action="remove_overrides", query="")
     plan = db.session.scalar(
         select(Trait).where(Trait.identity_id == alice.id, Trait.key == "plan")
@@ -369,7 +382,7 @@ def build_world() -> dict[str, str]:
         "alice_banner_override": override_of(alice), "bob_banner_override": override_of(bob),
         "dave_banner_override": override_of(dave),
         "alice_event": events["alice"], "bob_event": events["bob"], "dave_event": events["dave"],
-        "qa_user": qa_user.id, "qa2_user": qa2.id,
+        "qa_user": qa_user.id, "qa2_user": qa2.id, "experiment": experiment.id,
         "server_key": key.id, "foreign_key": foreign_key.id,
         "static_file": "vendor/htmx.min.js",
         "banner_state": catalog.get_row(env, banner.id).version,

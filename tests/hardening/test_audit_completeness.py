@@ -58,6 +58,7 @@ from webapp.extensions import db
 from webapp.models import AuditEvent, FeatureState, IdentityOverride, ServerKey
 from webapp.services import environments
 from webapp.services.documents import exporting, importing
+from webapp.services.experiments import lifecycle
 from webapp.services.features import catalog, feature_options, feature_overrides
 from webapp.services.identities import (
     editing_rights,
@@ -361,6 +362,22 @@ CASES: dict[str, Case] = {
         "trait",
         identity="alice",
         call=lambda w, _: traits.set_trait(w.actor, w.alice, "plan", "pro", "infer", _now()),
+    ),  # fmt: skip
+    # Experiments: starting creates one, stopping changes it (its results stay).
+    "experiments.lifecycle.start_experiment": Case(
+        "create",
+        "experiment",
+        lambda w, _: lifecycle.start_experiment(
+            w.env, w.colour, "Colour test", "purchase", w.segment.id, w.actor, _now()
+        ),
+    ),  # fmt: skip
+    "experiments.lifecycle.stop_experiment": Case(
+        "update",
+        "experiment",
+        prepare=lambda w: lifecycle.start_experiment(
+            w.env, w.colour, "Colour test", "purchase", None, w.actor, _now()
+        ),
+        call=lambda w, started: lifecycle.stop_experiment(w.env, started.id, w.actor, _now()),
     ),  # fmt: skip
 }
 

@@ -37,6 +37,7 @@ from webapp.api_paths import API_PREFIXES
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.services import audit, environments, humanize
+from webapp.services.experiments import lifecycle
 from webapp.services.features import feature_options
 from webapp.services.identities import identity_overrides, manage, traits
 from webapp.services.segments import definitions
@@ -86,6 +87,7 @@ class HostileWorld:
     option: int
     trait_keys: tuple[str, ...]
     values: dict[str, str]
+    experiment: int = 0
 
 
 def _segment_rules(values: dict[str, str]) -> list[dict[str, Any]]:
@@ -112,6 +114,7 @@ def build_hostile_world() -> HostileWorld:
         ("override_value", "iv"), ("segment_name", "sn"), ("segment_description", "sd"),
         ("segment_value", "sv"), ("server_key", "sk"), ("audit_label", "al"),
         ("audit_key", "ak"), ("audit_value", "av"),
+        ("experiment_name", "xn"), ("goal_event", "ge"),
     )}  # fmt: skip
     values |= {"admin_email": ADMIN_EMAIL, "linked_email": LINKED_EMAIL, "js_url": JS_URL}
     project = make_project(values["project"], organisation=values["organisation"])
@@ -149,11 +152,14 @@ def build_hostile_world() -> HostileWorld:
                  project_id=project.id, environment_id=env.id, identity_id=identity.id,
                  before={values["audit_key"]: values["audit_value"]},
                  after={"value": values["audit_value"]})  # fmt: skip
+    experiment = lifecycle.start_experiment(
+        env, multi, values["experiment_name"], values["goal_event"], segment.id, admin, now
+    )
     db.session.commit()
     return HostileWorld(
         env=env.id, identity=identity.id, plain_identity=plain.id,
         features=(multi.id, other.id), segment=segment.id, option=option.id,
-        trait_keys=(values["trait_key"], "link"), values=values,
+        trait_keys=(values["trait_key"], "link"), values=values, experiment=experiment.id,
     )  # fmt: skip
 
 
@@ -168,6 +174,7 @@ def _argument_values(world: HostileWorld) -> dict[str, tuple[Any, ...]]:
         "segment_id": (world.segment,),
         "option_id": (world.option,),
         "key": world.trait_keys,
+        "experiment_id": (world.experiment,),
     }
 
 
@@ -367,6 +374,10 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
         "segment_value",
     ),  # fmt: skip
     ("features.edit", ""): ("description",),
+    ("experiments.index", ""): ("experiment_name", "goal_event", "segment_name"),
+    ("experiments.detail", ""): (
+        "experiment_name", "goal_event", "segment_name", "option_value", "default_value"
+    ),  # fmt: skip
     ("features.edit_option", ""): ("option_value",),  # in the editor's <input value>
     # The audit log shows before/after values as every page does (``:json`` -> value_text).
     ("audit.index", ""): (
@@ -398,6 +409,7 @@ def _page_url(endpoint: str, world: HostileWorld) -> str:
         "segment_id": world.segment,
         "option_id": world.option,
         "key": world.trait_keys[0],
+        "experiment_id": world.experiment,
     }
     rule = next(r for r in current_app.url_map.iter_rules() if r.endpoint == endpoint)
     return url_for(endpoint, **{name: arguments[name] for name in rule.arguments})

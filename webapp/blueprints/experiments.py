@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from ..access import role_required
 from ..clock import utcnow
@@ -24,8 +25,9 @@ bp = Blueprint("experiments", __name__, url_prefix="/environments/<id:environmen
 def _start_form(form: ExperimentForm | None = None) -> ExperimentForm:
     form = form or ExperimentForm(formdata=None)
     segments = lifecycle.enrolling_segments(g.project.id)
-    form.segment_id.choices = [("", "every identity")] + [
-        (segment.id, f"identities in the segment {segment.name}") for segment in segments
+    form.segment_id.choices = [SelectChoice("", "every identity")] + [
+        SelectChoice(segment.id, f"identities in the segment {segment.name}")
+        for segment in segments
     ]
     return form
 

@@ -93,7 +93,7 @@ def start_experiment(
     :raises Conflict: when an experiment already runs on the feature here.
     """
     if feature.type != "MULTIVARIATE" or not feature.options:
-        raise ValidationError("Experiments need a multivariate feature with variants", "name")
+        raise ValidationError("Experiments need a multivariate feature with variants")
     name = _check_text(name, "name", EXPERIMENT_NAME_MAX, "name")
     goal_event = _check_text(goal_event, "goal_event", EVENT_NAME_MAX, "goal event")
     if goal_event.startswith("$"):
