@@ -24,7 +24,7 @@ from webapp.services.experiments.results import (
 
 def arms(*counts):
     keys = ["control", "red", "green", "teal"]
-    return [ArmResult(keys[i], None, True, n, c) for i, (n, c) in enumerate(counts)]
+    return [ArmResult(keys[i], i * 10, True, n, c) for i, (n, c) in enumerate(counts)]
 
 
 def two_proportion_z_p(n1, c1, n2, c2):
@@ -57,8 +57,8 @@ def two_proportion_z_p(n1, c1, n2, c2):
             "Not enough data yet",
             id="expected non-conversions under 5",
         ),  # fmt: skip
-        pytest.param([(1000, 100), (1000, 150)], BETTER, "red beats control", id="clear winner"),
-        pytest.param([(1000, 150), (1000, 100)], WORSE, "control beats red", id="clear loser"),
+        pytest.param([(1000, 100), (1000, 150)], BETTER, "red (10) beats control (0)", id="clear winner"),
+        pytest.param([(1000, 150), (1000, 100)], WORSE, "control (0) beats red (10)", id="clear loser"),
         pytest.param(
             [(1000, 100), (1000, 105)], NO_DIFFERENCE, "No clear difference", id="no difference"
         ),  # fmt: skip
@@ -95,7 +95,7 @@ def test_compare__several_variants__share_the_significance_level():
 
 def test_compare__best_of_two_winners__is_named():
     results = compare(arms((2000, 200), (2000, 300), (2000, 400)))
-    assert results.verdict.startswith("green beats control")
+    assert results.verdict.startswith("green (20) beats control (0)")
     assert "20.0%" in results.verdict and "10.0%" in results.verdict
 
 

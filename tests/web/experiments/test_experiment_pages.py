@@ -173,7 +173,7 @@ def test_page__results__every_variant_with_counts_rate_and_verdict(client, world
     assert ">60<" in rows[red] and "30.0%" in rows[red] and "better than control" in rows[red]
     assert "no clear difference" in rows[green]
     assert '"red"' in rows[red] or "red" in rows[red]  # the option's value is shown
-    assert f"{red} beats control" in page
+    assert f"{red} (“red”) beats control (“blue”)" in page
     assert "600 exposed identities" in page
 
 

@@ -24,6 +24,7 @@ from ...evaluation import FeatureValue
 from ...extensions import db
 from ...models import FeatureState
 from ...models.experiment import CONTROL, Experiment, ExperimentArm
+from ..humanize import value_text
 from .arms import Arm, arms_of
 
 MIN_EXPOSURES = 100
@@ -51,6 +52,11 @@ class ArmResult:
     @property
     def rate(self) -> float | None:
         return self.conversions / self.exposures if self.exposures else None
+
+    @property
+    def label(self) -> str:
+        """Name the variant for people: its key and the value it serves."""
+        return f"{self.key} ({value_text(self.value)})" if self.known else self.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +173,14 @@ def _verdict(arms: list[ArmResult], alpha: float) -> str:
     if better:
         best = better[0]
         return (
-            f"{best.key} beats {CONTROL}: {_percent(best.rate)} of exposed identities "
+            f"{best.label} beats {control.label}: {_percent(best.rate)} of exposed identities "
             f"converted against {_percent(control.rate)} (p = {best.p_value:.3g} < {alpha:.3g}). "
             "The difference is unlikely to be chance."
         )
     if worse:
-        names = ", ".join(a.key for a in worse)
+        names = ", ".join(a.label for a in worse)
         return (
-            f"{CONTROL} beats {names}: those variants convert less "
+            f"{control.label} beats {names}: they convert less "
             f"(p < {alpha:.3g}). No variant beats {CONTROL}."
         )
     smallest = min(a.p_value or 1.0 for a in variants)
