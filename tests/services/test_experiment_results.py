@@ -57,8 +57,12 @@ def two_proportion_z_p(n1, c1, n2, c2):
             "Not enough data yet",
             id="expected non-conversions under 5",
         ),  # fmt: skip
-        pytest.param([(1000, 100), (1000, 150)], BETTER, "red (10) beats control (0)", id="clear winner"),
-        pytest.param([(1000, 150), (1000, 100)], WORSE, "control (0) beats red (10)", id="clear loser"),
+        pytest.param(
+            [(1000, 100), (1000, 150)], BETTER, "red (10) beats control (0)", id="clear winner"
+        ),
+        pytest.param(
+            [(1000, 150), (1000, 100)], WORSE, "control (0) beats red (10)", id="clear loser"
+        ),
         pytest.param(
             [(1000, 100), (1000, 105)], NO_DIFFERENCE, "No clear difference", id="no difference"
         ),  # fmt: skip
