@@ -63,6 +63,9 @@ def _traffic(page, base: str, key: str) -> dict[str, int]:
 def test_experiment__started_fed_and_stopped__in_the_browser(live_server, page):
     world = live_server.run(_seed)
     base = f"{live_server.url}/environments/{world['env']}"
+    violations = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)  # fmt: skip
     page.goto(live_server.url + "/login")
     page.fill("input[name=email]", "editor@example.com")
     page.fill("input[name=password]", "password123")
@@ -96,3 +99,4 @@ def test_experiment__started_fed_and_stopped__in_the_browser(live_server, page):
     page.click("#experiment-stop button")
     expect(page.locator("h1")).to_contain_text("stopped")
     expect(page.locator("#verdict")).to_contain_text("beats control")
+    assert violations == []  # the pages work under the strict CSP

@@ -182,3 +182,26 @@ def test_page__no_data__says_not_enough_data_yet(client, world):
     page = client.get(world["page_url"]).get_data(as_text=True)
     assert "Not enough data yet" in page
     assert page.count('class="num exposures">0<') == 3
+
+
+def test_page__reads_counters_only__never_the_per_identity_rows(client, world, app):
+    """What keeps the page fast at any scale: no query touches exposures or conversions."""
+    from sqlalchemy import event
+
+    from webapp.extensions import db as database
+
+    login(client, "viewer@example.com")
+    statements = []
+
+    def remember(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", remember)
+    try:
+        assert client.get(world["page_url"]).status_code == 200
+    finally:
+        event.remove(database.engine, "before_cursor_execute", remember)
+    assert any("experiment_arms" in s for s in statements)
+    per_identity = ("experiment_exposures", "experiment_conversions")
+    assert not [s for s in statements if any(table in s for table in per_identity)]
+    assert len(statements) <= 15
