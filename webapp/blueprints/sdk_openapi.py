@@ -2,9 +2,8 @@
 
 from typing import Any
 
-from ..models.experiment import EVENT_NAME_MAX, EVENT_VALUE_MAX
 from ..services import values
-from ..services.experiments.events import MAX_EVENTS
+from ..services.experiments.events import EVENT_NAME_MAX, EVENT_VALUE_MAX, MAX_EVENTS
 
 _KEY = [{"EnvironmentKey": []}]
 _ERROR = {"$ref": "#/components/schemas/Error"}
