@@ -157,6 +157,22 @@ def test_buffer__over_capacity__refuses_and_keeps_what_it_has(app, world):
     assert buffer.pending == 0
 
 
+def test_buffer__background_thread__writes_without_a_flush_call(app, world):
+    from tests.conftest import eventually
+
+    # Given a buffer with its flushing thread (the app's own is off in tests)
+    buffer = EventBuffer(app, interval=0.02, capacity=100)
+    try:
+        # When a request's events are queued
+        buffer.add(world["environment"].id, [exposure("alice", "control"), goal("alice")], utcnow())
+        # Then the thread writes them on its own
+        eventually(lambda: buffer.flushes == 1, message="the thread never wrote the events")
+    finally:
+        buffer.close()
+    db.session.expire_all()
+    assert counters(world["experiment"]) == {"control": (1, 1)}
+
+
 def test_start__second_running_experiment__conflicts_until_the_first_stops(world):
     environment, feature = world["environment"], world["feature"]
     with pytest.raises(Conflict):

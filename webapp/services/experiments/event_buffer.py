@@ -48,6 +48,7 @@ class EventBuffer:
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.flushes = 0  # completed writes of a non-empty buffer (tests wait on it)
 
     @property
     def pending(self) -> int:
@@ -100,7 +101,9 @@ class EventBuffer:
 
     def _store(self, taken: list[Delivery]) -> Stored:
         try:
-            return store_deliveries(taken)
+            stored = store_deliveries(taken)
+            self.flushes += 1
+            return stored
         except Exception:
             db.session.rollback()
             self._put_back(taken)
@@ -120,6 +123,7 @@ class EventBuffer:
 
     def close(self) -> None:
         """Stop the thread and write what is left (at exit)."""
+        atexit.unregister(self.close)
         self._stop.set()
         try:
             self.flush()
