@@ -334,6 +334,8 @@ def make_test_app(database_uri: str, **overrides: Any) -> Flask:
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_uri,
         "WTF_CSRF_ENABLED": False,
+        # SDK events are written by flush() in tests, never by a background thread.
+        "EVENTS_FLUSH_SECONDS": 0,
     }
     if database_uri.startswith("postgresql"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(TEST_POOL)

@@ -214,3 +214,32 @@ def features_make_identity_override(
 ) -> Any:
     """Create an identity override (Features page tests)."""
     return identities_make_override(identity, feature, enabled=enabled, value=value)
+
+
+# ---- Experiments ----------------------------------------------------------------------------
+
+
+def experiments_make_world(segment_rules: bool = False) -> dict[str, Any]:
+    """A project with a multivariate ``checkout`` (red 30 %, green 30 %, control 40 %) and a
+    running experiment on it in ``Development`` (goal ``purchase``); optionally enrolling
+    only the segment ``Pro users`` (plan = pro)."""
+    from webapp.clock import utcnow
+    from webapp.services.experiments import lifecycle
+
+    project = make_project("Shop")
+    environment = make_environment(project, "Development")
+    editor = make_user("editor@example.com", "editor", project)
+    checkout = make_feature(project, "checkout", enabled=True, value="blue", type="MULTIVARIATE")
+    red = identities_make_option(checkout, "red", 30.0)
+    green = identities_make_option(checkout, "green", 30.0)
+    segment = make_segment(project, "Pro users")
+    db.session.commit()
+    experiment = lifecycle.start_experiment(
+        environment, checkout, "Button colour", "purchase",
+        segment.id if segment_rules else None, editor, utcnow(),
+    )  # fmt: skip
+    return {
+        "project": project, "environment": environment, "editor": editor,
+        "feature": checkout, "red": red, "green": green, "segment": segment,
+        "experiment": experiment,
+    }  # fmt: skip

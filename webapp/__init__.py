@@ -38,6 +38,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
         audit,
         auth,
         dashboard,
+        experiments,
         features,
         identities,
         ofrep,
@@ -58,6 +59,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(audit.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(experiments.bp)
     app.register_blueprint(features.bp)
     app.register_blueprint(identities.bp)
     app.register_blueprint(ofrep.bp)

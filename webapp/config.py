@@ -44,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_PASSWORD": "",
     "SMTP_FROM": "",
     "SMTP_TLS": "starttls",
+    # SDK events (experiments): buffered per worker, written every this many seconds
+    # (0: only by an explicit flush, as in tests); batches beyond the cap get 503.
+    "EVENTS_FLUSH_SECONDS": 2.0,
+    "EVENTS_BUFFER_MAX": 200_000,
 }
 
 ENV_VARS = ("DATABASE_URL", "SECRET_KEY", "PORT", "SESSION_COOKIE_SECURE")

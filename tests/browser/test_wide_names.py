@@ -27,6 +27,7 @@ from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import IdentityOverride, ServerKey
 from webapp.services import people
+from webapp.services.experiments import lifecycle
 from webapp.services.identities import identity_overrides
 
 pytestmark = pytest.mark.browser
@@ -80,6 +81,10 @@ def _seed() -> dict[str, str]:
     now = utcnow()
     event = identity_overrides.toggle_override(admin, alice, banner, now, None).event_id
     identity_overrides.toggle_override(admin, alice, checkout, now, None)
+    experiment = lifecycle.start_experiment(
+        env, checkout, ("Experiment_" + "x" * 200)[:200], ("goal_" + "g" * 200)[:200],
+        segment.id, admin, now,
+    )  # fmt: skip
     override_id = db.session.scalar(
         db.select(IdentityOverride.id).where(
             IdentityOverride.identity_id == alice.id, IdentityOverride.feature_id == banner.id
@@ -104,6 +109,7 @@ def _seed() -> dict[str, str]:
         "segment": segment.id,
         "server_key": key.id,
         "qa_user": qa_user.id,
+        "experiment": experiment.id,
         "static_file": "vendor/htmx.min.js",
     }
     return {name: str(value) for name, value in ids.items()}

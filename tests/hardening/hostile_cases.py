@@ -808,11 +808,60 @@ PEOPLE_CASES = [
          form=_change(new_password="long\x00password!", confirm="long\x00password!")),
 ]  # fmt: skip
 
+# ------------------------------------------------------------------ experiments and events
+
+EVENTS = "/api/v1/v1/events"
+
+
+def _experiment(**extra: str) -> dict[str, str]:
+    return {"name": "Colour test", "goal_event": "purchase", "segment_id": "", **extra}
+
+
+EVENTS_CASES = [
+    Case("events-no-key", "POST", EVENTS, 403, INVALID_KEY, key=None, json={"events": []}),
+    Case("events-not-a-list", "POST", EVENTS, 400, "events: expected a list",
+         json={"events": {"0": {"event": "x"}}}),
+    Case("events-5001", "POST", EVENTS, 400, "at most 5,000 events",
+         json={"events": [{"event": "x"}] * 5001}),
+    Case("events-name-a-number", "POST", EVENTS, 400, "events[0].event: expected a string",
+         json={"events": [{"event": 5, "identifier": "alice"}]}),
+    Case("events-identifier-nul", "POST", EVENTS, 400, "must not contain NUL",
+         json={"events": [{"event": "purchase", "identifier": "al\x00ice"}]}),
+    Case("events-experiment-id-string", "POST", EVENTS, 400, "experiment_id: expected an integer",
+         json={"events": [{"event": "x", "metadata": {"experiment_id": "1"}}]}),
+    Case("events-deep-nesting", "POST", EVENTS, 400, "Malformed JSON", body=DEEP),
+    Case("events-oversized-body", "POST", EVENTS, 413, "exceeds the capacity limit",
+         body=b'{"events": [{"event": "' + b"x" * (1024 * 1024) + b'"}]}'),
+]
+EXPERIMENT_CASES = [
+    Case("experiment-start-empty-name", "POST", CHECKOUT + "/experiments", 422,
+         "Give the experiment a name", form=_experiment(name="")),
+    Case("experiment-start-name-201-chars", "POST", CHECKOUT + "/experiments", 422,
+         "cannot be longer than 200 characters", form=_experiment(name="n" * 201)),
+    Case("experiment-start-name-nul", "POST", CHECKOUT + "/experiments", 422,
+         "must not contain NUL characters", form=_experiment(name="a\x00b")),
+    Case("experiment-start-goal-reserved", "POST", CHECKOUT + "/experiments", 422,
+         "Names starting with $ are the SDK's own events",
+         form=_experiment(goal_event="$flag_exposure")),
+    Case("experiment-start-foreign-segment", "POST", CHECKOUT + "/experiments", 422,
+         "No such segment in this project", form=_experiment(segment_id="$foreign_segment")),
+    Case("experiment-start-segment-garbage", "POST", CHECKOUT + "/experiments", 422,
+         "is not a valid id", form=_experiment(segment_id="abc")),
+    Case("experiment-start-standard-feature", "POST", BANNER + "/experiments", 422,
+         "Experiments need a multivariate feature", form=_experiment()),
+    Case("experiment-start-foreign-feature", "POST", FEATURES + "/$foreign_feature/experiments",
+         404, "No such feature in this project", form=_experiment()),
+    Case("experiment-unknown", "GET", ENV + "/experiments/999999", 404, "No such experiment"),
+    Case("experiment-stop-unknown", "POST", ENV + "/experiments/999999/stop", 404,
+         "No such experiment", form={}),
+]
+
 DASHBOARD_CASES = (
     LOGIN_CASES + FEATURE_CASES + SEGMENT_CASES + IDENTITY_CASES + ENVIRONMENT_CASES
     + ERASE_CASES + PROJECT_CASES + PEOPLE_CASES
+    + EXPERIMENT_CASES
 )
-CASES: list[Case] = SDK_CASES + DASHBOARD_CASES
+CASES: list[Case] = SDK_CASES + EVENTS_CASES + DASHBOARD_CASES
 
 
 def encode(case: Case) -> bytes | None:

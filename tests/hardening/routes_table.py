@@ -37,6 +37,7 @@ from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import IdentityOverride, Organisation, ServerKey, Trait
 from webapp.services import people
+from webapp.services.experiments import lifecycle
 from webapp.services.features import catalog, feature_overrides
 from webapp.services.identities import identity_overrides, identity_page, manage
 from webapp.services.identities import traits as trait_service
@@ -248,6 +249,14 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("people.change_password", "POST"): R(LOGIN, {
         "current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD
     }),  # fmt: skip
+    # Experiments (the world runs one on checkout in env; a new one starts in env2)
+    ("experiments.index", "GET"): R(VIEWER, args=CHECKOUT),
+    ("experiments.start", "POST"): R(
+        EDITOR, {"name": "Colour", "goal_event": "purchase", "segment_id": "$segment"},
+        args={"environment_id": "env2", "feature_id": "checkout"},
+    ),  # fmt: skip
+    ("experiments.detail", "GET"): R(VIEWER),
+    ("experiments.stop", "POST"): R(EDITOR),
 }
 
 # Which world object fills each URL argument (per blueprint where the name is ambiguous).
@@ -265,6 +274,7 @@ ARGUMENTS: dict[str, str | dict[str, str]] = {
     "user_id": "qa_user",
     "filename": "static_file",
     "project_id": "project",
+    "experiment_id": "experiment",
 }
 
 
@@ -399,6 +409,9 @@ def build_world() -> dict[str, str]:
         for name, identity in (("alice", alice), ("bob", bob), ("dave", dave))
     }
     order = [row.id for row in feature_overrides.list_segment_overrides(env.id, banner.id).rows]
+    experiment = lifecycle.start_experiment(
+        env, checkout, "Checkout colour", "purchase", None, admin, now
+    )
     everyone = manage.BulkRequest(action="remove_overrides", query="")
     plan = db.session.scalar(
         select(Trait).where(Trait.identity_id == alice.id, Trait.key == "plan")
@@ -426,6 +439,7 @@ def build_world() -> dict[str, str]:
         "alice_event": events["alice"], "bob_event": events["bob"], "dave_event": events["dave"],
         "qa_user": qa_user.id, "qa2_user": qa2.id, "disabled_user": disabled_user.id,
         "invite_token": invitation.token, "reset_token": reset.token,
+        "experiment": experiment.id,
         "server_key": key.id, "foreign_key": foreign_key.id,
         "static_file": "vendor/htmx.min.js",
         "banner_state": catalog.get_row(env, banner.id).version,

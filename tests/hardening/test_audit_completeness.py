@@ -58,6 +58,7 @@ from webapp.extensions import db
 from webapp.models import AuditEvent, FeatureState, IdentityOverride, ServerKey
 from webapp.services import environments, people
 from webapp.services.documents import exporting, importing
+from webapp.services.experiments import lifecycle
 from webapp.services.features import catalog, feature_options, feature_overrides
 from webapp.services.identities import (
     editing_rights,
@@ -447,7 +448,23 @@ CASES: dict[str, Case] = {
         "update", "account", environment=False, project=False,
         call=lambda w, _: people.change_password(w.actor, "password123", "a long new passphrase"),
     ),
-}  # fmt: skip
+    # Experiments: starting creates one, stopping changes it (its results stay).
+    "experiments.lifecycle.start_experiment": Case(
+        "create",
+        "experiment",
+        lambda w, _: lifecycle.start_experiment(
+            w.env, w.colour, "Colour test", "purchase", w.segment.id, w.actor, _now()
+        ),
+    ),  # fmt: skip
+    "experiments.lifecycle.stop_experiment": Case(
+        "update",
+        "experiment",
+        prepare=lambda w: lifecycle.start_experiment(
+            w.env, w.colour, "Colour test", "purchase", None, w.actor, _now()
+        ),
+        call=lambda w, started: lifecycle.stop_experiment(w.env, started.id, w.actor, _now()),
+    ),  # fmt: skip
+}
 
 EXTRA_CASES: dict[str, Case] = {
     # An admin linking again a link the QA user made themself vouches for it (production).

@@ -37,6 +37,7 @@ from webapp.api_paths import API_PREFIXES
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.services import audit, environments, humanize, people
+from webapp.services.experiments import lifecycle
 from webapp.services.features import feature_options
 from webapp.services.identities import identity_overrides, manage, traits
 from webapp.services.segments import definitions
@@ -90,6 +91,7 @@ class HostileWorld:
     project: int = 0
     users: tuple[int, ...] = ()  # accounts with hostile emails (people pages)
     tokens: tuple[str, ...] = ()  # an invitation and a password-reset link of those accounts
+    experiment: int = 0
 
 
 def _segment_rules(values: dict[str, str]) -> list[dict[str, Any]]:
@@ -116,6 +118,7 @@ def build_hostile_world() -> HostileWorld:
         ("override_value", "iv"), ("segment_name", "sn"), ("segment_description", "sd"),
         ("segment_value", "sv"), ("server_key", "sk"), ("audit_label", "al"),
         ("audit_key", "ak"), ("audit_value", "av"),
+        ("experiment_name", "xn"), ("goal_event", "ge"),
     )}  # fmt: skip
     values |= {"admin_email": ADMIN_EMAIL, "linked_email": LINKED_EMAIL, "js_url": JS_URL,
                "invited_email": INVITED_EMAIL}  # fmt: skip
@@ -160,12 +163,16 @@ def build_hostile_world() -> HostileWorld:
     people.set_roles(admin, linked.id, {project.id: "qa", None: "viewer"})
     invitation = people.issue_reset_link(admin, invited.id, now)
     reset = people.issue_reset_link(admin, linked.id, now)
+    experiment = lifecycle.start_experiment(
+        env, multi, values["experiment_name"], values["goal_event"], segment.id, admin, now
+    )
     db.session.commit()
     return HostileWorld(
         env=env.id, identity=identity.id, plain_identity=plain.id,
         features=(multi.id, other.id), segment=segment.id, option=option.id,
         trait_keys=(values["trait_key"], "link"), values=values, project=project.id,
         users=(linked.id, invited.id), tokens=(invitation.token, reset.token),
+        experiment=experiment.id,
     )  # fmt: skip
 
 
@@ -183,6 +190,7 @@ def _argument_values(world: HostileWorld) -> dict[str, tuple[Any, ...]]:
         "project_id": (world.project,),
         "user_id": world.users,
         "token": world.tokens,
+        "experiment_id": (world.experiment,),
     }
 
 
@@ -386,6 +394,10 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
         "segment_value",
     ),  # fmt: skip
     ("features.edit", ""): ("description",),
+    ("experiments.index", ""): ("experiment_name", "goal_event", "segment_name"),
+    ("experiments.detail", ""): (
+        "experiment_name", "goal_event", "segment_name", "option_value", "default_value"
+    ),  # fmt: skip
     ("features.edit_option", ""): ("option_value",),  # in the editor's <input value>
     # Projects and environments administration
     ("projects.detail", ""): ("project", "organisation", "environment"),
@@ -427,6 +439,7 @@ def _page_url(endpoint: str, world: HostileWorld) -> str:
         "project_id": world.project,
         "user_id": world.users[0],
         "token": world.tokens[1],
+        "experiment_id": world.experiment,
     }
     rule = next(r for r in current_app.url_map.iter_rules() if r.endpoint == endpoint)
     return url_for(endpoint, **{name: arguments[name] for name in rule.arguments})

@@ -12,6 +12,9 @@ from werkzeug.http import http_date, parse_date
 from ..clock import utcnow
 from ..services import documents
 from ..services.errors import DomainError, Forbidden
+from ..services.experiments import enrolment
+from ..services.experiments.event_buffer import app_buffer
+from ..services.experiments.events import EVENTS_BODY_MAX, parse_events
 from ..services.sdk import sdk_service
 from ..services.sdk.parsing import (
     IdentifyInput,
@@ -74,6 +77,8 @@ def _identify_response(payload: IdentifyInput) -> Response:
     is_server = g.key_info.is_server
     result = sdk_service.identify(g.bundle, payload, is_server=is_server, now=utcnow())
     flags = sdk_service.serialise_flags(g.bundle, result.results, is_server)
+    if result.evaluation is not None:  # running experiments: metadata.experiment, variant
+        enrolment.annotate_flags(g.bundle, result.evaluation, flags)
     traits = [{"trait_key": k, "trait_value": v} for k, v in result.traits.items()]
     return json_response({"identifier": result.identifier, "flags": flags, "traits": traits})
 
@@ -120,6 +125,19 @@ def set_traits_bulk() -> Response:
             for identifier, t in items
         ]
     )
+
+
+@bp.post("/v1/events")
+def events() -> Response:
+    """Accept a batch of SDK events (custom and ``$flag_exposure``); written off this request.
+
+    The official SDK posts to ``{events_api_url}v1/events``: with ``events_api_url`` set to
+    this API's URL (``…/api/v1/``) that is this path.
+    """
+    request.max_content_length = EVENTS_BODY_MAX
+    batch = parse_events(_body())
+    app_buffer().add(g.bundle.environment_id, batch, utcnow())
+    return json_response({"accepted": len(batch)}, 202)
 
 
 @bp.get("/environment-document/")

@@ -3,6 +3,7 @@
 from typing import Any
 
 from ..services import values
+from ..services.experiments.events import EVENT_NAME_MAX, EVENT_VALUE_MAX, MAX_EVENTS
 
 _KEY = [{"EnvironmentKey": []}]
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -79,6 +80,22 @@ SCHEMAS: dict[str, Any] = {
             "identity": {"type": "null"},
             "feature_segment": {"type": "null"},
             "reason": {"type": "string"},
+            # Identity flags of a feature with a running experiment (the SDK reads both).
+            "variant": {"type": "string"},
+            "metadata": {
+                "type": "object",
+                "properties": {
+                    "experiment": {
+                        "type": "object",
+                        "required": ["id", "name", "in_experiment"],
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "name": {"type": "string"},
+                            "in_experiment": {"type": "boolean"},
+                        },
+                    }
+                },
+            },
         },
     },
     "Trait": {
@@ -117,6 +134,37 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "TraitWrite": TRAIT_WRITE,
+    "EventBatch": {
+        "type": "object",
+        "required": ["events"],
+        "properties": {
+            "events": {
+                "type": "array",
+                "maxItems": MAX_EVENTS,
+                "items": {
+                    "type": "object",
+                    "required": ["event"],
+                    "properties": {
+                        "event": {"type": "string", "minLength": 1, "maxLength": EVENT_NAME_MAX},
+                        "identifier": {"oneOf": [IDENTIFIER, {"type": "null"}]},
+                        "feature_name": {
+                            "type": ["string", "null"], "minLength": 1, "maxLength": 150
+                        },
+                        "value": {
+                            "type": ["string", "integer", "number", "boolean", "null"],
+                            "maxLength": EVENT_VALUE_MAX,
+                        },
+                        "traits": {"type": ["object", "null"]},
+                        "metadata": {
+                            "type": ["object", "null"],
+                            "properties": {"experiment_id": {"type": ["integer", "null"]}},
+                        },
+                        "timestamp": {"type": ["integer", "null"]},
+                    },
+                },
+            }
+        },
+    },
 }
 
 _OFREP_SECURITY = [{"EnvironmentKey": []}, {"BearerAuth": []}]
@@ -293,6 +341,34 @@ OPENAPI: dict[str, Any] = {
                     }
                 ],
                 "responses": _responses(_json({"type": "object"}), 304),
+            }
+        },
+        "/api/v1/v1/events": {
+            "post": {
+                "summary": "SDK events batch (custom events and $flag_exposure); the official "
+                "SDK's events_api_url set to this API's URL reaches it. Events for unknown "
+                "identities, features or experiments are accepted and ignored.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/EventBatch"}}
+                    },
+                },
+                "responses": {
+                    "202": _json(
+                        {"type": "object", "properties": {"accepted": {"type": "integer"}}},
+                        "Queued for writing",
+                    ),
+                    **{
+                        str(code): _json(_ERROR, text)
+                        for code, text in (
+                            (400, "Invalid batch (the detail names the field)"),
+                            (403, "Invalid or missing Environment Key"),
+                            (413, "Body larger than 1 MiB"),
+                            (503, "Too many events waiting to be written; send again later"),
+                        )
+                    },
+                },
             }
         },
         "/ofrep/v1/evaluate/flags/{key}": {

@@ -3,6 +3,7 @@
 from .account import ROLES, TOKEN_PURPOSES, AccountToken, IdentityLink, ProjectRole, User
 from .audit import AuditEvent
 from .base import TypedValue, decode_value, encode_value, value_type_of
+from .experiment import Experiment, ExperimentArm, ExperimentConversion, ExperimentExposure
 from .feature import (
     FEATURE_NAME_PATTERN,
     FEATURE_TYPES,
@@ -37,6 +38,10 @@ from .settings import TraitColumnDefault
 __all__ = [
     "AccountToken",
     "TOKEN_PURPOSES",
+    "Experiment",
+    "ExperimentArm",
+    "ExperimentConversion",
+    "ExperimentExposure",
     "TraitColumnDefault",
     "AuditEvent",
     "Environment",

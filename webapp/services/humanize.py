@@ -62,6 +62,9 @@ ACTION_LABELS: Mapping[str, str] = {
     "accept_invitation": "accepted the invitation of",
     "reset_password": "reset the password (by link) of",
     "change_password": "changed the password of",
+    # experiments
+    "start": "started",
+    "stop": "stopped",
 }
 
 # Audit object type -> its name for people. audit.record refuses a type missing here.
@@ -80,6 +83,7 @@ OBJECT_LABELS: Mapping[str, str] = {
     "trait_columns": "default trait columns",
     "project": "project",
     "account": "account",
+    "experiment": "experiment",
 }
 
 # Keys of the audited before/after states -> their names in the audit log's diff.
@@ -90,6 +94,9 @@ FIELD_LABELS: Mapping[str, str] = {
     "option_id": "variant",
     "expires_at": "expires",
     "server_key_only": "server-side keys only",
+    "goal_event": "goal event",
+    "started_at": "started",
+    "stopped_at": "stopped",
 }
 
 # Characters drawn as nothing or as blank space, beyond the Unicode categories checked below.

@@ -41,6 +41,9 @@ from . import redaction
 # holds the identity's id ("identity_id", or "id" for the identity itself) or its identifier
 # ("identifier", matched within the environment).
 ERASED_TABLES: tuple[tuple[str, str], ...] = (
+    # An experiment's per-variant counters keep their totals (no identity in them).
+    ("experiment_exposures", "identity_id"),
+    ("experiment_conversions", "identity_id"),
     ("traits", "identity_id"),
     ("identity_overrides", "identity_id"),
     ("identity_links", "identity_id"),

@@ -15,7 +15,13 @@ from typing import Any
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ...evaluation import FlagResult, IdentityInput, IdentityOverrideInput, evaluate
+from ...evaluation import (
+    EvaluationResult,
+    FlagResult,
+    IdentityInput,
+    IdentityOverrideInput,
+    evaluate,
+)
 from ...extensions import db, read_engine
 from ...models import Feature, Identity, IdentityOverride, Trait, decode_value, trait_row
 from ...models.base import PREFIX_LENGTH, sha256_hex
@@ -40,6 +46,8 @@ class IdentifyResult:
     identifier: str
     results: dict[str, FlagResult]
     traits: dict[str, TraitValue]
+    # The whole evaluation (its matched segments decide experiment enrolment).
+    evaluation: EvaluationResult | None = None
 
 
 def visible_features(bundle: EnvironmentBundle, is_server: bool) -> tuple[FeatureMeta, ...]:
@@ -264,7 +272,7 @@ def identify(
     result = evaluate(
         bundle.compiled, IdentityInput(request.identifier, traits), overrides=overrides
     )
-    return IdentifyResult(request.identifier, dict(result.flags), traits)
+    return IdentifyResult(request.identifier, dict(result.flags), traits, result)
 
 
 def _last_seen_is_stale(last_seen: datetime | None, now: datetime, changed: bool) -> bool:
