@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(import_environment_command)
     app.cli.add_command(export_environment_command)
     app.cli.add_command(cleanup_overrides_command)
+    app.cli.add_command(run_streams_command)
 
 
 @click.command("create-user")
@@ -167,3 +168,25 @@ def cleanup_overrides_command() -> None:
     """Delete expired identity overrides (recorded as one audit event); run it periodically."""
     count = identity_overrides.cleanup_expired(utcnow())
     click.echo(f"Removed {count} expired identity override{'' if count == 1 else 's'}.")
+
+
+@click.command("run-streams")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Default: PORT + 1.")
+def run_streams_command(host: str, port: int | None) -> None:
+    """Serve real-time streams for SDKs and pages (uvicorn; Ctrl-C stops it)."""
+    import uvicorn
+
+    from .realtime import StreamSettings, create_stream_app
+
+    settings = StreamSettings.from_config(current_app.config)
+    port = port if port is not None else int(current_app.config["PORT"]) + 1
+    click.echo(f"Streams on http://{host}:{port}/sse/")
+    uvicorn.run(
+        create_stream_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        # Open streams never end by themselves: stop them after a second on Ctrl-C.
+        timeout_graceful_shutdown=1,
+    )

@@ -36,6 +36,17 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_SWALLOW_ERRORS": True,
     # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none).
     "TRUSTED_PROXY_COUNT": 0,
+    # Real-time updates (webapp/realtime/): where pages find the stream server (default:
+    # this host on PORT + 1, see create_app), Redis for fan-out between servers (unset:
+    # PostgreSQL NOTIFY, or revision polling on SQLite), and the connection caps.
+    "STREAM_URL": None,
+    "REDIS_URL": None,
+    "STREAM_MAX_PER_KEY": 1000,
+    "STREAM_MAX_TOTAL": 10000,
+    "STREAM_HEARTBEAT_SECONDS": 15.0,
+    "STREAM_POLL_SECONDS": 0.5,
+    # Page stream tokens (user + environment, signed with SECRET_KEY) last a working day.
+    "STREAM_TOKEN_MAX_AGE": 12 * 3600,
 }
 
 ENV_VARS = ("DATABASE_URL", "SECRET_KEY", "PORT", "SESSION_COOKIE_SECURE")
@@ -43,6 +54,10 @@ ENV_VARS = ("DATABASE_URL", "SECRET_KEY", "PORT", "SESSION_COOKIE_SECURE")
 ENV_ALIASES = {
     "FLAGPOST_RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
     "FLAGPOST_TRUSTED_PROXY_COUNT": "TRUSTED_PROXY_COUNT",
+    "FLAGPOST_STREAM_URL": "STREAM_URL",
+    "FLAGPOST_REDIS_URL": "REDIS_URL",
+    "FLAGPOST_STREAM_MAX_PER_KEY": "STREAM_MAX_PER_KEY",
+    "FLAGPOST_STREAM_MAX_TOTAL": "STREAM_MAX_TOTAL",
 }
 
 
@@ -68,7 +83,7 @@ def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, An
     for variable, name in ENV_ALIASES.items():
         if environ.get(variable):
             found[name] = environ[variable]
-    for name in ("PORT", "TRUSTED_PROXY_COUNT"):
+    for name in ("PORT", "TRUSTED_PROXY_COUNT", "STREAM_MAX_PER_KEY", "STREAM_MAX_TOTAL"):
         if name in found:
             found[name] = int(found[name])
     if "SESSION_COOKIE_SECURE" in found:

@@ -1,0 +1,164 @@
+"""The official Flagsmith SDK, unchanged, kept current by the stream alone.
+
+Local evaluation with ``enable_realtime_updates=True``; the polling interval is an hour, so
+only a stream event can explain the SDK seeing a change. Each change is made through the
+services the dashboard's routes call, and must be visible within a second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+import requests
+from flagsmith import Flagsmith
+
+from tests.api.conftest import build_sdk_environment
+from tests.conftest import eventually
+from tests.factories import make_user
+from webapp.clock import utcnow
+from webapp.extensions import db
+from webapp.models import Feature, Identity, Segment
+from webapp.services.features import catalog
+from webapp.services.identities import identity_overrides
+from webapp.services.segments import definitions
+
+# Database behaviour: publishing (NOTIFY on PostgreSQL, polling on SQLite) and the SDK read
+# path differ per database.
+pytestmark = pytest.mark.databases("sqlite", "postgres")
+
+WITHIN_SECONDS = 1.0
+
+
+@contextmanager
+def realtime_sdk(world, key: str) -> Iterator[Flagsmith]:
+    sdk = Flagsmith(
+        environment_key=key,
+        api_url=world.api_url,
+        enable_local_evaluation=True,
+        enable_realtime_updates=True,
+        realtime_api_url=world.streams.url,
+        environment_refresh_interval_seconds=3600,
+    )
+    try:
+        # The stream is open once the server counts it (changes before that are not the test).
+        eventually(lambda: world.streams.health()["connections"] == 1, 5, "SDK never connected")
+        yield sdk
+    finally:
+        sdk.__del__()  # stops the stream thread (the SDK's own clean-up)
+
+
+def within_a_second(check: Callable[[], bool], what: str) -> float:
+    started = time.monotonic()
+    eventually(check, WITHIN_SECONDS, f"{what} not visible to the SDK within {WITHIN_SECONDS} s")
+    return time.monotonic() - started
+
+
+def _world(world):
+    env = build_sdk_environment()
+    admin = make_user("admin@example.com", "admin", env.environment.project)
+    db.session.commit()
+    return env, admin
+
+
+def test_sdk_stream__flag_default_change__reaches_local_evaluation_within_a_second(live_world):
+    # Given an SDK in local evaluation, streaming
+    env, admin = _world(live_world)
+    dark_mode = db.session.query(Feature).filter_by(name="dark_mode").one()
+    with realtime_sdk(live_world, env.server_key) as sdk:
+        flags = sdk.get_identity_flags("someone")
+        assert flags.is_feature_enabled("dark_mode") is True
+        # When an editor turns the flag off in the dashboard
+        catalog.set_enabled(env.environment, dark_mode.id, False, admin)
+        # Then the SDK evaluates it off within a second
+        within_a_second(
+            lambda: sdk.get_identity_flags("someone").is_feature_enabled("dark_mode") is False,
+            "a flag's default",
+        )
+
+
+def test_sdk_stream__segment_rule_change__reaches_local_evaluation_within_a_second(live_world):
+    env, admin = _world(live_world)
+    segment = db.session.query(Segment).filter_by(name="Pro users").one()
+    with realtime_sdk(live_world, env.server_key) as sdk:
+        before = sdk.get_identity_flags("bob", traits={"plan": "team"}).get_feature_value(
+            "max_upload_mb"
+        )
+        assert (type(before), before) == (int, 25)
+        definitions.update_segment(
+            segment,
+            admin,
+            name=segment.name,
+            description=segment.description,
+            rules=[{"type": "ALL", "conditions": [], "rules": [{"type": "ANY", "rules": [],
+                    "conditions": [{"property_": "plan", "operator": "EQUAL",
+                                    "value": "team"}]}]}],  # fmt: skip
+            version=segment.version,
+        )
+        within_a_second(
+            lambda: sdk.get_identity_flags("bob", traits={"plan": "team"}).get_feature_value(
+                "max_upload_mb"
+            )
+            == 250,
+            "a segment rule",
+        )
+
+
+def test_sdk_stream__identity_override__reaches_local_evaluation_within_a_second(live_world):
+    env, admin = _world(live_world)
+    vip = db.session.query(Identity).filter_by(identifier="vip-user").one()
+    dark_mode = db.session.query(Feature).filter_by(name="dark_mode").one()
+    with realtime_sdk(live_world, env.server_key) as sdk:
+        assert sdk.get_identity_flags("vip-user").is_feature_enabled("dark_mode") is True
+        identity_overrides.toggle_override(admin, vip, dark_mode, utcnow(), None)
+        within_a_second(
+            lambda: sdk.get_identity_flags("vip-user").is_feature_enabled("dark_mode") is False,
+            "an identity override",
+        )
+
+
+def test_sdk_stream__events__carry_the_documents_updated_at(live_world):
+    # Given the stream and the document of one environment
+    env, admin = _world(live_world)
+    dark_mode = db.session.query(Feature).filter_by(name="dark_mode").one()
+    with requests.get(
+        f"{live_world.streams.url}sse/environments/{env.client_key}/stream", stream=True, timeout=5
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines(decode_unicode=True)
+        first = _next_event(lines)
+        # When the flag changes
+        catalog.set_enabled(env.environment, dark_mode.id, False, admin)
+        second = _next_event(lines)
+    document = requests.get(
+        f"{live_world.api_url}environment-document/",
+        headers={"X-Environment-Key": env.server_key},
+        timeout=5,
+    ).json()
+    from datetime import datetime
+
+    # Then each event's updated_at is the document's, to the microsecond, and ids grow
+    assert second["event"] == "environment_updated"
+    assert int(second["id"]) == int(first["id"]) + 1
+    updated = datetime.fromisoformat(document["updated_at"])
+    import json
+    from datetime import UTC
+
+    assert datetime.fromtimestamp(json.loads(second["data"])["updated_at"], tz=UTC) == updated
+    assert json.loads(first["data"])["updated_at"] < json.loads(second["data"])["updated_at"]
+
+
+def _next_event(lines) -> dict[str, str]:
+    event: dict[str, str] = {}
+    for line in lines:
+        if line == "":
+            if "data" in event:
+                return event
+            event = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(": ")
+            event[name] = value
+    raise AssertionError("the stream ended")
