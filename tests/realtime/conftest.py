@@ -56,6 +56,7 @@ def serve_streams(settings: StreamSettings) -> Iterator[StreamServer]:
     try:
         yield live
     finally:
+        app.state.server.end_streams_soon()
         server.should_exit = True
         thread.join(timeout=10)
 
@@ -67,7 +68,9 @@ class LiveWorld:
     streams: StreamServer
 
 
-def make_live_app(database: str, request: pytest.FixtureRequest, tmp_path: Any, **config: Any) -> Flask:
+def make_live_app(
+    database: str, request: pytest.FixtureRequest, tmp_path: Any, **config: Any
+) -> Flask:
     """An app on a database another thread or process can open too, with an empty schema."""
     if database == "sqlite":
         app = make_test_app(f"sqlite:///{tmp_path / 'live.sqlite'}", **config)
@@ -89,9 +92,8 @@ def live_world(database: str, request: pytest.FixtureRequest, tmp_path: Any) -> 
     app = make_live_app(database, request, tmp_path)
     settings = StreamSettings.from_config(app.config)
     try:
-        with serve(app) as url, serve_streams(settings) as streams:
-            with app.app_context():
-                yield LiveWorld(app, f"{url}/api/v1/", streams)
-                db.session.remove()
+        with serve(app) as url, serve_streams(settings) as streams, app.app_context():
+            yield LiveWorld(app, f"{url}/api/v1/", streams)
+            db.session.remove()
     finally:
         dispose_engines(app)

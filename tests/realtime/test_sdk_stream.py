@@ -92,16 +92,30 @@ def test_sdk_stream__segment_rule_change__reaches_local_evaluation_within_a_seco
             admin,
             name=segment.name,
             description=segment.description,
-            rules=[{"type": "ALL", "conditions": [], "rules": [{"type": "ANY", "rules": [],
-                    "conditions": [{"property_": "plan", "operator": "EQUAL",
-                                    "value": "team"}]}]}],  # fmt: skip
+            rules=[
+                {
+                    "type": "ALL",
+                    "conditions": [],
+                    "rules": [
+                        {
+                            "type": "ANY",
+                            "rules": [],
+                            "conditions": [
+                                {"property_": "plan", "operator": "EQUAL", "value": "team"}
+                            ],
+                        }
+                    ],
+                }
+            ],  # fmt: skip
             version=segment.version,
         )
         within_a_second(
-            lambda: sdk.get_identity_flags("bob", traits={"plan": "team"}).get_feature_value(
-                "max_upload_mb"
-            )
-            == 250,
+            lambda: (
+                sdk.get_identity_flags("bob", traits={"plan": "team"}).get_feature_value(
+                    "max_upload_mb"
+                )
+                == 250
+            ),
             "a segment rule",
         )
 

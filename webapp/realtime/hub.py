@@ -49,6 +49,8 @@ class Hub:
         self.current: dict[int, Revision] = {}
         self.per_key: Counter[str] = Counter()
         self.tasks: set[asyncio.Task[Any]] = set()
+        # Set when the server stops: every stream ends at once instead of at the timeout.
+        self.closing = False
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="stream-db")
 
     # Reads run in a small thread pool: the event loop never waits on the database.
@@ -127,6 +129,13 @@ class Hub:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
+
+    def end_streams(self) -> None:
+        """End every open stream (the server is stopping)."""
+        self.closing = True
+        for subscribers in self.channels.values():
+            for subscriber in subscribers:
+                subscriber.wake.set()
 
     def close(self) -> None:
         """Release the thread pool and the database connections."""

@@ -151,7 +151,7 @@ class EventStream:
 
     async def _write(self, send: Send) -> None:
         first = True
-        while True:
+        while not self.hub.closing:
             current = self.hub.current.get(self.subscriber.environment_id)
             if current is None:
                 return  # the environment was deleted
@@ -179,10 +179,17 @@ class StreamServer:
         self.store = Store(settings.database_url)
         self.hub = Hub(self.store, settings.max_per_key, settings.max_total)
         self.source = source
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def end_streams_soon(self) -> None:
+        """End every open stream, from any thread (a server about to stop)."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.hub.end_streams)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Run the change source while the server runs; release everything after."""
+        self.loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(self.source.run(self.hub))
         try:
             yield
