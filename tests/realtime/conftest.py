@@ -61,6 +61,20 @@ def serve_streams(settings: StreamSettings) -> Iterator[StreamServer]:
         thread.join(timeout=10)
 
 
+def next_event(lines: Iterator[str]) -> dict[str, str]:
+    """Read SSE lines up to the next event with data; comments and bare fields are skipped."""
+    event: dict[str, str] = {}
+    for line in lines:
+        if line == "":
+            if "data" in event:
+                return event
+            event = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            event[name] = value.removeprefix(" ")
+    raise AssertionError("the stream ended")
+
+
 @dataclass
 class LiveWorld:
     app: Flask
@@ -87,9 +101,17 @@ def make_live_app(
 
 
 @pytest.fixture
-def live_world(database: str, request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[LiveWorld]:
+def live_config() -> dict[str, Any]:
+    """Extra app configuration for ``live_world`` (override in a module or parametrize)."""
+    return {}
+
+
+@pytest.fixture
+def live_world(
+    database: str, request: pytest.FixtureRequest, tmp_path: Any, live_config: dict[str, Any]
+) -> Iterator[LiveWorld]:
     """The app served over HTTP and its stream server, on ``database``."""
-    app = make_live_app(database, request, tmp_path)
+    app = make_live_app(database, request, tmp_path, **live_config)
     settings = StreamSettings.from_config(app.config)
     try:
         with serve(app) as url, serve_streams(settings) as streams, app.app_context():

@@ -18,6 +18,7 @@ from flagsmith import Flagsmith
 from tests.api.conftest import build_sdk_environment
 from tests.conftest import eventually
 from tests.factories import make_user
+from tests.realtime.conftest import next_event
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import Feature, Identity, Segment
@@ -143,10 +144,10 @@ def test_sdk_stream__events__carry_the_documents_updated_at(live_world):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = response.iter_lines(decode_unicode=True)
-        first = _next_event(lines)
+        first = next_event(lines)
         # When the flag changes
         catalog.set_enabled(env.environment, dark_mode.id, False, admin)
-        second = _next_event(lines)
+        second = next_event(lines)
     document = requests.get(
         f"{live_world.api_url}environment-document/",
         headers={"X-Environment-Key": env.server_key},
@@ -163,16 +164,3 @@ def test_sdk_stream__events__carry_the_documents_updated_at(live_world):
 
     assert datetime.fromtimestamp(json.loads(second["data"])["updated_at"], tz=UTC) == updated
     assert json.loads(first["data"])["updated_at"] < json.loads(second["data"])["updated_at"]
-
-
-def _next_event(lines) -> dict[str, str]:
-    event: dict[str, str] = {}
-    for line in lines:
-        if line == "":
-            if "data" in event:
-                return event
-            event = {}
-        elif not line.startswith(":"):
-            name, _, value = line.partition(": ")
-            event[name] = value
-    raise AssertionError("the stream ended")
