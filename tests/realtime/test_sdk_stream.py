@@ -7,6 +7,9 @@ services the dashboard's routes call, and must be visible within a second.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,9 +19,9 @@ import requests
 from flagsmith import Flagsmith
 
 from tests.api.conftest import build_sdk_environment
-from tests.conftest import eventually
+from tests.conftest import dispose_engines, eventually
 from tests.factories import make_user
-from tests.realtime.conftest import next_event
+from tests.realtime.conftest import free_port, make_live_app, next_event
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import Feature, Identity, Segment
@@ -164,3 +167,92 @@ def test_sdk_stream__events__carry_the_documents_updated_at(live_world):
 
     assert datetime.fromtimestamp(json.loads(second["data"])["updated_at"], tz=UTC) == updated
     assert json.loads(first["data"])["updated_at"] < json.loads(second["data"])["updated_at"]
+
+
+@contextmanager
+def _process(arguments: list[str], environment: dict[str, str], ready_url: str):
+    """Run ``flask …`` in its own process until the block ends; wait until it answers."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", *arguments],
+        env={**os.environ, **environment, "FLASK_APP": "wsgi.py"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+
+        def answers() -> bool:
+            assert process.poll() is None, process.stderr.read().decode()
+            try:
+                return requests.get(ready_url, timeout=1).status_code < 500
+            except requests.ConnectionError:
+                return False
+
+        eventually(answers, 30, f"flask {arguments[0]} did not start")
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.databases("postgres")
+def test_sdk_stream__change_in_another_process__reaches_a_client_of_the_stream_process(
+    database, request, tmp_path
+):
+    # Given three processes on one PostgreSQL: an app server serving the SDK API, the stream
+    # server, and this test's app, which makes the dashboard change
+    app = make_live_app(database, request, tmp_path)
+    try:
+        with app.app_context():
+            env = build_sdk_environment()
+            admin = make_user("admin@example.com", "admin", env.environment.project)
+            db.session.commit()
+            variables = {
+                "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+                "SECRET_KEY": app.config["SECRET_KEY"],
+            }
+            api_port, stream_port = free_port(), free_port()
+            api = f"http://127.0.0.1:{api_port}/"
+            streams = f"http://127.0.0.1:{stream_port}/"
+            with (
+                _process(["run", "--port", str(api_port)], variables, f"{api}login"),
+                _process(
+                    ["run-streams", "--port", str(stream_port)], variables, f"{streams}sse/health"
+                ),  # fmt: skip
+            ):
+                sdk = Flagsmith(
+                    environment_key=env.server_key,
+                    api_url=f"{api}api/v1/",
+                    enable_local_evaluation=True,
+                    enable_realtime_updates=True,
+                    realtime_api_url=streams,
+                    environment_refresh_interval_seconds=3600,
+                )
+                try:
+                    eventually(
+                        lambda: (
+                            requests.get(f"{streams}sse/health", timeout=2).json()
+                            == {
+                                "connections": 1,
+                                "tasks": 2,
+                                "environments": 1,
+                                "source_connected": True,
+                            }
+                        ),  # fmt: skip
+                        10,
+                    )
+                    assert sdk.get_identity_flags("x").is_feature_enabled("dark_mode") is True
+                    # When this process turns the flag off
+                    dark_mode = db.session.query(Feature).filter_by(name="dark_mode").one()
+                    catalog.set_enabled(env.environment, dark_mode.id, False, admin)
+                    # Then the SDK, fed by the other processes, sees it within a second
+                    within_a_second(
+                        lambda: (
+                            sdk.get_identity_flags("x").is_feature_enabled("dark_mode") is False
+                        ),
+                        "a change made in another process",
+                    )
+                finally:
+                    sdk.__del__()
+            db.session.remove()
+    finally:
+        dispose_engines(app)
