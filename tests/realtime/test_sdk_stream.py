@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 import requests
@@ -256,3 +257,24 @@ def test_sdk_stream__change_in_another_process__reaches_a_client_of_the_stream_p
             db.session.remove()
     finally:
         dispose_engines(app)
+
+
+def test_sdk_stream__identity_override_running_out__reaches_local_evaluation(live_world):
+    # Given an identity override that expires in two seconds, seen by the SDK
+    env, admin = _world(live_world)
+    vip = db.session.query(Identity).filter_by(identifier="vip-user").one()
+    dark_mode = db.session.query(Feature).filter_by(name="dark_mode").one()
+    expires = utcnow() + timedelta(seconds=2)
+    with realtime_sdk(live_world, env.server_key) as sdk:
+        identity_overrides.toggle_override(admin, vip, dark_mode, utcnow(), expires)
+        within_a_second(
+            lambda: sdk.get_identity_flags("vip-user").is_feature_enabled("dark_mode") is False,
+            "a new expiring override",
+        )
+        # When it runs out (nobody changes anything)
+        eventually(lambda: utcnow() >= expires, 5)
+        # Then the SDK evaluates without it within a second
+        within_a_second(
+            lambda: sdk.get_identity_flags("vip-user").is_feature_enabled("dark_mode") is True,
+            "an override running out",
+        )

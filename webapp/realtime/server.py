@@ -70,6 +70,7 @@ class StreamSettings:
     heartbeat: float = 15.0
     poll_interval: float = 0.5
     token_max_age: int = 12 * 3600
+    expiry_interval: float = 0.5
 
     @classmethod
     def from_config(cls, config: Any) -> StreamSettings:
@@ -176,7 +177,9 @@ class StreamServer:
 
     def __init__(self, settings: StreamSettings, source: Source) -> None:
         self.settings = settings
-        self.store = Store(settings.database_url)
+        self.store = Store(
+            settings.database_url, notify_channel=None if settings.redis_url else settings.channel
+        )
         self.hub = Hub(self.store, settings.max_per_key, settings.max_total)
         self.source = source
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -190,14 +193,29 @@ class StreamServer:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Run the change source while the server runs; release everything after."""
         self.loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(self.source.run(self.hub))
+        tasks = [
+            asyncio.ensure_future(self.source.run(self.hub)),
+            asyncio.ensure_future(self._expire_overrides()),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
             self.hub.close()
+
+    async def _expire_overrides(self) -> None:
+        """Twice a second, turn identity overrides that ran out into a change (store.expire_due)."""
+        while True:
+            await asyncio.sleep(self.settings.expiry_interval)
+            try:
+                due = await self.hub.run(self.store.expire_due, self.hub.watched())
+                await self.hub.refresh(due)
+            except Exception:  # noqa: BLE001 - a busy database: try again next time
+                logger.exception("could not check expiring overrides")
 
     async def sdk_stream(self, request: Request) -> Response | EventStream:
         """Stream an environment's changes to an SDK (client key or active server key)."""

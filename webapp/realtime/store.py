@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, or_, select
+from sqlalchemy import Engine, create_engine, or_, select, text, update
 
-from ..models import Environment, ServerKey
+from ..clock import utcnow
+from ..models import Environment, IdentityOverride, ServerKey
 from ..models.account import ProjectRole, User
 from ..models.audit import AuditEvent
 from ..models.organisation import SERVER_KEY_PREFIX
@@ -47,7 +48,10 @@ def is_plausible_key(key: str) -> bool:
 class Store:
     """Synchronous reads on a small pool of the app's database."""
 
-    def __init__(self, database_url: str, pool_size: int = 4) -> None:
+    def __init__(
+        self, database_url: str, pool_size: int = 4, notify_channel: str | None = None
+    ) -> None:
+        self.notify_channel = notify_channel
         options: dict[str, Any] = {"pool_pre_ping": True}
         if database_url.startswith("postgresql"):
             options.update(pool_size=pool_size, max_overflow=0)
@@ -142,6 +146,44 @@ class Store:
             "object": row.object_label,
             "identity_id": row.identity_id,
         }
+
+    def expire_due(self, environment_ids: set[int]) -> set[int]:
+        """Bump the environments where an identity override ran out since their last change.
+
+        An override that expires changes what local evaluation must see, but nothing was
+        committed: bumping the revision (``revised_at`` = now) makes the SDKs' documents and
+        every worker's snapshot drop it, like any other change. Announced on PostgreSQL with
+        ``pg_notify`` so other stream servers hear it too.
+        """
+        if not environment_ids:
+            return set()
+        now = utcnow()
+        with self.engine.begin() as connection:
+            due = set(
+                connection.scalars(
+                    select(IdentityOverride.environment_id)
+                    .distinct()
+                    .join(Environment, Environment.id == IdentityOverride.environment_id)
+                    .where(
+                        IdentityOverride.environment_id.in_(sorted(environment_ids)),
+                        IdentityOverride.expires_at <= now,
+                        IdentityOverride.expires_at > Environment.revised_at,
+                    )
+                )
+            )
+            if due:
+                connection.execute(
+                    update(Environment)
+                    .where(Environment.id.in_(sorted(due)))
+                    .values(revision=Environment.revision + 1, revised_at=now)
+                )
+                if self.notify_channel and connection.dialect.name == "postgresql":
+                    for environment_id in sorted(due):
+                        connection.execute(
+                            text("SELECT pg_notify(:channel, :payload)"),
+                            {"channel": self.notify_channel, "payload": str(environment_id)},
+                        )
+        return due
 
     def dispose(self) -> None:
         """Close every pooled connection."""
