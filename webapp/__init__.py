@@ -33,7 +33,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import access, cli, errors, humanize, limits, models, navigation, security  # noqa: F401
+    from . import access, cli, errors, humanize, limits, live, models, navigation, security  # noqa: F401
     from .blueprints import (
         audit,
         auth,
@@ -71,6 +71,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     cli.init_app(app)
     change_events.init_app(app)
+    live.init_app(app)
     # CSRF exemption, declared once: the key-authenticated APIs are the paths under
     # api_paths.API_PREFIXES, and CSRF protection (like the remember cookie) is kept off them
     # by path. STYLE §5 says csrf.exempt(sdk_api.bp); skipping the hook by path is the same

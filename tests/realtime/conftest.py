@@ -41,10 +41,10 @@ class StreamServer:
 
 
 @contextmanager
-def serve_streams(settings: StreamSettings) -> Iterator[StreamServer]:
-    """Run the stream server for ``settings`` on a free port until the block ends."""
+def serve_streams(settings: StreamSettings, port: int | None = None) -> Iterator[StreamServer]:
+    """Run the stream server for ``settings`` on ``port`` (or a free one) until the block ends."""
     app = create_stream_app(settings)
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             timeout_graceful_shutdown=1, lifespan="on")  # fmt: skip
     server = uvicorn.Server(config)
