@@ -221,9 +221,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, identify_bench.postgres_schema() as postgres:
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}" if args.sqlite or not postgres \
             else postgres  # fmt: skip
-        print(
-            f"database: {'sqlite (polling)' if url.startswith('sqlite') else 'postgresql (NOTIFY)'}"
-        )
+        fan_out = "sqlite (polling)" if url.startswith("sqlite") else "postgresql (NOTIFY)"
+        print(f"database: {fan_out}")
         env, key = identify_bench.prepare(url, Path(tmp))
         changer = Changer(env)
         with identify_bench.gunicorn("wsgi:app", env) as app_port, \
