@@ -26,6 +26,7 @@ from tests.realtime.conftest import free_port, make_live_app, next_event
 from webapp.clock import utcnow
 from webapp.extensions import db
 from webapp.models import Feature, Identity, Segment
+from webapp.services import documents
 from webapp.services.features import catalog
 from webapp.services.identities import identity_overrides
 from webapp.services.segments import definitions
@@ -277,4 +278,22 @@ def test_sdk_stream__identity_override_running_out__reaches_local_evaluation(liv
         within_a_second(
             lambda: sdk.get_identity_flags("vip-user").is_feature_enabled("dark_mode") is True,
             "an override running out",
+        )
+
+
+def test_sdk_stream__reimported_document__reaches_local_evaluation_within_a_second(live_world):
+    # Given an SDK streaming, and the environment's own document with dark_mode turned off
+    env, _admin = _world(live_world)
+    document = documents.export_environment(env.client_key)
+    for state in document["feature_states"]:
+        if state["feature"]["name"] == "dark_mode":
+            state["enabled"] = False
+    with realtime_sdk(live_world, env.server_key) as sdk:
+        assert sdk.get_identity_flags("someone").is_feature_enabled("dark_mode") is True
+        # When the document is imported over the environment
+        documents.import_environment_document(document, organisation_name="Acme")
+        # Then the SDK evaluates the imported state within a second
+        within_a_second(
+            lambda: sdk.get_identity_flags("someone").is_feature_enabled("dark_mode") is False,
+            "an import",
         )
