@@ -224,3 +224,42 @@ def test_page_token__expired__is_refused():
     assert tokens.verify("secret", token, max_age=3600) == tokens.PageGrant(1, 2, 3)
     assert tokens.verify("secret", token, max_age=-1) is None
     assert tokens.verify("secret", token + "x", max_age=3600) is None
+
+
+def test_sdk_stream__server_key_revoked_while_streaming__ends_at_the_next_change(live_world):
+    # Given a stream opened with an active server key
+    env, admin = _world()
+    with _stream(live_world, env.server_key) as response:
+        lines = response.iter_lines(decode_unicode=True)
+        next_event(lines)
+        # When the key is revoked, then the environment changes
+        from webapp.clock import utcnow
+        from webapp.models import ServerKey
+
+        key = db.session.query(ServerKey).filter_by(key=env.server_key).one()
+        key.revoked_at = utcnow()
+        db.session.commit()
+        # (once the stream server's two-second key cache has let the old answer go)
+        store = live_world.streams.app.state.server.store
+        eventually(lambda: store.cached_environment_for_key(env.server_key) is False, 5)
+        _flip(env, admin)
+        # Then the stream ends without sending the change
+        with pytest.raises(AssertionError, match="the stream ended"):
+            next_event(lines)
+    eventually(lambda: live_world.streams.health()["connections"] == 0, 5)
+
+
+def test_page_stream__user_losing_their_role__stream_ends_at_the_next_change(live_world):
+    env, admin = _world()
+    viewer = make_user("viewer@example.com", "viewer", env.environment.project)
+    db.session.commit()
+    token = tokens.sign(live_world.app.config["SECRET_KEY"], viewer.id, env.environment.id,
+                        env.environment.revision)  # fmt: skip
+    with _page_stream(live_world, env.environment.id, token) as response:
+        lines = response.iter_lines(decode_unicode=True)
+        eventually(lambda: live_world.streams.health()["connections"] == 1, 5)
+        viewer.roles.clear()
+        db.session.commit()
+        _flip(env, admin)
+        with pytest.raises(AssertionError, match="the stream ended"):
+            next_event(lines)

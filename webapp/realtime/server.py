@@ -151,6 +151,12 @@ class EventStream:
             pass
 
     async def _write(self, send: Send) -> None:
+        await self._events(send)
+        # Ended by the server (stopping, key revoked, role lost, environment deleted): close
+        # the chunked body properly; clients reconnect and hear why.
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _events(self, send: Send) -> None:
         first = True
         while not self.hub.closing:
             current = self.hub.current.get(self.subscriber.environment_id)
@@ -158,6 +164,8 @@ class EventStream:
                 return  # the environment was deleted
             if current.revision != self.sent_revision:
                 chunk = await self.render(current, first)
+                if chunk is None:
+                    return  # the key was revoked or the user lost their role: end the stream
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 self.sent_revision = current.revision
             elif first:
@@ -225,7 +233,21 @@ class StreamServer:
         environment_id = await self.hub.run(self.store.environment_for_key, key)
         if environment_id is None:
             return JSONResponse({"detail": INVALID_KEY}, 403)
-        return await self._open(request, environment_id, f"key:{key}", _render_sdk, None)
+        store = self.store
+        hub = self.hub
+
+        async def render_sdk(current: Revision, first: bool) -> bytes | None:
+            # Keys are checked again at each change (cached for 2 s, one read per key): a
+            # revoked server key's streams end with the next change.
+            granted = store.cached_environment_for_key(key)
+            if granted is False:
+                granted = await hub.run(store.environment_for_key, key)
+            if granted != environment_id:
+                return None
+            return _event("environment_updated", current.revision,
+                          {"updated_at": current.updated_at}, retry=first)  # fmt: skip
+
+        return await self._open(request, environment_id, f"key:{key}", render_sdk, None)
 
     async def page_stream(self, request: Request) -> Response | EventStream:
         """Stream an environment's changes to a dashboard page holding a valid token."""
@@ -239,7 +261,11 @@ class StreamServer:
         if not await self.hub.run(self.store.may_watch, grant.user_id, environment_id):
             return JSONResponse({"detail": "You no longer have access to this environment."}, 403)
 
-        async def render_page(current: Revision, first: bool) -> bytes:
+        async def render_page(current: Revision, first: bool) -> bytes | None:
+            if not first and not await self.hub.run(
+                self.store.may_watch, grant.user_id, environment_id
+            ):
+                return None  # the user lost their role on the project since connecting
             change = await self.hub.run(self.store.latest_change, environment_id,
                                         current.project_id)  # fmt: skip
             data = {"revision": current.revision, "updated_at": current.updated_at, **change}
@@ -285,11 +311,6 @@ class StreamServer:
                 "source_connected": self.source.connected.is_set(),
             }
         )
-
-
-async def _render_sdk(current: Revision, first: bool) -> bytes:
-    return _event("environment_updated", current.revision,
-                  {"updated_at": current.updated_at}, retry=first)  # fmt: skip
 
 
 def create_stream_app(settings: StreamSettings, source: Source | None = None) -> Starlette:

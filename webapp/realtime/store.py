@@ -70,6 +70,13 @@ class Store:
         self._keys[key] = (now + KEY_CACHE_SECONDS, found)
         return found
 
+    def cached_environment_for_key(self, key: str) -> int | None | bool:
+        """Return the cached answer of ``environment_for_key``, or False when not cached."""
+        cached = self._keys.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return False
+
     def _lookup(self, key: str) -> int | None:
         with self.engine.connect() as connection:
             if key.startswith(SERVER_KEY_PREFIX):
