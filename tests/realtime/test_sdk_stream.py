@@ -7,13 +7,14 @@ services the dashboard's routes call, and must be visible within a second.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -158,15 +159,10 @@ def test_sdk_stream__events__carry_the_documents_updated_at(live_world):
         headers={"X-Environment-Key": env.server_key},
         timeout=5,
     ).json()
-    from datetime import datetime
-
     # Then each event's updated_at is the document's, to the microsecond, and ids grow
     assert second["event"] == "environment_updated"
     assert int(second["id"]) == int(first["id"]) + 1
     updated = datetime.fromisoformat(document["updated_at"])
-    import json
-    from datetime import UTC
-
     assert datetime.fromtimestamp(json.loads(second["data"])["updated_at"], tz=UTC) == updated
     assert json.loads(first["data"])["updated_at"] < json.loads(second["data"])["updated_at"]
 
