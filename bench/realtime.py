@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,12 +45,20 @@ CHANGE_EVERY_SECONDS = 1.0
 
 async def _hold_one(host: str, port: int, path: str, seen: dict[int, float],
                     opened: asyncio.Event, counter: list[int], total: int) -> None:  # fmt: skip
-    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except OSError as error:
+        print(f"stream refused: {error}", file=sys.stderr, flush=True)
+        return
     writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
                  .encode())  # fmt: skip
     await writer.drain()
     first = True
     try:
+        status = await reader.readline()
+        if b" 200 " not in status:
+            print(f"stream refused: {status.decode().strip()}", file=sys.stderr, flush=True)
+            return
         while True:
             line = await reader.readline()
             if not line:
@@ -92,7 +101,10 @@ async def _hold(host: str, port: int, path: str, total: int) -> None:
                 )
                 if index % 100 == 99:
                     await asyncio.sleep(0.05)  # a client fleet connects over a moment
-            await opened.wait()
+            try:
+                await asyncio.wait_for(opened.wait(), 60)
+            except TimeoutError:
+                print(f"only {counter[0]} of {total} streams opened", file=sys.stderr, flush=True)
             print("opened", flush=True)
         elif command == "close":
             for task in tasks:
@@ -130,8 +142,9 @@ class Holder:
 @contextmanager
 def stream_server(env: dict[str, str], streams: int):
     port = identify_bench.free_port()
-    variables = {**env, "FLAGPOST_STREAM_MAX_PER_KEY": str(streams + 10),
-                 "FLAGPOST_STREAM_MAX_TOTAL": str(streams + 10)}  # fmt: skip
+    # Room for a round's streams while the last round's are still being closed.
+    variables = {**env, "FLAGPOST_STREAM_MAX_PER_KEY": str(3 * streams),
+                 "FLAGPOST_STREAM_MAX_TOTAL": str(3 * streams)}  # fmt: skip
     process = subprocess.Popen(
         [str(BIN / "uvicorn"), "--factory", "webapp.realtime:create_from_environment",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
@@ -264,7 +277,7 @@ def main() -> None:
     else:
         print("change-to-client latency: no change was delivered")
     ratios = [w["rps"] / wo["rps"] for w, wo in zip(rounds[True], rounds[False], strict=True)]
-    ratio = sorted(ratios)[len(ratios) // 2]
+    ratio = statistics.median(ratios)
     print(f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"identify with {args.streams} streams/without: {ratio:.2f}")
 
