@@ -263,3 +263,15 @@ def test_page_stream__user_losing_their_role__stream_ends_at_the_next_change(liv
         _flip(env, admin)
         with pytest.raises(AssertionError, match="the stream ended"):
             next_event(lines)
+
+
+def test_sdk_stream__environment_deleted__stream_ends(live_world):
+    env, _admin = _world()
+    with _stream(live_world, env.client_key) as response:
+        lines = response.iter_lines(decode_unicode=True)
+        next_event(lines)
+        db.session.delete(env.environment)
+        db.session.commit()
+        with pytest.raises(AssertionError, match="the stream ended"):
+            next_event(lines)
+    eventually(lambda: live_world.streams.health()["connections"] == 0, 5)

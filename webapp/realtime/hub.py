@@ -108,7 +108,16 @@ class Hub:
         """Read the revisions of the watched ones among ``environment_ids``; wake on change."""
         wanted = environment_ids & self.watched()
         if wanted:
-            self.apply(await self.run(self.store.revisions, wanted))
+            found = await self.run(self.store.revisions, wanted)
+            self.apply(found)
+            self.forget(wanted - found.keys())
+
+    def forget(self, environment_ids: set[int]) -> None:
+        """End the streams of environments that no longer exist (their writers see no revision)."""
+        for environment_id in environment_ids:
+            if self.current.pop(environment_id, None) is not None:
+                for subscriber in self.channels.get(environment_id, ()):
+                    subscriber.wake.set()
 
     def apply(self, revisions: dict[int, Revision]) -> None:
         """Record revisions; wake the subscribers of each environment whose revision moved."""
