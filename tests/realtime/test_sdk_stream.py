@@ -19,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 from flagsmith import Flagsmith
+from sqlalchemy import text
 
 from tests.api.conftest import build_sdk_environment
-from tests.conftest import dispose_engines, eventually
+from tests.conftest import connection_name, dispose_engines, eventually
 from tests.factories import make_user
 from tests.realtime.conftest import free_port, make_live_app, next_event
 from webapp.clock import utcnow
@@ -292,4 +293,32 @@ def test_sdk_stream__reimported_document__reaches_local_evaluation_within_a_seco
         within_a_second(
             lambda: sdk.get_identity_flags("someone").is_feature_enabled("dark_mode") is False,
             "an import",
+        )
+
+
+@pytest.mark.databases("postgres")
+def test_sdk_stream__listen_connection_lost__reconnects_and_still_delivers(live_world, request):
+    # Given an SDK streaming while the stream server LISTENs
+    env, admin = _world(live_world)
+    admin_db = request.getfixturevalue("postgres_schema").admin
+    with realtime_sdk(live_world, env.server_key) as sdk:
+        assert sdk.get_identity_flags("someone").is_feature_enabled("dark_mode") is True
+        # When PostgreSQL drops the LISTEN connection
+        with admin_db.connect() as connection:
+            ended = connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :name AND query ILIKE 'LISTEN%'"
+                ),
+                {"name": connection_name()},
+            ).all()
+        assert ended == [(True,)]
+        eventually(lambda: live_world.streams.health()["source_connected"] is False, 5)
+        eventually(lambda: live_world.streams.health()["source_connected"] is True, 10)
+        # Then a change made after it reconnects still reaches the SDK within a second
+        dark_mode = db.session.query(Feature).filter_by(name="dark_mode").one()
+        catalog.set_enabled(env.environment, dark_mode.id, False, admin)
+        within_a_second(
+            lambda: sdk.get_identity_flags("someone").is_feature_enabled("dark_mode") is False,
+            "a change after the LISTEN connection came back",
         )
