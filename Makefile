@@ -34,9 +34,12 @@ run: $(VENV)/.installed
 	@$(BIN)/flask db upgrade $(QUIETLY)
 	@$(BIN)/flask seed-demo --no-print-logins
 	@echo
-	@echo "Flagpost is starting on http://127.0.0.1:$(PORT)/"
+	@echo "Flagpost is starting on http://127.0.0.1:$(PORT)/ (real-time streams on port $$(($(PORT) + 1)))"
 	@$(BIN)/flask demo-logins
-	@$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	@# The stream server runs beside the dashboard; Ctrl-C stops both.
+	@trap 'kill $$streams 2>/dev/null; wait $$streams 2>/dev/null' EXIT INT TERM; \
+	  PORT=$(PORT) $(BIN)/flask run-streams --port $$(($(PORT) + 1)) & streams=$$!; \
+	  PORT=$(PORT) $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

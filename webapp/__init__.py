@@ -33,7 +33,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import access, cli, errors, humanize, limits, models, navigation, security  # noqa: F401
+    from . import access, cli, errors, humanize, limits, live, models, navigation, security  # noqa: F401
     from .blueprints import (
         audit,
         auth,
@@ -49,6 +49,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
         segments,
         users,
     )
+    from .services import change_events
     from .sessions import DashboardSessionInterface
 
     app.session_interface = DashboardSessionInterface()
@@ -75,6 +76,8 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     humanize.init_app(app)
     security.init_app(app)
     cli.init_app(app)
+    change_events.init_app(app)
+    live.init_app(app)
     # CSRF exemption, declared once: the key-authenticated APIs are the paths under
     # api_paths.API_PREFIXES, and CSRF protection (like the remember cookie) is kept off them
     # by path. STYLE §5 says csrf.exempt(sdk_api.bp); skipping the hook by path is the same
@@ -106,5 +109,8 @@ def _finish_config(app: Flask) -> None:
         options["pool_pre_ping"] = False
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
+    if not app.config.get("STREAM_URL"):
+        # `make run` serves streams on PORT + 1; behind a proxy set FLAGPOST_STREAM_URL.
+        app.config["STREAM_URL"] = f"http://127.0.0.1:{int(app.config['PORT']) + 1}/"
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config.load_or_create_secret_key(app.instance_path)

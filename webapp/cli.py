@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cleanup_overrides_command)
     app.cli.add_command(erase_identity_command)
     app.cli.add_command(prune_identities_command)
+    app.cli.add_command(run_streams_command)
 
 
 @click.command("create-user")
@@ -226,3 +227,25 @@ def prune_identities_command(days: int, key: str | None, dry_run: bool, yes: boo
             click.echo("Run again with --yes to erase them.")
     else:
         click.echo(f"Erased {found} not seen since {since}.")
+
+
+@click.command("run-streams")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Default: PORT + 1.")
+def run_streams_command(host: str, port: int | None) -> None:
+    """Serve real-time streams for SDKs and pages (uvicorn; Ctrl-C stops it)."""
+    import uvicorn
+
+    from .realtime import StreamSettings, create_stream_app
+
+    settings = StreamSettings.from_config(current_app.config)
+    port = port if port is not None else int(current_app.config["PORT"]) + 1
+    click.echo(f"Streams on http://{host}:{port}/sse/")
+    uvicorn.run(
+        create_stream_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        # Open streams never end by themselves: stop them after a second on Ctrl-C.
+        timeout_graceful_shutdown=1,
+    )

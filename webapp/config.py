@@ -48,6 +48,17 @@ DEFAULTS: dict[str, Any] = {
     # (0: only by an explicit flush, as in tests); batches beyond the cap get 503.
     "EVENTS_FLUSH_SECONDS": 2.0,
     "EVENTS_BUFFER_MAX": 200_000,
+    # Real-time updates (webapp/realtime/): where pages find the stream server (default:
+    # this host on PORT + 1, see create_app), Redis for fan-out between servers (unset:
+    # PostgreSQL NOTIFY, or revision polling on SQLite), and the connection caps.
+    "STREAM_URL": None,
+    "REDIS_URL": None,
+    "STREAM_MAX_PER_KEY": 1000,
+    "STREAM_MAX_TOTAL": 10000,
+    "STREAM_HEARTBEAT_SECONDS": 15.0,
+    "STREAM_POLL_SECONDS": 0.5,
+    # Page stream tokens (user + environment, signed with SECRET_KEY) last a working day.
+    "STREAM_TOKEN_MAX_AGE": 12 * 3600,
 }
 
 ENV_VARS = ("DATABASE_URL", "SECRET_KEY", "PORT", "SESSION_COOKIE_SECURE")
@@ -61,6 +72,10 @@ ENV_ALIASES = {
     "FLAGPOST_SMTP_PASSWORD": "SMTP_PASSWORD",
     "FLAGPOST_SMTP_FROM": "SMTP_FROM",
     "FLAGPOST_SMTP_TLS": "SMTP_TLS",
+    "FLAGPOST_STREAM_URL": "STREAM_URL",
+    "FLAGPOST_REDIS_URL": "REDIS_URL",
+    "FLAGPOST_STREAM_MAX_PER_KEY": "STREAM_MAX_PER_KEY",
+    "FLAGPOST_STREAM_MAX_TOTAL": "STREAM_MAX_TOTAL",
 }
 
 
@@ -86,7 +101,10 @@ def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, An
     for variable, name in ENV_ALIASES.items():
         if environ.get(variable):
             found[name] = environ[variable]
-    for name in ("PORT", "TRUSTED_PROXY_COUNT", "SMTP_PORT"):
+    integers = (
+        "PORT", "TRUSTED_PROXY_COUNT", "SMTP_PORT", "STREAM_MAX_PER_KEY", "STREAM_MAX_TOTAL"
+    )  # fmt: skip
+    for name in integers:
         if name in found:
             found[name] = int(found[name])
     if "SESSION_COOKIE_SECURE" in found:

@@ -5,6 +5,9 @@ scripts or event handlers (htmx runs with allowEval off and no injected indicato
 no framing, no plugins. Pages therefore keep all behaviour in static/js.
 """
 
+from typing import Any
+from urllib.parse import urlsplit
+
 from flask import Flask, Response
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -28,9 +31,18 @@ HEADERS = {
 }
 
 
+def _with_stream_origin(config: Any) -> str:
+    """Allow pages to connect to the stream server's origin (config STREAM_URL)."""
+    parts = urlsplit(config.get("STREAM_URL") or "")
+    if not parts.scheme or not parts.netloc:
+        return CONTENT_SECURITY_POLICY  # a path: the stream server is behind this origin
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return CONTENT_SECURITY_POLICY.replace("connect-src 'self'", f"connect-src 'self' {origin}")
+
+
 def init_app(app: Flask) -> None:
     """Add the security headers to every response (configurable CSP)."""
-    app.config.setdefault("CONTENT_SECURITY_POLICY", CONTENT_SECURITY_POLICY)
+    app.config.setdefault("CONTENT_SECURITY_POLICY", _with_stream_origin(app.config))
     policy = app.config["CONTENT_SECURITY_POLICY"]
 
     pairs = [*HEADERS.items(), *([("Content-Security-Policy", policy)] if policy else [])]

@@ -15,7 +15,7 @@ from ..services.errors import DomainError, Forbidden
 from ..services.experiments import enrolment
 from ..services.experiments.event_buffer import app_buffer
 from ..services.experiments.events import EVENTS_BODY_MAX, parse_events
-from ..services.sdk import sdk_service
+from ..services.sdk import sdk_service, snapshots
 from ..services.sdk.parsing import (
     IdentifyInput,
     parse_bulk_traits,
@@ -145,7 +145,9 @@ def environment_document() -> Response:
     """Serve the document for local evaluation (server-side keys only)."""
     if not g.key_info.is_server:
         return error(403, "The environment document needs a server-side key")
-    bundle = g.bundle
+    # Read the revision now, not through the key cache's 0.5 s: an SDK fetches the document
+    # right after a stream event, and a stale copy would carry the old updated_at forever.
+    bundle = snapshots.bundle_for_environment(g.key_info.environment_id)
     since = parse_date(request.headers.get("If-Modified-Since"))
     # HTTP dates have whole seconds: compare at that resolution.
     modified = bundle.revised_at.replace(microsecond=0)
