@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Integer, delete, func, insert, select, text
+from sqlalchemy import Integer, delete, func, insert, select
 
 from webapp.extensions import db
 from webapp.services.sdk.snapshots import CACHE_EXTENSION
@@ -18,12 +18,16 @@ def dump() -> dict[str, list[tuple[Any, ...]]]:
     tests keep one app context, so the session outlives the requests they send.
     """
     db.session.rollback()
-    rows: dict[str, list[tuple[Any, ...]]] = {}
     with db.engine.connect() as connection:
-        for table in db.metadata.sorted_tables:
-            order = list(table.primary_key.columns) or list(table.columns)
-            query = select(table).order_by(*order)
-            rows[table.name] = [tuple(row) for row in connection.execute(query)]
+        return _read(connection)
+
+
+def _read(connection: Any) -> dict[str, list[tuple[Any, ...]]]:
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    for table in db.metadata.sorted_tables:
+        order = list(table.primary_key.columns) or list(table.columns)
+        query = select(table).order_by(*order)
+        rows[table.name] = [tuple(row) for row in connection.execute(query)]
     return rows
 
 
@@ -31,18 +35,21 @@ def restore(rows: dict[str, list[tuple[Any, ...]]]) -> None:
     """Put every table back to a ``dump()`` (ids included) and forget per-app caches.
 
     Cheaper than building a world again after a request that was allowed to change it. The
-    snapshot cache is keyed by environment revision, which a restore winds back.
+    snapshot cache is keyed by environment revision, which a restore winds back. When the
+    tables already hold exactly those rows (most requests change nothing) they are left
+    alone; either way, id sequences point past the restored rows afterwards.
     """
     db.session.rollback()
     tables = db.metadata.sorted_tables
     with db.engine.begin() as connection:
-        for table in reversed(tables):
-            connection.execute(delete(table))
-        for table in tables:
-            if rows[table.name]:
-                names = [column.key for column in table.columns]
-                values = [dict(zip(names, row, strict=True)) for row in rows[table.name]]
-                connection.execute(insert(table), values)
+        if _read(connection) != rows:
+            for table in reversed(tables):
+                connection.execute(delete(table))
+            for table in tables:
+                if rows[table.name]:
+                    names = [column.key for column in table.columns]
+                    values = [dict(zip(names, row, strict=True)) for row in rows[table.name]]
+                    connection.execute(insert(table), values)
         if connection.dialect.name == "postgresql":
             _reset_sequences(connection)
     db.session.expire_all()
@@ -50,21 +57,19 @@ def restore(rows: dict[str, list[tuple[Any, ...]]]) -> None:
 
 
 def _reset_sequences(connection: Any) -> None:
-    """Point each id sequence past the restored rows, so the next insert gets a fresh id."""
-    for table in db.metadata.sorted_tables:
-        keys = list(table.primary_key.columns)
-        if len(keys) != 1 or not isinstance(keys[0].type, Integer):
-            continue
-        sequence = connection.scalar(
-            text("SELECT pg_get_serial_sequence(:table, :column)"),
-            {"table": table.name, "column": keys[0].name},
+    """Point each id sequence past the restored rows, so the next insert gets a fresh id
+    (one statement for all tables; a table without a sequence gives setval(NULL): NULL)."""
+    resets = [
+        func.setval(
+            func.pg_get_serial_sequence(table.name, keys[0].name),
+            func.coalesce(select(func.max(keys[0])).scalar_subquery(), 0) + 1,
+            False,
         )
-        if sequence is not None:
-            top = connection.scalar(select(func.max(keys[0]))) or 0
-            connection.execute(
-                text("SELECT setval(:sequence, :next, false)"),
-                {"sequence": sequence, "next": top + 1},
-            )
+        for table in db.metadata.sorted_tables
+        if len(keys := list(table.primary_key.columns)) == 1 and isinstance(keys[0].type, Integer)
+    ]
+    if resets:
+        connection.execute(select(*resets))
 
 
 def describe_change(before: dict[str, Any], after: dict[str, Any]) -> str:
