@@ -35,25 +35,41 @@ def restore(rows: dict[str, list[tuple[Any, ...]]]) -> None:
     """Put every table back to a ``dump()`` (ids included) and forget per-app caches.
 
     Cheaper than building a world again after a request that was allowed to change it. The
-    snapshot cache is keyed by environment revision, which a restore winds back. When the
-    tables already hold exactly those rows (most requests change nothing) they are left
-    alone; either way, id sequences point past the restored rows afterwards.
+    snapshot cache is keyed by environment revision, which a restore winds back. Only the
+    tables that differ from the dump are rewritten, with every table referring to them
+    (deleting their rows could cascade); most requests change nothing, and then nothing is
+    rewritten. Either way, id sequences point past the restored rows afterwards.
     """
     db.session.rollback()
-    tables = db.metadata.sorted_tables
     with db.engine.begin() as connection:
-        if _read(connection) != rows:
-            for table in reversed(tables):
-                connection.execute(delete(table))
-            for table in tables:
-                if rows[table.name]:
-                    names = [column.key for column in table.columns]
-                    values = [dict(zip(names, row, strict=True)) for row in rows[table.name]]
-                    connection.execute(insert(table), values)
+        current = _read(connection)
+        changed = _with_referrers({name for name, held in current.items() if held != rows[name]})
+        tables = [table for table in db.metadata.sorted_tables if table.name in changed]
+        for table in reversed(tables):
+            connection.execute(delete(table))
+        for table in tables:
+            if rows[table.name]:
+                names = [column.key for column in table.columns]
+                values = [dict(zip(names, row, strict=True)) for row in rows[table.name]]
+                connection.execute(insert(table), values)
         if connection.dialect.name == "postgresql":
             _reset_sequences(connection)
     db.session.expire_all()
     current_app.extensions.pop(CACHE_EXTENSION, None)
+
+
+def _with_referrers(names: set[str]) -> set[str]:
+    """``names`` and every table whose foreign keys lead to one of them, transitively."""
+    found = set(names)
+    grew = bool(found)
+    while grew:
+        grew = False
+        for table in db.metadata.sorted_tables:
+            refers = any(key.column.table.name in found for key in table.foreign_keys)
+            if table.name not in found and refers:
+                found.add(table.name)
+                grew = True
+    return found
 
 
 def _reset_sequences(connection: Any) -> None:
