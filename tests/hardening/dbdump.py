@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Integer, delete, func, insert, select
+from sqlalchemy import Integer, delete, func, insert, select, text
 
 from webapp.extensions import db
 from webapp.services.sdk.snapshots import CACHE_EXTENSION
@@ -18,16 +18,12 @@ def dump() -> dict[str, list[tuple[Any, ...]]]:
     tests keep one app context, so the session outlives the requests they send.
     """
     db.session.rollback()
-    with db.engine.connect() as connection:
-        return _read(connection)
-
-
-def _read(connection: Any) -> dict[str, list[tuple[Any, ...]]]:
     rows: dict[str, list[tuple[Any, ...]]] = {}
-    for table in db.metadata.sorted_tables:
-        order = list(table.primary_key.columns) or list(table.columns)
-        query = select(table).order_by(*order)
-        rows[table.name] = [tuple(row) for row in connection.execute(query)]
+    with db.engine.connect() as connection:
+        for table in db.metadata.sorted_tables:
+            order = list(table.primary_key.columns) or list(table.columns)
+            query = select(table).order_by(*order)
+            rows[table.name] = [tuple(row) for row in connection.execute(query)]
     return rows
 
 
@@ -35,16 +31,11 @@ def restore(rows: dict[str, list[tuple[Any, ...]]]) -> None:
     """Put every table back to a ``dump()`` (ids included) and forget per-app caches.
 
     Cheaper than building a world again after a request that was allowed to change it. The
-    snapshot cache is keyed by environment revision, which a restore winds back. Only the
-    tables that differ from the dump are rewritten, with every table referring to them
-    (deleting their rows could cascade); most requests change nothing, and then nothing is
-    rewritten. Either way, id sequences point past the restored rows afterwards.
+    snapshot cache is keyed by environment revision, which a restore winds back.
     """
     db.session.rollback()
+    tables = db.metadata.sorted_tables
     with db.engine.begin() as connection:
-        current = _read(connection)
-        changed = _with_referrers({name for name, held in current.items() if held != rows[name]})
-        tables = [table for table in db.metadata.sorted_tables if table.name in changed]
         for table in reversed(tables):
             connection.execute(delete(table))
         for table in tables:
@@ -58,34 +49,22 @@ def restore(rows: dict[str, list[tuple[Any, ...]]]) -> None:
     current_app.extensions.pop(CACHE_EXTENSION, None)
 
 
-def _with_referrers(names: set[str]) -> set[str]:
-    """``names`` and every table whose foreign keys lead to one of them, transitively."""
-    found = set(names)
-    grew = bool(found)
-    while grew:
-        grew = False
-        for table in db.metadata.sorted_tables:
-            refers = any(key.column.table.name in found for key in table.foreign_keys)
-            if table.name not in found and refers:
-                found.add(table.name)
-                grew = True
-    return found
-
-
 def _reset_sequences(connection: Any) -> None:
-    """Point each id sequence past the restored rows, so the next insert gets a fresh id
-    (one statement for all tables; a table without a sequence gives setval(NULL): NULL)."""
-    resets = [
-        func.setval(
-            func.pg_get_serial_sequence(table.name, keys[0].name),
-            func.coalesce(select(func.max(keys[0])).scalar_subquery(), 0) + 1,
-            False,
+    """Point each id sequence past the restored rows, so the next insert gets a fresh id."""
+    for table in db.metadata.sorted_tables:
+        keys = list(table.primary_key.columns)
+        if len(keys) != 1 or not isinstance(keys[0].type, Integer):
+            continue
+        sequence = connection.scalar(
+            text("SELECT pg_get_serial_sequence(:table, :column)"),
+            {"table": table.name, "column": keys[0].name},
         )
-        for table in db.metadata.sorted_tables
-        if len(keys := list(table.primary_key.columns)) == 1 and isinstance(keys[0].type, Integer)
-    ]
-    if resets:
-        connection.execute(select(*resets))
+        if sequence is not None:
+            top = connection.scalar(select(func.max(keys[0]))) or 0
+            connection.execute(
+                text("SELECT setval(:sequence, :next, false)"),
+                {"sequence": sequence, "next": top + 1},
+            )
 
 
 def describe_change(before: dict[str, Any], after: dict[str, Any]) -> str:
