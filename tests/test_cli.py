@@ -2,8 +2,9 @@
 
 import pytest
 from sqlalchemy import func, select, text
+from werkzeug.security import generate_password_hash
 
-from tests.factories import make_project
+from tests.factories import FAST_HASH, make_project
 from webapp.extensions import db
 from webapp.models import (
     Environment,
@@ -22,6 +23,18 @@ from webapp.services.identities import editing_rights
 
 # Commands and their wording: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")
+
+
+@pytest.fixture
+def quick_demo_hashes(monkeypatch):
+    """The demo users get the factories' quick password hash instead of scrypt (about 0.3 s
+    each): for the seed-demo tests that are not about logging in. The first seed test keeps
+    scrypt and logs every printed login in."""
+    monkeypatch.setattr(
+        demo,
+        "generate_password_hash",
+        lambda password: generate_password_hash(password, method=FAST_HASH),
+    )
 
 
 @pytest.fixture
@@ -152,7 +165,7 @@ def test_seed_demo__fills_an_empty_database(runner, instance_dir):
         assert password in result.output
 
 
-def test_seed_demo__traits_are_realistic_and_typed(runner, instance_dir):
+def test_seed_demo__traits_are_realistic_and_typed(runner, instance_dir, quick_demo_hashes):
     runner.invoke(args=["seed-demo"])
     types = dict(
         db.session.execute(text("SELECT key, MIN(value_type) FROM traits GROUP BY key")).all()
@@ -169,7 +182,7 @@ def test_seed_demo__traits_are_realistic_and_typed(runner, instance_dir):
 
 
 def test_seed_demo__production_is_marked_and_the_qa_account_keeps_its_own_identity(
-    runner, instance_dir
+    runner, instance_dir, quick_demo_hashes
 ):
     # Given the demo
     assert runner.invoke(args=["seed-demo", "--no-print-logins"]).exit_code == 0
@@ -197,7 +210,7 @@ def test_seed_demo__production_is_marked_and_the_qa_account_keeps_its_own_identi
         assert editing_rights.may_link_self(tester, customer) is (not env.production)
 
 
-def test_seed_demo__second_run__changes_nothing(runner, instance_dir):
+def test_seed_demo__second_run__changes_nothing(runner, instance_dir, quick_demo_hashes):
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
     before = _snapshot()
     logins = (instance_dir / "demo_logins.txt").read_text()
@@ -216,7 +229,9 @@ def test_seed_demo__database_with_a_user__is_left_alone(runner, instance_dir, mo
     assert db.session.scalar(select(func.count(Environment.id))) == 0
 
 
-def test_seed_demo__no_print_logins__saves_them_without_printing(runner, instance_dir):
+def test_seed_demo__no_print_logins__saves_them_without_printing(
+    runner, instance_dir, quick_demo_hashes
+):
     result = runner.invoke(args=["seed-demo", "--no-print-logins"])
     assert result.exit_code == 0, result.output
     saved = (instance_dir / "demo_logins.txt").read_text()

@@ -11,8 +11,10 @@ from openfeature import api as openfeature_api
 from openfeature.evaluation_context import EvaluationContext
 from openfeature_flagsmith.provider import FlagsmithProvider
 from sqlalchemy import select
+from werkzeug.security import generate_password_hash
 
 from tests.conftest import dispose_engines, make_test_app
+from tests.factories import FAST_HASH
 from tests.live import serve
 from webapp.extensions import db
 from webapp.models import Environment, Identity, ServerKey
@@ -41,7 +43,14 @@ def _serve_demo(database, request, tmp_path_factory):
             schema.empty(app)
         else:
             schema.create(app)
-    with app.app_context():
+    with app.app_context(), pytest.MonkeyPatch.context() as patch:
+        # Nobody logs in here: the demo users get the factories' quick password hash
+        # instead of scrypt (about 0.3 s each on CI's loaded cores).
+        patch.setattr(
+            demo,
+            "generate_password_hash",
+            lambda password: generate_password_hash(password, method=FAST_HASH),
+        )
         demo.seed_demo()
         environment = db.session.scalar(select(Environment).where(Environment.name == "Production"))
         keys = (

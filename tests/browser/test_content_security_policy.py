@@ -2,8 +2,10 @@
 
 import pytest
 from playwright.sync_api import expect
+from werkzeug.security import generate_password_hash
 
 from tests.browser.conftest import screenshot
+from tests.factories import FAST_HASH
 from webapp.extensions import db
 from webapp.models import Environment, Identity
 from webapp.services import demo
@@ -12,7 +14,15 @@ pytestmark = pytest.mark.browser
 
 
 def _seed():
-    result = demo.seed_demo()
+    # The demo users get the factories' quick password hash instead of scrypt (about 0.3 s
+    # each); the admin still logs in through the real form.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            demo,
+            "generate_password_hash",
+            lambda password: generate_password_hash(password, method=FAST_HASH),
+        )
+        result = demo.seed_demo()
     environment = db.session.query(Environment).filter_by(name="Production").one()
     identity = db.session.query(Identity).filter_by(
         environment_id=environment.id, identifier="user-00042").one()
