@@ -395,7 +395,10 @@ def _create_identities(environment: Environment, rng: random.Random) -> Iterator
             for identity_id, values in zip(ids, traits, strict=True)
             for key, value in values.items()
         ]
-        db.session.execute(insert(Trait), rows)
+        # render_nulls: every row has the same columns (a string trait's value_num is None),
+        # so the rows go in as one executemany instead of thousands of differently shaped
+        # INSERTs (the ORM otherwise leaves None columns out and groups rows by shape).
+        db.session.execute(insert(Trait).execution_options(render_nulls=True), rows)
         yield len(batch)
 
 
