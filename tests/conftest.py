@@ -320,6 +320,8 @@ def make_test_app(database_uri: str, **overrides: Any) -> Flask:
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_uri,
         "WTF_CSRF_ENABLED": False,
+        # Usage is written by an explicit ``usage.flush()``, never by a background thread.
+        "USAGE_FLUSH_INTERVAL": None,
     }
     if database_uri.startswith("postgresql"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(TEST_POOL)

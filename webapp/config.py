@@ -36,6 +36,13 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_SWALLOW_ERRORS": True,
     # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none).
     "TRUSTED_PROXY_COUNT": 0,
+    # Usage analytics (services/usage): evaluation counts and "seen" rows, buffered per worker
+    # and written every USAGE_FLUSH_INTERVAL seconds (None: only on an explicit flush).
+    "USAGE_RECORDING": True,
+    "USAGE_FLUSH_INTERVAL": 1.0,
+    "USAGE_BUFFER_MAX": 10_000,
+    # Days of usage kept; `flask prune-analytics` deletes older counts and seen rows.
+    "USAGE_RETENTION_DAYS": 90,
 }
 
 ENV_VARS = ("DATABASE_URL", "SECRET_KEY", "PORT", "SESSION_COOKIE_SECURE")
@@ -43,6 +50,8 @@ ENV_VARS = ("DATABASE_URL", "SECRET_KEY", "PORT", "SESSION_COOKIE_SECURE")
 ENV_ALIASES = {
     "FLAGPOST_RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
     "FLAGPOST_TRUSTED_PROXY_COUNT": "TRUSTED_PROXY_COUNT",
+    "FLAGPOST_USAGE_RECORDING": "USAGE_RECORDING",
+    "FLAGPOST_USAGE_RETENTION_DAYS": "USAGE_RETENTION_DAYS",
 }
 
 
@@ -68,9 +77,11 @@ def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, An
     for variable, name in ENV_ALIASES.items():
         if environ.get(variable):
             found[name] = environ[variable]
-    for name in ("PORT", "TRUSTED_PROXY_COUNT"):
+    for name in ("PORT", "TRUSTED_PROXY_COUNT", "USAGE_RETENTION_DAYS"):
         if name in found:
             found[name] = int(found[name])
+    if "USAGE_RECORDING" in found:
+        found["USAGE_RECORDING"] = found["USAGE_RECORDING"].lower() in ("1", "true", "yes")
     if "SESSION_COOKIE_SECURE" in found:
         found["SESSION_COOKIE_SECURE"] = found["SESSION_COOKIE_SECURE"].lower() in (
             "1",

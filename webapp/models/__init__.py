@@ -6,10 +6,12 @@ from .base import TypedValue, decode_value, encode_value, value_type_of
 from .feature import (
     FEATURE_NAME_PATTERN,
     FEATURE_TYPES,
+    OPTION_KEY_MAX,
     Feature,
     FeatureState,
     MultivariateAllocation,
     MultivariateOption,
+    default_option_key,
 )
 from .identity import (
     IDENTIFIER_MAX,
@@ -33,8 +35,14 @@ from .organisation import (
 )
 from .segment import Segment, SegmentOverride
 from .settings import TraitColumnDefault
+from .usage import NO_VARIANT, FlagSeen, FlagUsage
 
 __all__ = [
+    "OPTION_KEY_MAX",
+    "default_option_key",
+    "NO_VARIANT",
+    "FlagSeen",
+    "FlagUsage",
     "TraitColumnDefault",
     "AuditEvent",
     "Environment",

@@ -1,0 +1,77 @@
+"""Flag usage: recording evaluations (SDK analytics and remote evaluation), and reading them.
+
+- ``recorder``: the per-worker buffer, flushed in batches off the request path.
+- ``ingest``: the SDK analytics batch (``POST /api/v1/analytics/flags/``).
+- ``reports``: charts, totals, stale flags and an identity's "seen" rows for the pages.
+- ``retention``: ``flask prune-analytics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from flask import current_app
+
+from ...evaluation import FlagResult
+from ...extensions import db
+from ..sdk.snapshots import EnvironmentBundle
+from .recorder import Served, UsageBuffer
+
+EXTENSION = "flagpost_usage"
+
+
+def app_buffer() -> UsageBuffer | None:
+    """Return this worker's usage buffer, or None when recording is off (``USAGE_RECORDING``).
+
+    The buffer is per app, like the snapshot cache: infrastructure, so it reads current_app.
+    """
+    extensions = current_app.extensions
+    if EXTENSION not in extensions:
+        config = current_app.config
+        extensions[EXTENSION] = (
+            UsageBuffer(
+                db.engine,
+                config.get("USAGE_FLUSH_INTERVAL"),
+                config.get("USAGE_BUFFER_MAX", 10_000),
+            )
+            if config.get("USAGE_RECORDING", True)
+            else None
+        )
+    buffer: UsageBuffer | None = extensions[EXTENSION]
+    return buffer
+
+
+def record_served(
+    bundle: EnvironmentBundle,
+    flags: Mapping[str, FlagResult],
+    is_server: bool,
+    identity_id: int | None,
+    now: datetime,
+) -> None:
+    """Count a flags/identify response: one evaluation of each flag it returned.
+
+    For a stored identity the response is also what it saw (value and variant, per feature).
+    """
+    buffer = app_buffer()
+    if buffer is None:
+        return
+    hide_disabled = bundle.hide_disabled_flags
+    found = flags.get
+    served = []
+    for meta in bundle.features if is_server else bundle.client_features:
+        result = found(meta.name)
+        if result is None or (hide_disabled and not result.enabled):
+            continue
+        served.append(Served(meta.feature_id, result.enabled, result.value, result.variant))
+    buffer.add_served(bundle.environment_id, identity_id, served, now)
+
+
+def flush() -> None:
+    """Write this worker's buffered usage now (tests, the CLI, the bench)."""
+    buffer = app_buffer()
+    if buffer is not None:
+        buffer.flush()
+
+
+__all__ = ["app_buffer", "flush", "record_served"]
