@@ -1,5 +1,6 @@
 """Command-line interface: ``flask create-user``, ``flask seed-demo``, ``flask demo-logins``,
-``flask import-environment``, ``flask export-environment`` and ``flask cleanup-overrides``."""
+``flask import-environment``, ``flask export-environment``, ``flask cleanup-overrides`` and
+``flask prune-analytics``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .models import ROLES
 from .services import accounts, demo, documents, environments
 from .services.errors import NotFound, ValidationError
 from .services.identities import identity_overrides
+from .services.usage import retention
 
 DEMO_LOGINS_FILE = "demo_logins.txt"
 
@@ -29,6 +31,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(import_environment_command)
     app.cli.add_command(export_environment_command)
     app.cli.add_command(cleanup_overrides_command)
+    app.cli.add_command(prune_analytics_command)
 
 
 @click.command("create-user")
@@ -167,3 +170,21 @@ def cleanup_overrides_command() -> None:
     """Delete expired identity overrides (recorded as one audit event); run it periodically."""
     count = identity_overrides.cleanup_expired(utcnow())
     click.echo(f"Removed {count} expired identity override{'' if count == 1 else 's'}.")
+
+
+@click.command("prune-analytics")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep this many days (default: the USAGE_RETENTION_DAYS setting, 90).",
+)
+def prune_analytics_command(days: int | None) -> None:
+    """Delete usage counts and "seen" rows older than the retention; run it from cron."""
+    keep = days or int(current_app.config.get("USAGE_RETENTION_DAYS", 90))
+    result = retention.prune_usage(utcnow(), keep)
+    click.echo(
+        f"Removed {result.counts:,} hourly count row{'' if result.counts == 1 else 's'} and "
+        f"{result.seen:,} seen row{'' if result.seen == 1 else 's'} older than {keep} days "
+        f"(before {result.cutoff:%Y-%m-%d %H:%M} UTC)."
+    )
