@@ -109,7 +109,9 @@ def test_analytics__not_json__400(client, sdk_env, body):
 
 def test_analytics__huge_body__413(client, sdk_env):
     body = json.dumps({f"feature_{i:06d}": 1 for i in range(5000)})
-    response = client.post(URL, data=body, headers=sdk_env.client(), content_type="application/json")
+    response = client.post(
+        URL, data=body, headers=sdk_env.client(), content_type="application/json"
+    )
     assert response.status_code == 413
     assert _counts(sdk_env.environment.id) == {}
 
@@ -150,7 +152,8 @@ def test_identify__counts_flags_and_records_seen_rows(client, sdk_env):
     seen = _seen("carol")
     colour = flags["button_colour"]
     assert colour["variant"] in ("blue", "orange", "control")
-    assert seen["button_colour"] == (colour["variant"], True, "string", colour["feature_state_value"])
+    served = colour["feature_state_value"]
+    assert seen["button_colour"] == (colour["variant"], True, "string", served)
     assert seen["max_upload_mb"] == ("", True, "integer", "25")  # typed: integer 25, not "25"
     assert "variant" not in flags["max_upload_mb"]
 
