@@ -37,7 +37,7 @@ ANALYTICS = "/api/v1/analytics/flags/"
 
 
 def post(port: int, path: str, key: str, body: bytes) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     connection.request("POST", path, body=body, headers={
         "X-Environment-Key": key, "Content-Type": "application/json"})
     response = connection.getresponse()

@@ -204,3 +204,14 @@ def test_openapi__documents_analytics_and_variant(client):
     schema = body["content"]["application/json"]["schema"]
     assert schema["additionalProperties"] == {"type": "integer", "minimum": 0, "maximum": 10**9}
     assert "variant" in document["components"]["schemas"]["Flag"]["properties"]
+
+
+def test_ofrep__each_evaluated_flag_counts_once(client, sdk_env):
+    bearer = {"Authorization": f"Bearer {sdk_env.client_key}"}
+    body = {"context": {"targetingKey": "frank"}}
+    client.post("/ofrep/v1/evaluate/flags/welcome", json=body, headers=bearer)
+    client.post("/ofrep/v1/evaluate/flags", json=body, headers=bearer)
+    client.post("/ofrep/v1/evaluate/flags/no_such_flag", json=body, headers=bearer)
+    assert _counts(sdk_env.environment.id) == {
+        "dark_mode": 1, "max_upload_mb": 1, "welcome": 2, "button_colour": 1,
+    }  # fmt: skip

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from flask import current_app
@@ -67,6 +67,19 @@ def record_served(
     buffer.add_served(bundle.environment_id, identity_id, served, now)
 
 
+def record_evaluated(
+    bundle: EnvironmentBundle, names: Iterable[str], is_server: bool, now: datetime
+) -> None:
+    """Count one evaluation of each named flag (OFREP answers: no stored identity)."""
+    buffer = app_buffer()
+    if buffer is None:
+        return
+    ids = bundle.feature_ids(is_server)
+    counts = {ids[name]: 1 for name in names if name in ids}
+    if counts:
+        buffer.add_counts(bundle.environment_id, counts, now)
+
+
 def flush() -> None:
     """Write this worker's buffered usage now (tests, the CLI, the bench)."""
     buffer = app_buffer()
@@ -74,4 +87,4 @@ def flush() -> None:
         buffer.flush()
 
 
-__all__ = ["app_buffer", "flush", "record_served"]
+__all__ = ["app_buffer", "flush", "record_evaluated", "record_served"]
