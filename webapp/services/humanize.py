@@ -72,6 +72,8 @@ FIELD_LABELS: Mapping[str, str] = {
     "option_id": "variant",
     "expires_at": "expires",
     "server_key_only": "server-side keys only",
+    # usage: a multivariate option's variant key
+    "key": "variant key",
 }
 
 # Characters drawn as nothing or as blank space, beyond the Unicode categories checked below.
