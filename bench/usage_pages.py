@@ -126,8 +126,11 @@ def fill(project_id: int, environment_id: int, identities: int) -> None:
         with db.engine.begin() as conn:
             conn.execute(text(SEEN), {**params, "lo": start, "hi": min(hi, start + step - 1)})
         done = min(hi, start + step - 1) - lo + 1
-        print(f"\r  seen rows: {done * FEATURES:,} ({time.perf_counter() - started:.0f} s)",
-              end="", flush=True)
+        print(
+            f"\r  seen rows: {done * FEATURES:,} ({time.perf_counter() - started:.0f} s)",
+            end="",
+            flush=True,
+        )
     print(flush=True)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in ("identities", "flag_seen", "flag_usage"):
@@ -160,13 +163,21 @@ def main() -> None:
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
-                      "WTF_CSRF_ENABLED": False, "USAGE_FLUSH_INTERVAL": None})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "bench",
+            "WTF_CSRF_ENABLED": False,
+            "USAGE_FLUSH_INTERVAL": None,
+        }
+    )
     try:
         with app.app_context():
             db.create_all()
-            print(f"filling {FEATURES} features x {args.identities:,} identities of seen rows",
-                  flush=True)
+            print(
+                f"filling {FEATURES} features x {args.identities:,} identities of seen rows",
+                flush=True,
+            )
             project_id, environment_id, _ = make_scope()
             fill(project_id, environment_id, args.identities)
             feature_id = db.session.scalar(text("SELECT min(id) FROM features"))
