@@ -41,24 +41,23 @@ def _bars(svg_html):
 
 def test_features_list__usage_column__chart_total_and_last(client, viewer):
     _record(viewer, {viewer.dark.id: 12, viewer.limit.id: 3})
-    _record(viewer, {viewer.dark.id: 5}, days_ago=2)
+    _record(viewer, {viewer.dark.id: 6}, days_ago=2)
     _record(viewer, {viewer.dark.id: 1000}, env=viewer.prod)  # another environment
     html = client.get(viewer.url()).get_data(as_text=True)
     dark = _cell(html, viewer.dark.id)
-    bars = _bars(dark)
-    assert len(bars) == 30 and bars[-1] == 12 and bars[-3] == 5 and sum(bars) == 17
-    assert '<span class="usage-total">17</span>' in dark
+    # Two bars: day 28 at half the peak, day 30 (today) at full height (18 of 20 units).
+    assert 'd="M271 19v-9.00h8v9.00zM291 19v-18.00h8v18.00z"' in dark
+    assert ": 18 evaluations, busiest day 12</title>" in dark
+    assert '<span class="usage-total">18</span>' in dark
     assert "last: <time" in dark
     assert '<span class="usage-total">3</span>' in _cell(html, viewer.limit.id)
-    # The tallest bar fills the chart; an empty day draws nothing.
-    assert re.search(r'data-count="12" x="\d+" y="1(\.0)?" width="8" height="18(\.0)?"', dark)
-    assert 'data-count="0" x="1" y="19" width="8" height="0"' in dark
 
 
 def test_features_list__never_evaluated__says_never(client, viewer):
     html = client.get(viewer.url()).get_data(as_text=True)
     cell = _cell(html, viewer.dark.id)
     assert '<span class="usage-total">0</span>' in cell
+    assert 'd=""' in cell  # no bars
     assert "never" in cell
 
 

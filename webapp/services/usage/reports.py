@@ -45,6 +45,22 @@ class UsageSummary:
     def peak(self) -> int:
         return max((d.count for d in self.days), default=0)
 
+    def bars_path(self, height: int) -> str:
+        """Return the day bars as one SVG path (10 units per day, 8 wide, peak at full height).
+
+        One element instead of a rect per day keeps a 50-row list's charts cheap to render.
+        """
+        peak = self.peak
+        if not peak:
+            return ""
+        base = height - 1
+        parts = []
+        for index, day in enumerate(self.days):
+            if day.count:
+                bar = max(day.count / peak * (height - 2), 1.0)
+                parts.append(f"M{index * 10 + 1} {base}v-{bar:.2f}h8v{bar:.2f}z")
+        return "".join(parts)
+
 
 @dataclass(frozen=True, slots=True)
 class EnvironmentUsage:
