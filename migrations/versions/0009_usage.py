@@ -42,6 +42,27 @@ def upgrade():
     op.create_index("ix_flag_usage_hour", "flag_usage", ["hour"], unique=False)
 
     op.create_table(
+        "flag_usage_daily",
+        sa.Column("environment_id", sa.Integer(), nullable=False),
+        sa.Column("feature_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.DateTime(), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.Column("last_hour", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["environment_id"], ["environments.id"],
+            name=op.f("fk_flag_usage_daily_environment_id_environments"), ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["feature_id"], ["features.id"],
+            name=op.f("fk_flag_usage_daily_feature_id_features"), ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "environment_id", "feature_id", "day", name=op.f("pk_flag_usage_daily")
+        ),
+    )
+    op.create_index("ix_flag_usage_daily_day", "flag_usage_daily", ["day"], unique=False)
+
+    op.create_table(
         "flag_seen",
         sa.Column("identity_id", sa.Integer(), nullable=False),
         sa.Column("feature_id", sa.Integer(), nullable=False),
@@ -77,6 +98,8 @@ def downgrade():
     op.drop_index("ix_flag_seen_last_seen", table_name="flag_seen")
     op.drop_index("ix_flag_seen_feature", table_name="flag_seen")
     op.drop_table("flag_seen")
+    op.drop_index("ix_flag_usage_daily_day", table_name="flag_usage_daily")
+    op.drop_table("flag_usage_daily")
     op.drop_index("ix_flag_usage_hour", table_name="flag_usage")
     op.drop_table("flag_usage")
     with op.batch_alter_table("multivariate_options", schema=None) as batch_op:

@@ -12,7 +12,13 @@ from sqlalchemy import select
 
 from tests.factories import make_environment, make_feature, make_identity, make_project
 from webapp.extensions import db
-from webapp.models import FlagSeen, FlagUsage, MultivariateOption, default_option_key
+from webapp.models import (
+    FlagSeen,
+    FlagUsage,
+    FlagUsageDaily,
+    MultivariateOption,
+    default_option_key,
+)
 from webapp.services import documents
 from webapp.services.errors import ValidationError
 from webapp.services.features import feature_options
@@ -76,6 +82,16 @@ def test_buffer__counts_over_flushes__one_row_per_hour_summed(world):
         (world.env.id, world.dark.id, hour + timedelta(hours=1), 2),
     ])  # fmt: skip
     assert buffer.pending() == 0
+    # The day rows hold the same sums, and the latest hour counted.
+    daily = sorted(
+        (r.feature_id, r.day, r.count, r.last_hour)
+        for r in db.session.scalars(select(FlagUsageDaily))
+    )
+    midnight = hour.replace(hour=0)
+    assert daily == sorted([
+        (world.dark.id, midnight, 8, hour + timedelta(hours=1)),
+        (world.limit.id, midnight, 2, hour),
+    ])  # fmt: skip
 
 
 def test_buffer__seen__first_seen_kept_last_value_wins(world):

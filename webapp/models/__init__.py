@@ -35,7 +35,7 @@ from .organisation import (
 )
 from .segment import Segment, SegmentOverride
 from .settings import TraitColumnDefault
-from .usage import NO_VARIANT, FlagSeen, FlagUsage
+from .usage import NO_VARIANT, FlagSeen, FlagUsage, FlagUsageDaily
 
 __all__ = [
     "OPTION_KEY_MAX",
@@ -43,6 +43,7 @@ __all__ = [
     "NO_VARIANT",
     "FlagSeen",
     "FlagUsage",
+    "FlagUsageDaily",
     "TraitColumnDefault",
     "AuditEvent",
     "Environment",

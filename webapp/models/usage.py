@@ -37,6 +37,24 @@ class FlagUsage(Model):
     count: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+class FlagUsageDaily(Model):
+    """The day's sum of ``FlagUsage`` (UTC), kept alongside so 30-day charts read 30 rows."""
+
+    __tablename__ = "flag_usage_daily"
+    __table_args__ = (Index("ix_flag_usage_daily_day", "day"),)
+
+    environment_id: Mapped[int] = mapped_column(
+        ForeignKey("environments.id", ondelete="CASCADE"), primary_key=True
+    )
+    feature_id: Mapped[int] = mapped_column(
+        ForeignKey("features.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # The latest hour counted this day ("last evaluated").
+    last_hour: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
 class FlagSeen(TypedValueMixin, Model):
     """The value (and variant) an identity last got for a feature, and when it first/last did."""
 

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Table, case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ...models import NO_VARIANT, FlagSeen, FlagUsage
+from ...models import NO_VARIANT, FlagSeen, FlagUsage, FlagUsageDaily
 from ...models.base import TypedValue, encode_value
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,7 @@ class UsageBuffer:
                 seen, self._seen = self._seen, {}
             if counts or seen:
                 write_counts(self.engine, counts)
+                write_daily(self.engine, counts)
                 write_seen(self.engine, seen)
 
 
@@ -212,6 +213,35 @@ def write_counts(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
     statement = statement.on_conflict_do_update(
         index_elements=["environment_id", "feature_id", "hour"],
         set_={"count": table.c.count + statement.excluded.count},
+    )
+    _write(engine, statement, rows)
+
+
+def write_daily(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
+    """Add the same counts to their day rows, keeping the latest hour seen."""
+    days: dict[UsageKey, list[Any]] = {}
+    for (environment_id, feature_id, hour), count in counts.items():
+        key = (environment_id, feature_id, hour.replace(hour=0))
+        found = days.setdefault(key, [0, hour])
+        found[0] += count
+        found[1] = max(found[1], hour)
+    rows = [
+        {"environment_id": e, "feature_id": f, "day": d, "count": n, "last_hour": last}
+        for (e, f, d), (n, last) in sorted(days.items())
+    ]
+    table = FlagUsageDaily.__table__
+    statement = _insert(engine, table)  # type: ignore[arg-type]
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["environment_id", "feature_id", "day"],
+        set_={
+            "count": table.c.count + excluded.count,
+            # GREATEST on PostgreSQL is MAX on SQLite: a CASE reads the same on both.
+            "last_hour": case(
+                (excluded.last_hour > table.c.last_hour, excluded.last_hour),
+                else_=table.c.last_hour,
+            ),
+        },
     )
     _write(engine, statement, rows)
 

@@ -1,9 +1,9 @@
 """Usage read models for the pages: daily charts, totals, stale flags, an identity's seen flags.
 
 Every query reads the small tables of ``models/usage.py`` through their primary keys or
-indexes: the count table has one row per environment, feature and hour (a few hundred
-thousand rows at most within the retention), and "seen" rows are read by identity (the
-primary key's prefix) or by environment and feature (``ix_flag_seen_feature``).
+indexes: charts read the day rows (30 per feature), stale checks the hour rows by time, and
+"seen" rows are read by identity (the primary key's prefix) or by environment and feature
+(``ix_flag_seen_feature``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, case, func, select
-from sqlalchemy.sql.elements import ColumnElement
 
 from ...extensions import db
-from ...models import NO_VARIANT, Environment, Feature, FlagSeen, FlagUsage, decode_value
+from ...models import (
+    NO_VARIANT,
+    Environment,
+    Feature,
+    FlagSeen,
+    FlagUsage,
+    FlagUsageDaily,
+    decode_value,
+)
 from ...models.base import TypedValue
 
 CHART_DAYS = 30
@@ -101,18 +108,6 @@ class StaleReport:
     flags: dict[int, StaleFlag] = field(default_factory=dict)
 
 
-def _day(column: Any) -> ColumnElement[Any]:
-    """Truncate a timestamp column to its day, in the database's own function."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return func.date_trunc("day", column)
-    return func.date(column)
-
-
-def _as_date(value: Any) -> date:
-    # PostgreSQL returns a datetime, SQLite the text "YYYY-MM-DD".
-    return value.date() if isinstance(value, datetime) else date.fromisoformat(str(value)[:10])
-
-
 def _as_utc(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -155,17 +150,23 @@ def feature_summaries(
     if not feature_ids:
         return {}
     start = chart_start(now)
-    day = _day(FlagUsage.hour)
+    # The day rows: 30 per feature, however many hours had evaluations.
     rows = db.session.execute(
-        select(FlagUsage.feature_id, day, func.sum(FlagUsage.count), func.max(FlagUsage.hour))
-        .where(FlagUsage.environment_id == environment_id, FlagUsage.hour >= start)
-        .group_by(FlagUsage.feature_id, day)
+        select(
+            FlagUsageDaily.feature_id,
+            FlagUsageDaily.day,
+            FlagUsageDaily.count,
+            FlagUsageDaily.last_hour,
+        ).where(
+            FlagUsageDaily.environment_id == environment_id,
+            FlagUsageDaily.feature_id.in_(feature_ids),
+            FlagUsageDaily.day >= start,
+        )
     ).all()
     groups: dict[int, dict[date, int]] = defaultdict(dict)
     last: dict[int, datetime | None] = {}
-    for feature_id, bucket, count, latest in rows:
-        groups[feature_id][_as_date(bucket)] = int(count)
-        latest = _as_utc(latest)
+    for feature_id, day, count, latest in rows:
+        groups[feature_id][day.date()] = int(count)
         if last.get(feature_id) is None or latest > last[feature_id]:  # type: ignore[operator]
             last[feature_id] = latest
     quiet = [f for f in feature_ids if f not in last]
@@ -178,9 +179,12 @@ def _last_evaluated(environment_id: int, feature_ids: Sequence[int]) -> dict[int
     if not feature_ids:
         return {}
     rows = db.session.execute(
-        select(FlagUsage.feature_id, func.max(FlagUsage.hour))
-        .where(FlagUsage.environment_id == environment_id, FlagUsage.feature_id.in_(feature_ids))
-        .group_by(FlagUsage.feature_id)
+        select(FlagUsageDaily.feature_id, func.max(FlagUsageDaily.last_hour))
+        .where(
+            FlagUsageDaily.environment_id == environment_id,
+            FlagUsageDaily.feature_id.in_(feature_ids),
+        )
+        .group_by(FlagUsageDaily.feature_id)
     ).all()
     return {feature_id: _as_utc(latest) for feature_id, latest in rows}
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select, tuple_
 
 from ...extensions import db
-from ...models import FlagSeen, FlagUsage
+from ...models import FlagSeen, FlagUsage, FlagUsageDaily
 
 PRUNE_BATCH = 5000
 
@@ -51,6 +51,14 @@ def prune_usage(now: datetime, days: int, batch: int = PRUNE_BATCH) -> PruneResu
         FlagUsage,
         (FlagUsage.environment_id, FlagUsage.feature_id, FlagUsage.hour),
         FlagUsage.hour < cutoff,
+        batch,
+    )
+    # Day rows go once the whole day is past the cut-off.
+    midnight = cutoff.replace(hour=0, minute=0, second=0, microsecond=0)
+    _delete_batches(
+        FlagUsageDaily,
+        (FlagUsageDaily.environment_id, FlagUsageDaily.feature_id, FlagUsageDaily.day),
+        FlagUsageDaily.day < midnight,
         batch,
     )
     seen = _delete_batches(
