@@ -84,6 +84,11 @@ SELECT :env, f.id, date_trunc('hour', now() at time zone 'utc') - h * interval '
 FROM features f CROSS JOIN generate_series(0, 90 * 24 - 1) AS h
 WHERE f.project_id = :project AND (f.id * 7 + h) % 500 > 0
 """
+DAILY = """
+INSERT INTO flag_usage_daily (environment_id, feature_id, day, count, last_hour)
+SELECT environment_id, feature_id, date_trunc('day', hour), sum(count), max(hour)
+FROM flag_usage WHERE environment_id = :env GROUP BY 1, 2, 3
+"""
 
 
 def timed(label: str, fn: Callable[[], Any]) -> Any:
@@ -120,6 +125,7 @@ def fill(project_id: int, environment_id: int, identities: int) -> None:
             text("SELECT min(id), max(id) FROM identities WHERE environment_id = :env"), params
         ).one()
         timed("hourly counts (90 days)", lambda: conn.execute(text(COUNTS), params))
+        timed("their day rows", lambda: conn.execute(text(DAILY), params))
     step = 100_000
     started = time.perf_counter()
     for start in range(lo, hi + 1, step):
@@ -133,7 +139,7 @@ def fill(project_id: int, environment_id: int, identities: int) -> None:
         )
     print(flush=True)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in ("identities", "flag_seen", "flag_usage"):
+        for table in ("identities", "flag_seen", "flag_usage", "flag_usage_daily"):
             statement = text(f"VACUUM ANALYZE {table}")
             timed(f"VACUUM ANALYZE {table}", lambda s=statement: conn.execute(s))
         size = conn.execute(text("SELECT pg_size_pretty(pg_total_relation_size('flag_seen'))"))
