@@ -40,6 +40,7 @@ from webapp.services import audit, environments, humanize
 from webapp.services.features import feature_options
 from webapp.services.identities import identity_overrides, manage, traits
 from webapp.services.segments import definitions
+from webapp.services.usage.recorder import Served, UsageBuffer
 
 # Page escaping: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")
@@ -111,7 +112,7 @@ def build_hostile_world() -> HostileWorld:
         ("description", "fd"), ("default_value", "fv"), ("option_value", "ov"),
         ("override_value", "iv"), ("segment_name", "sn"), ("segment_description", "sd"),
         ("segment_value", "sv"), ("server_key", "sk"), ("audit_label", "al"),
-        ("audit_key", "ak"), ("audit_value", "av"),
+        ("audit_key", "ak"), ("audit_value", "av"), ("variant_key", "vk"),
     )}  # fmt: skip
     values |= {"admin_email": ADMIN_EMAIL, "linked_email": LINKED_EMAIL, "js_url": JS_URL}
     project = make_project(values["project"], organisation=values["organisation"])
@@ -149,6 +150,13 @@ def build_hostile_world() -> HostileWorld:
                  project_id=project.id, environment_id=env.id, identity_id=identity.id,
                  before={values["audit_key"]: values["audit_value"]},
                  after={"value": values["audit_value"]})  # fmt: skip
+    # usage: an imported variant key (documents accept any text) and what the identity saw
+    option.key = values["variant_key"]
+    db.session.commit()
+    buffer = UsageBuffer(db.engine, interval=None)
+    seen = [Served(multi.id, True, values["option_value"], values["variant_key"])]
+    buffer.add_served(env.id, identity.id, seen, now)
+    buffer.flush()
     db.session.commit()
     return HostileWorld(
         env=env.id, identity=identity.id, plain_identity=plain.id,
@@ -349,6 +357,7 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
         "segment_name",
         "audit_label",
         "admin_email",
+        "variant_key",
     ),
     ("identities.why", ""): ("segment_name", "trait_key", "trait_value", "js_url"),
     ("identities.edit_trait", ""): ("trait_key", "trait_value"),
@@ -365,6 +374,7 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
         "option_value",
         "segment_name",
         "segment_value",
+        "variant_key",
     ),  # fmt: skip
     ("features.edit", ""): ("description",),
     ("features.edit_option", ""): ("option_value",),  # in the editor's <input value>
