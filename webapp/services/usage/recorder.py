@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Table, case
 from sqlalchemy.dialects import postgresql, sqlite
@@ -49,9 +49,8 @@ class SeenEntry:
     last_seen_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Served:
-    """One flag as a response served it (for the "seen" rows)."""
+class Served(NamedTuple):
+    """One flag as a response served it (a tuple: built for every flag of every identify)."""
 
     feature_id: int
     enabled: bool
