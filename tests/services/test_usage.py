@@ -350,3 +350,39 @@ def test_variant_keys__duplicate_in_document__refused(app):
             mv["multivariate_feature_option"]["key"] = "same"
     with pytest.raises(ValidationError, match="appears twice"):
         documents.import_environment_document(doc)
+
+
+def test_add_response__one_interval__counts_each_response_and_keeps_first_and_last(world):
+    from types import SimpleNamespace
+
+    served = (
+        SimpleNamespace(name="dark_mode", feature_id=world.dark.id),
+        SimpleNamespace(name="limit", feature_id=world.limit.id),
+    )
+
+    def flags(variant, value):
+        return {
+            "dark_mode": SimpleNamespace(enabled=True, value=value, variant=variant),
+            "limit": SimpleNamespace(enabled=True, value=5, variant=None),
+        }
+
+    buffer = _buffer()
+    later = NOW + timedelta(seconds=1)
+    buffer.add_response(world.env.id, world.alice.id, served, flags("a", "A"), NOW)
+    buffer.add_response(world.env.id, world.alice.id, served, flags("a", "A"), NOW)
+    buffer.add_response(world.env.id, world.alice.id, served, flags("b", "B"), later)
+    buffer.add_response(world.env.id, None, served, flags("a", "A"), later)  # transient
+    buffer.flush()
+    assert _usage_rows() == sorted([
+        (world.env.id, world.dark.id, hour_of(NOW), 4),
+        (world.env.id, world.limit.id, hour_of(NOW), 4),
+    ])  # fmt: skip
+    rows = db.session.execute(
+        select(FlagSeen.feature_id, FlagSeen.variant, FlagSeen.value_text, FlagSeen.first_seen_at,
+               FlagSeen.last_seen_at).where(FlagSeen.identity_id == world.alice.id)
+    ).all()  # fmt: skip
+    assert sorted(rows) == sorted([
+        (world.dark.id, "a", "A", NOW, NOW),
+        (world.dark.id, "b", "B", later, later),
+        (world.limit.id, "", "5", NOW, later),
+    ])  # fmt: skip

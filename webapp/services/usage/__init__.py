@@ -8,15 +8,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from flask import current_app
 
 from ...evaluation import FlagResult
 from ...extensions import db
-from ..sdk.snapshots import EnvironmentBundle
-from .recorder import Served, UsageBuffer
+from ..sdk.snapshots import EnvironmentBundle, FeatureMeta
+from .recorder import UsageBuffer
 
 EXTENSION = "flagpost_usage"
 
@@ -56,15 +56,15 @@ def record_served(
     buffer = app_buffer()
     if buffer is None:
         return
-    hide_disabled = bundle.hide_disabled_flags
-    found = flags.get
-    served = []
-    for meta in bundle.features if is_server else bundle.client_features:
-        result = found(meta.name)
-        if result is None or (hide_disabled and not result.enabled):
-            continue
-        served.append(Served(meta.feature_id, result.enabled, result.value, result.variant))
-    buffer.add_served(bundle.environment_id, identity_id, served, now)
+    served: Sequence[FeatureMeta] = bundle.features if is_server else bundle.client_features
+    if bundle.hide_disabled_flags or len(flags) < len(served):
+        found = flags.get
+        served = tuple(
+            meta for meta in served
+            if (result := found(meta.name)) is not None
+            and (result.enabled or not bundle.hide_disabled_flags)
+        )  # fmt: skip
+    buffer.add_response(bundle.environment_id, identity_id, served, flags, now)
 
 
 def record_evaluated(

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -79,6 +79,11 @@ class UsageBuffer:
         self._flush_lock = threading.Lock()
         self._counts: dict[UsageKey, int] = {}
         self._seen: dict[SeenKey, SeenEntry] = {}
+        # Whole responses, expanded per flag only at flush time (the identify path does one
+        # dictionary update for its counts and one for its identity, whatever its flag count).
+        self._responses: dict[tuple[int, datetime, int], int] = {}
+        self._served_sets: dict[int, Sequence[Any]] = {}
+        self._identities: dict[int, IdentityResponses] = {}
         self._wake = threading.Event()
         self._stopped = False
         self._thread: threading.Thread | None = None
@@ -123,6 +128,36 @@ class UsageBuffer:
             size = len(counts) + len(seen)
         self._after_add(size)
 
+    def add_response(
+        self,
+        environment_id: int,
+        identity_id: int | None,
+        served: Sequence[Any],
+        flags: Mapping[str, Any],
+        now: datetime,
+    ) -> None:
+        """Record one flags/identify response: ``served`` are the features it returned
+        (objects with ``name`` and ``feature_id``), ``flags`` their results by name.
+
+        The identity keeps its first and last response of the interval; a different response
+        in between (a variant change and back within a second) is not recorded.
+        """
+        key = (environment_id, hour_of(now), id(served))
+        with self._lock:
+            responses = self._responses
+            responses[key] = responses.get(key, 0) + 1
+            self._served_sets[id(served)] = served  # keeps the id unique while buffered
+            if identity_id is not None:
+                entry = self._identities.get(identity_id)
+                if entry is None:
+                    self._identities[identity_id] = IdentityResponses(
+                        environment_id, (now, served, flags), (now, served, flags)
+                    )
+                else:
+                    entry.last = (now, served, flags)
+            size = len(responses) + len(self._identities) + len(self._counts)
+        self._after_add(size)
+
     def _after_add(self, size: int) -> None:
         if self.interval is None:
             return
@@ -163,7 +198,9 @@ class UsageBuffer:
     def pending(self) -> int:
         """Return how many keys wait to be written."""
         with self._lock:
-            return len(self._counts) + len(self._seen)
+            return (
+                len(self._counts) + len(self._seen) + len(self._responses) + len(self._identities)
+            )
 
     def flush(self) -> None:
         """Write everything buffered so far (one upsert per table and batch)."""
@@ -171,10 +208,61 @@ class UsageBuffer:
             with self._lock:
                 counts, self._counts = self._counts, {}
                 seen, self._seen = self._seen, {}
+                responses, self._responses = self._responses, {}
+                served_sets, self._served_sets = self._served_sets, {}
+                identities, self._identities = self._identities, {}
+            _expand_responses(counts, responses, served_sets)
+            _expand_identities(seen, identities)
             if counts or seen:
                 write_counts(self.engine, counts)
                 write_daily(self.engine, counts)
                 write_seen(self.engine, seen)
+
+
+@dataclass(slots=True)
+class IdentityResponses:
+    """An identity's first and last response of the interval: (time, served, flags)."""
+
+    environment_id: int
+    first: tuple[datetime, Sequence[Any], Mapping[str, Any]]
+    last: tuple[datetime, Sequence[Any], Mapping[str, Any]]
+
+
+def _expand_responses(
+    counts: dict[UsageKey, int],
+    responses: Mapping[tuple[int, datetime, int], int],
+    served_sets: Mapping[int, Sequence[Any]],
+) -> None:
+    """Add whole-response counts to the per-feature counts (one per flag returned)."""
+    for (environment_id, hour, served_id), times in responses.items():
+        for meta in served_sets[served_id]:
+            key = (environment_id, meta.feature_id, hour)
+            counts[key] = counts.get(key, 0) + times
+
+
+def _expand_identities(
+    seen: dict[SeenKey, SeenEntry], identities: Mapping[int, IdentityResponses]
+) -> None:
+    """Turn each identity's first and last response into its seen rows."""
+    for identity_id, entry in identities.items():
+        responses = (entry.first,) if entry.first is entry.last else (entry.first, entry.last)
+        for moment, served, flags in responses:
+            for meta in served:
+                result = flags.get(meta.name)
+                if result is None:
+                    continue
+                key = (identity_id, meta.feature_id, result.variant or NO_VARIANT)
+                found = seen.get(key)
+                if found is None:
+                    seen[key] = SeenEntry(
+                        entry.environment_id, result.enabled, result.value, moment, moment
+                    )
+                elif moment >= found.last_seen_at:
+                    found.enabled, found.value, found.last_seen_at = (
+                        result.enabled, result.value, moment,
+                    )  # fmt: skip
+                else:
+                    found.first_seen_at = min(found.first_seen_at, moment)
 
 
 _RUNNING: weakref.WeakSet[UsageBuffer] = weakref.WeakSet()
