@@ -336,6 +336,8 @@ def make_test_app(database_uri: str, **overrides: Any) -> Flask:
         "WTF_CSRF_ENABLED": False,
         # SDK events are written by flush() in tests, never by a background thread.
         "EVENTS_FLUSH_SECONDS": 0,
+        # Usage is written by an explicit ``usage.flush()``, never by a background thread.
+        "USAGE_FLUSH_INTERVAL": None,
     }
     if database_uri.startswith("postgresql"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(TEST_POOL)

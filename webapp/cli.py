@@ -1,12 +1,13 @@
 """Command-line interface: ``flask create-user``, ``flask seed-demo``, ``flask demo-logins``,
 ``flask import-environment``, ``flask export-environment``, ``flask cleanup-overrides``,
-``flask erase-identity`` and ``flask prune-identities``."""
+``flask erase-identity``, ``flask prune-identities`` and ``flask prune-analytics``."""
 
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from .clock import utcnow
 from .models import ROLES
 from .services import accounts, demo, documents, environments, humanize
 from .services.errors import NotFound, ValidationError
+from .services.experiments import retention as experiment_retention
 from .services.identities import erase, identity_overrides
+from .services.usage import retention
 
 DEMO_LOGINS_FILE = "demo_logins.txt"
 
@@ -33,6 +36,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(erase_identity_command)
     app.cli.add_command(prune_identities_command)
     app.cli.add_command(run_streams_command)
+    app.cli.add_command(prune_analytics_command)
 
 
 @click.command("create-user")
@@ -248,4 +252,29 @@ def run_streams_command(host: str, port: int | None) -> None:
         log_level="warning",
         # Open streams never end by themselves: stop them after a second on Ctrl-C.
         timeout_graceful_shutdown=1,
+    )
+
+
+@click.command("prune-analytics")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep this many days (default: the USAGE_RETENTION_DAYS setting, 90).",
+)
+def prune_analytics_command(days: int | None) -> None:
+    """Delete usage counts, "seen" rows and the per-identity rows of experiments stopped
+    longer ago than the retention; run it from cron."""
+    keep = days or int(current_app.config.get("USAGE_RETENTION_DAYS", 90))
+    now = utcnow()
+    result = retention.prune_usage(now, keep)
+    experiment_rows = experiment_retention.prune_experiments(now, timedelta(days=keep))
+    experiment_words = humanize.plural(
+        experiment_rows, "exposure or conversion row", "exposure or conversion rows"
+    )
+    click.echo(
+        f"Removed {result.counts:,} hourly count row{'' if result.counts == 1 else 's'} and "
+        f"{result.seen:,} seen row{'' if result.seen == 1 else 's'} older than {keep} days "
+        f"(before {result.cutoff:%Y-%m-%d %H:%M} UTC), and "
+        f"{experiment_words} of experiments stopped before then."
     )

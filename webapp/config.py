@@ -59,6 +59,13 @@ DEFAULTS: dict[str, Any] = {
     "STREAM_POLL_SECONDS": 0.5,
     # Page stream tokens (user + environment, signed with SECRET_KEY) last a working day.
     "STREAM_TOKEN_MAX_AGE": 12 * 3600,
+    # Usage analytics (services/usage): evaluation counts and "seen" rows, buffered per worker
+    # and written every USAGE_FLUSH_INTERVAL seconds (None: only on an explicit flush).
+    "USAGE_RECORDING": True,
+    "USAGE_FLUSH_INTERVAL": 1.0,
+    "USAGE_BUFFER_MAX": 10_000,
+    # Days of usage kept; `flask prune-analytics` deletes older counts and seen rows.
+    "USAGE_RETENTION_DAYS": 90,
 }
 
 ENV_VARS = ("DATABASE_URL", "SECRET_KEY", "PORT", "SESSION_COOKIE_SECURE")
@@ -76,6 +83,8 @@ ENV_ALIASES = {
     "FLAGPOST_REDIS_URL": "REDIS_URL",
     "FLAGPOST_STREAM_MAX_PER_KEY": "STREAM_MAX_PER_KEY",
     "FLAGPOST_STREAM_MAX_TOTAL": "STREAM_MAX_TOTAL",
+    "FLAGPOST_USAGE_RECORDING": "USAGE_RECORDING",
+    "FLAGPOST_USAGE_RETENTION_DAYS": "USAGE_RETENTION_DAYS",
 }
 
 
@@ -102,11 +111,14 @@ def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, An
         if environ.get(variable):
             found[name] = environ[variable]
     integers = (
-        "PORT", "TRUSTED_PROXY_COUNT", "SMTP_PORT", "STREAM_MAX_PER_KEY", "STREAM_MAX_TOTAL"
+        "PORT", "TRUSTED_PROXY_COUNT", "SMTP_PORT", "STREAM_MAX_PER_KEY", "STREAM_MAX_TOTAL",
+        "USAGE_RETENTION_DAYS",
     )  # fmt: skip
     for name in integers:
         if name in found:
             found[name] = int(found[name])
+    if "USAGE_RECORDING" in found:
+        found["USAGE_RECORDING"] = found["USAGE_RECORDING"].lower() in ("1", "true", "yes")
     if "SESSION_COOKIE_SECURE" in found:
         found["SESSION_COOKIE_SECURE"] = found["SESSION_COOKIE_SECURE"].lower() in (
             "1",

@@ -1,13 +1,13 @@
 """experiments: experiments on multivariate features, exposures, conversions, arm counters
 
 Revision ID: 0010_experiments
-Revises: 0007_environment_admin
+Revises: 0009_usage
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0010_experiments"
-down_revision = "0007_environment_admin"
+down_revision = "0009_usage"
 branch_labels = None
 depends_on = None
 

@@ -861,7 +861,40 @@ DASHBOARD_CASES = (
     + ERASE_CASES + PROJECT_CASES + PEOPLE_CASES
     + EXPERIMENT_CASES
 )
-CASES: list[Case] = SDK_CASES + EVENTS_CASES + DASHBOARD_CASES
+# --- usage (analytics ingest, variant keys, the stale filter)
+ANALYTICS = "/api/v1/analytics/flags/"
+USAGE_CASES = [
+    Case("analytics-negative-count", "POST", ANALYTICS, 400, "between 0 and",
+         json={"banner": -1}),
+    Case("analytics-float-count", "POST", ANALYTICS, 400, "must be an integer",
+         json={"banner": 1.0}),
+    Case("analytics-bool-count", "POST", ANALYTICS, 400, "must be an integer",
+         json={"banner": True}),
+    Case("analytics-not-object", "POST", ANALYTICS, 400, "JSON object", json=[1, 2]),
+    Case("analytics-too-many-features", "POST", ANALYTICS, 400, "At most 1000",
+         json={f"f{i}": 1 for i in range(1001)}),
+    Case("analytics-huge-count", "POST", ANALYTICS, 400, "between 0 and",
+         body=b'{"banner": 1' + b"0" * 400 + b"}"),
+    Case("analytics-unknown-key", "POST", ANALYTICS, 403, INVALID_KEY, key="nope",
+         json={"banner": 1}),
+    Case("analytics-oversized-body", "POST", ANALYTICS, 413, "exceeds the capacity limit",
+         body=b'{"' + b"x" * 70_000 + b'": 1}'),
+    Case("option-create-key-control", "POST", CHECKOUT + "/options", 422,
+         "names the feature", form=_option(key="control"), htmx=True),
+    Case("option-create-key-spaces", "POST", CHECKOUT + "/options", 422,
+         "letters, digits", form=_option(key="a b"), htmx=True),
+    Case("option-update-key-taken", "PUT", CHECKOUT + "/options/$opt1", 422,
+         "Another option", form={"value_kind": "string", "value": "x", "key": "$opt2_key"},
+         htmx=True),
+    Case("features-stale-days-zero", "GET", FEATURES + "?stale=unused&days=0", 422,
+         "Between 1 and 3650 days"),
+    Case("features-stale-days-text", "GET", FEATURES + "?stale=unused&days=many", 422,
+         "Not a valid integer"),
+    Case("features-stale-unknown-kind", "GET", FEATURES + "?stale=everything", 422,
+         "Not a valid choice"),
+]
+
+CASES: list[Case] = SDK_CASES + EVENTS_CASES + DASHBOARD_CASES + USAGE_CASES
 
 
 def encode(case: Case) -> bytes | None:

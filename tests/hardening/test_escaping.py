@@ -41,6 +41,7 @@ from webapp.services.experiments import lifecycle
 from webapp.services.features import feature_options
 from webapp.services.identities import identity_overrides, manage, traits
 from webapp.services.segments import definitions
+from webapp.services.usage.recorder import Served, UsageBuffer
 
 # Page escaping: runs once, on SQLite (see tests/conftest.py).
 pytestmark = pytest.mark.databases("sqlite")
@@ -117,7 +118,7 @@ def build_hostile_world() -> HostileWorld:
         ("description", "fd"), ("default_value", "fv"), ("option_value", "ov"),
         ("override_value", "iv"), ("segment_name", "sn"), ("segment_description", "sd"),
         ("segment_value", "sv"), ("server_key", "sk"), ("audit_label", "al"),
-        ("audit_key", "ak"), ("audit_value", "av"),
+        ("audit_key", "ak"), ("audit_value", "av"), ("variant_key", "vk"),
         ("experiment_name", "xn"), ("goal_event", "ge"),
     )}  # fmt: skip
     values |= {"admin_email": ADMIN_EMAIL, "linked_email": LINKED_EMAIL, "js_url": JS_URL,
@@ -166,6 +167,13 @@ def build_hostile_world() -> HostileWorld:
     experiment = lifecycle.start_experiment(
         env, multi, values["experiment_name"], values["goal_event"], segment.id, admin, now
     )
+    # usage: an imported variant key (documents accept any text) and what the identity saw
+    option.key = values["variant_key"]
+    db.session.commit()
+    buffer = UsageBuffer(db.engine, interval=None)
+    seen = [Served(multi.id, True, values["option_value"], values["variant_key"])]
+    buffer.add_served(env.id, identity.id, seen, now)
+    buffer.flush()
     db.session.commit()
     return HostileWorld(
         env=env.id, identity=identity.id, plain_identity=plain.id,
@@ -372,6 +380,7 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
         "segment_name",
         "audit_label",
         "admin_email",
+        "variant_key",
     ),
     # People (the admin is an organisation admin): emails, and project names as role labels.
     ("people.index", ""): ("admin_email", "linked_email", "invited_email", "project"),
@@ -392,6 +401,7 @@ SHOWN_ON: dict[tuple[str, str], tuple[str, ...]] = {
         "option_value",
         "segment_name",
         "segment_value",
+        "variant_key",
     ),  # fmt: skip
     ("features.edit", ""): ("description",),
     ("experiments.index", ""): ("experiment_name", "goal_event", "segment_name"),

@@ -87,7 +87,7 @@ def build_world() -> dict[str, str]:
         "env": env.id, "env2": env2.id, "other_env": other_env.id,
         "project": project.id, "organisation": project.organisation_id,
         "banner": banner.id, "checkout": checkout.id, "foreign_feature": foreign.id,
-        "opt1": opt1.id, "opt2": opt2.id, "foreign_opt": foreign_opt.id,
+        "opt1": opt1.id, "opt2": opt2.id, "foreign_opt": foreign_opt.id, "opt2_key": opt2.key,
         "segment": segment.id, "segment_version": segment.version,
         "foreign_segment": foreign_segment.id,
         "seg_override": seg_override.id, "seg_override_env2": seg_override_env2.id,

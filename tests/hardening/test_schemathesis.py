@@ -117,7 +117,7 @@ def test_fuzzer__server_error__is_reported(
     def crash(*_args: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(sdk_service, "environment_flags", crash)
+    monkeypatch.setattr(sdk_service, "environment_results", crash)
     quick = settings(FUZZ_SETTINGS, max_examples=5, phases=[Phase.generate])
     with pytest.raises(RuntimeError, match="boom"):
         fuzz(app, "/api/v1/flags/", "get", sdk_env.client(), quick)

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
 from ..clock import utcnow
+from ..services import usage
 from ..services.sdk import ofrep
 from ..services.sdk.parsing import BadRequest, parse_json
 from .key_api import authenticate_key, json_response
@@ -80,6 +81,7 @@ def evaluate_flag(key: str) -> Response:
     """Evaluate one flag for the context's targeting key."""
     context = _context()
     payload = ofrep.evaluate_one(g.bundle, g.key_info.is_server, context, key, utcnow())
+    usage.record_evaluated(g.bundle, [key], g.key_info.is_server, utcnow())
     return json_response({**payload, "cacheable": False})
 
 
@@ -87,6 +89,8 @@ def evaluate_flag(key: str) -> Response:
 def evaluate_flags() -> Response:
     """Evaluate every flag; answers 304 when If-None-Match carries the current ETag."""
     items = ofrep.evaluate_all(g.bundle, g.key_info.is_server, _context(), utcnow())
+    evaluated = (item["key"] for item in items if "errorCode" not in item)
+    usage.record_evaluated(g.bundle, evaluated, g.key_info.is_server, utcnow())
     body = orjson.dumps({"flags": items})
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     if etag in request.headers.get("If-None-Match", ""):

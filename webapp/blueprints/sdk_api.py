@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date, parse_date
 
 from ..clock import utcnow
-from ..services import documents
+from ..services import documents, usage
 from ..services.errors import DomainError, Forbidden
 from ..services.experiments import enrolment
 from ..services.experiments.event_buffer import app_buffer
@@ -24,6 +24,7 @@ from ..services.sdk.parsing import (
     parse_json,
     parse_trait_request,
 )
+from ..services.usage.ingest import ingest_counts
 from .key_api import authenticate_key, json_response, snapshot_cache
 from .sdk_openapi import OPENAPI
 
@@ -63,12 +64,16 @@ def _body() -> Any:
 @bp.get("/flags/")
 def flags() -> Response:
     """Return the environment's default flags, or one with ``?feature=NAME``."""
-    items = sdk_service.environment_flags(g.bundle, g.key_info.is_server)
+    is_server = g.key_info.is_server
+    results = sdk_service.environment_results(g.bundle)
+    items = sdk_service.serialise_flags(g.bundle, results, is_server)
     name = request.args.get("feature")
     if name is None:
+        usage.record_served(g.bundle, results, is_server, None, utcnow())
         return json_response(items)
     for item in items:
         if item["feature"]["name"] == name:
+            usage.record_served(g.bundle, {name: results[name]}, is_server, None, utcnow())
             return json_response(item)
     return error(404, "Given feature not found")
 
@@ -79,6 +84,8 @@ def _identify_response(payload: IdentifyInput) -> Response:
     flags = sdk_service.serialise_flags(g.bundle, result.results, is_server)
     if result.evaluation is not None:  # running experiments: metadata.experiment, variant
         enrolment.annotate_flags(g.bundle, result.evaluation, flags)
+    # Every flag returned is an evaluation, and what this identity saw.
+    usage.record_served(g.bundle, result.results, is_server, result.identity_id, utcnow())
     traits = [{"trait_key": k, "trait_value": v} for k, v in result.traits.items()]
     return json_response({"identifier": result.identifier, "flags": flags, "traits": traits})
 
@@ -138,6 +145,13 @@ def events() -> Response:
     batch = parse_events(_body())
     app_buffer().add(g.bundle.environment_id, batch, utcnow())
     return json_response({"accepted": len(batch)}, 202)
+
+
+@bp.post("/analytics/flags/")
+def analytics_flags() -> Response:
+    """Take an SDK's evaluation counts (``{"feature_name": count}``); unknown names are ignored."""
+    ingest_counts(g.bundle, g.key_info.is_server, _body(), utcnow())
+    return json_response({})
 
 
 @bp.get("/environment-document/")

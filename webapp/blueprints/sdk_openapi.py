@@ -4,6 +4,7 @@ from typing import Any
 
 from ..services import values
 from ..services.experiments.events import EVENT_NAME_MAX, EVENT_VALUE_MAX, MAX_EVENTS
+from ..services.usage import ingest
 
 _KEY = [{"EnvironmentKey": []}]
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -79,9 +80,13 @@ SCHEMAS: dict[str, Any] = {
             "environment": {"type": "integer"},
             "identity": {"type": "null"},
             "feature_segment": {"type": "null"},
+            "variant": {
+                "type": "string",
+                "description": "Identity flags of multivariate features: the option key the "
+                "identity got, or \"control\" for the feature's own value",
+            },
             "reason": {"type": "string"},
-            # Identity flags of a feature with a running experiment (the SDK reads both).
-            "variant": {"type": "string"},
+            # Identity flags of a feature with a running experiment (the SDK reads it).
             "metadata": {
                 "type": "object",
                 "properties": {
@@ -327,6 +332,33 @@ OPENAPI: dict[str, Any] = {
                     400,
                     413,
                 ),
+            }
+        },
+        "/api/v1/analytics/flags/": {
+            "post": {
+                "summary": "Report SDK flag evaluations (counts per feature name; unknown names "
+                "are ignored)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "maxProperties": ingest.MAX_FEATURES,
+                                "propertyNames": {
+                                    "minLength": 1,
+                                    "maxLength": ingest.FEATURE_NAME_MAX,
+                                },
+                                "additionalProperties": {
+                                    "type": "integer",
+                                    "minimum": 0,
+                                    "maximum": ingest.MAX_COUNT,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": _responses(_json({"type": "object"}), 400, 413),
             }
         },
         "/api/v1/environment-document/": {

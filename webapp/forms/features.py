@@ -11,13 +11,15 @@ from wtforms import (
     FieldList,
     FormField,
     HiddenField,
+    IntegerField,
     SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
+from ..models import OPTION_KEY_MAX
 from ..services import values
 from .base import FlaskForm, Form
 from .ids import IdField, IdListField
@@ -76,6 +78,7 @@ class ValueForm(FlaskForm):  # type: ignore[misc]
 class OptionForm(FlaskForm):  # type: ignore[misc]
     value_kind = SelectField("Type", choices=VALUE_KIND_CHOICES, default="string")
     value = StringField("Value", validators=[Length(max=VALUE_MAX)])
+    key = StringField("Variant key", validators=[Optional(), Length(max=OPTION_KEY_MAX)])
     default_allocation = StringField(
         "Default %", default="0", validators=[InputRequired(), _check_percentage]
     )
@@ -86,6 +89,7 @@ class OptionValueForm(FlaskForm):  # type: ignore[misc]
 
     value_kind = SelectField("Type", choices=VALUE_KIND_CHOICES, default="string")
     value = StringField("Value", validators=[Length(max=VALUE_MAX)])
+    key = StringField("Variant key", validators=[Optional(), Length(max=OPTION_KEY_MAX)])
 
 
 class AllocationEntry(Form):  # type: ignore[misc]
@@ -135,3 +139,25 @@ class AuditFilterForm(FlaskForm):  # type: ignore[misc]
     since = DateTimeLocalField("From (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
     until = DateTimeLocalField("Until (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
     cursor = HiddenField()
+
+
+class StaleFilterForm(FlaskForm):  # type: ignore[misc]
+    """The Features list's stale filter (a GET form: no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    stale = SelectField(
+        "Show",
+        choices=[
+            SelectChoice("", "All features"),
+            SelectChoice("unused", "Not evaluated in the last N days"),
+            SelectChoice("constant", "One value to every identity for N days"),
+        ],
+        default="",
+    )
+    days = IntegerField(
+        "N (days)",
+        default=30,
+        validators=[Optional(), NumberRange(min=1, max=3650, message="Between 1 and 3650 days")],
+    )

@@ -7,10 +7,12 @@ from .experiment import Experiment, ExperimentArm, ExperimentConversion, Experim
 from .feature import (
     FEATURE_NAME_PATTERN,
     FEATURE_TYPES,
+    OPTION_KEY_MAX,
     Feature,
     FeatureState,
     MultivariateAllocation,
     MultivariateOption,
+    default_option_key,
 )
 from .identity import (
     IDENTIFIER_MAX,
@@ -34,6 +36,7 @@ from .organisation import (
 )
 from .segment import Segment, SegmentOverride
 from .settings import TraitColumnDefault
+from .usage import NO_VARIANT, FlagSeen, FlagUsage, FlagUsageDaily
 
 __all__ = [
     "AccountToken",
@@ -42,6 +45,12 @@ __all__ = [
     "ExperimentArm",
     "ExperimentConversion",
     "ExperimentExposure",
+    "OPTION_KEY_MAX",
+    "default_option_key",
+    "NO_VARIANT",
+    "FlagSeen",
+    "FlagUsage",
+    "FlagUsageDaily",
     "TraitColumnDefault",
     "AuditEvent",
     "Environment",

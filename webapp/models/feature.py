@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -14,11 +15,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..extensions import Model
-from .base import TimestampMixin, TypedValueMixin, new_hash_key
+from .base import TimestampMixin, TypedValue, TypedValueMixin, new_hash_key
 
 if TYPE_CHECKING:
     from .organisation import Environment, Project
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 FEATURE_TYPES = ("STANDARD", "MULTIVARIATE")
 FEATURE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,150}$"
+OPTION_KEY_MAX = 100
 
 
 class Feature(TimestampMixin, Model):
@@ -92,6 +95,7 @@ class MultivariateOption(TypedValueMixin, TimestampMixin, Model):
     """One possible value of a multivariate feature (shared by every environment)."""
 
     __tablename__ = "multivariate_options"
+    __table_args__ = (UniqueConstraint("feature_id", "key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     feature_id: Mapped[int] = mapped_column(
@@ -99,6 +103,8 @@ class MultivariateOption(TypedValueMixin, TimestampMixin, Model):
     )
     default_allocation: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
     external_id: Mapped[int | None] = mapped_column(Integer)
+    # The variant name SDKs see (Flagsmith's ``multivariate_feature_option.key``).
+    key: Mapped[str] = mapped_column(String(OPTION_KEY_MAX), nullable=False)
 
     feature: Mapped[Feature] = relationship(back_populates="options")
 
@@ -134,3 +140,34 @@ class MultivariateAllocation(Model):
     option: Mapped[MultivariateOption] = relationship()
     feature_state: Mapped[FeatureState | None] = relationship(back_populates="allocations")
     segment_override: Mapped[SegmentOverride | None] = relationship(back_populates="allocations")
+
+
+def default_option_key(value: TypedValue, taken: set[str]) -> str:
+    """Name a new option's variant from its value (``blue``), else ``variant-N``.
+
+    "control" is the name of the feature's own value, so an option never takes it.
+    """
+    text = "" if value is None else str(value).lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:50].strip("-")
+    if slug and slug != "control" and slug not in taken:
+        return slug
+    number = len(taken) + 1
+    while f"variant-{number}" in taken:
+        number += 1
+    return f"variant-{number}"
+
+
+@event.listens_for(Session, "before_flush")
+def _name_new_options(session: Session, _context: object, _instances: object) -> None:
+    """Give every new option without a key its default key, unique within its feature."""
+    for option in [o for o in session.new if isinstance(o, MultivariateOption) and not o.key]:
+        feature = option.feature or session.get(Feature, option.feature_id)
+        siblings = list(feature.options) if feature is not None else []
+        if feature is not None and option.feature_id is not None and feature.id is not None:
+            # Options added by id alone are not in the loaded collection yet.
+            siblings += [
+                o for o in session.new if isinstance(o, MultivariateOption)
+                and o.feature_id == feature.id and o not in siblings
+            ]  # fmt: skip
+        taken = {o.key for o in siblings if o.key}
+        option.key = default_option_key(option.value, taken)

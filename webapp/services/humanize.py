@@ -97,6 +97,8 @@ FIELD_LABELS: Mapping[str, str] = {
     "goal_event": "goal event",
     "started_at": "started",
     "stopped_at": "stopped",
+    # usage: a multivariate option's variant key
+    "key": "variant key",
 }
 
 # Characters drawn as nothing or as blank space, beyond the Unicode categories checked below.

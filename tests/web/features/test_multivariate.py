@@ -55,7 +55,8 @@ def test_add_option__valid__allocates_default_in_every_environment(client, edito
     assert _allocations(colour, world.env) == {"blue": 30.0}
     assert _allocations(colour, world.prod) == {"blue": 30.0}
     (event,) = audit_events("multivariate_option")
-    assert event.action == "create" and event.after == {"value": "blue", "default_allocation": 30.0}
+    assert event.action == "create"
+    assert event.after == {"value": "blue", "key": "blue", "default_allocation": 30.0}
     assert revisions(world.env, world.prod) == [before[0] + 1, before[1] + 1]
 
 

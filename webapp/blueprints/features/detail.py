@@ -9,12 +9,14 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ...access import role_required
+from ...clock import utcnow
 from ...forms import ConfirmForm
 from ...forms.features import AllocationsForm, OptionForm, ReorderForm
 from ...forms.versions import VersionedDeleteForm
 from ...htmx import is_partial_request, render_page_or_partial
 from ...services.errors import Conflict, ValidationError
 from ...services.features import catalog, feature_options, feature_overrides
+from ...services.usage import reports
 from . import bp
 from .common import can_edit, render
 
@@ -50,7 +52,9 @@ def detail_context(feature_id: int, page: int = 1) -> dict[str, Any]:
 def detail(environment_id: int, feature_id: int) -> str:
     """Show a feature: default state, options, segment overrides and identity overrides."""
     session["environment_id"] = environment_id
-    return render_template("features/detail.html", **detail_context(feature_id))
+    context = detail_context(feature_id)
+    usage = reports.feature_usage_by_environment(g.project.environments, feature_id, utcnow())
+    return render_template("features/detail.html", usage_by_environment=usage, **context)
 
 
 @bp.get("/<id:feature_id>/identity-overrides")

@@ -7,11 +7,13 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ...access import role_required
+from ...clock import utcnow
 from ...forms.base import as_text
-from ...forms.features import ToggleForm, ValueForm
+from ...forms.features import StaleFilterForm, ToggleForm, ValueForm
 from ...htmx import is_partial_request, render_page_or_partial
 from ...services.errors import Conflict, ValidationError
 from ...services.features import catalog
+from ...services.usage import reports
 from . import bp
 from .common import can_edit, invalid, render
 
@@ -22,24 +24,46 @@ def index(environment_id: int) -> Response:
     """List the project's features with their state in this environment; searchable."""
     session["environment_id"] = environment_id
     query = request.args.get("q", "")
+    form = StaleFilterForm(request.args)
+    valid = form.validate()
     rows = catalog.list_features(g.environment, query)
-    return render_page_or_partial(
+    usage = reports.features_usage(
+        g.environment.id,
+        [r.feature.id for r in rows],
+        utcnow(),
+        stale=form.stale.data if valid else None,
+        days=form.days.data or reports.STALE_DAYS_DEFAULT,
+    )
+    response = render_page_or_partial(
         "features/index.html",
         "features/_table.html",
-        rows=rows,
+        rows=[r for r in rows if usage.keep(r.feature.id)],
+        usage=usage,
+        stale_form=form,
         q=query,
         environment=g.environment,
         can_edit=can_edit(),
         toggle_form=ToggleForm(),
     )
+    if not valid:
+        response.status_code = 422
+    return response
+
+
+def _row(item: catalog.FeatureRow, status: int = 200, **extra: object) -> Response:
+    """Render one list row with its usage column."""
+    usage = reports.features_usage(g.environment.id, [item.feature.id], utcnow())
+    return render(
+        "features/_row.html", status, row=item, usage=usage, environment=g.environment,
+        can_edit=can_edit(), **extra,
+    )  # fmt: skip
 
 
 @bp.get("/<id:feature_id>/row")
 @role_required("viewer")
 def row(environment_id: int, feature_id: int) -> Response:
     """Render one feature's list row (Cancel of the inline value editor)."""
-    item = catalog.get_row(g.environment, feature_id)
-    return render("features/_row.html", row=item, environment=g.environment, can_edit=can_edit())
+    return _row(catalog.get_row(g.environment, feature_id))
 
 
 @bp.post("/<id:feature_id>/enabled")
@@ -48,13 +72,7 @@ def toggle(environment_id: int, feature_id: int) -> Response:
     """Set the feature's default enabled flag in this environment."""
     form = ToggleForm()
     if not form.validate_on_submit():
-        return render(
-            "features/_row.html",
-            422,
-            row=catalog.get_row(g.environment, feature_id),
-            environment=g.environment,
-            can_edit=True,
-        )
+        return _row(catalog.get_row(g.environment, feature_id), 422)
     try:
         item = catalog.set_enabled(
             g.environment, feature_id, bool(form.enabled.data), current_user,
@@ -64,7 +82,7 @@ def toggle(environment_id: int, feature_id: int) -> Response:
         return _changed(feature_id, exc)
     if not is_partial_request():
         return redirect(url_for("features.index", environment_id=environment_id))
-    return render("features/_row.html", row=item, environment=g.environment, can_edit=True)
+    return _row(item)
 
 
 def _changed(feature_id: int, exc: Conflict) -> Response:
@@ -72,11 +90,7 @@ def _changed(feature_id: int, exc: Conflict) -> Response:
     if not is_partial_request():
         flash(str(exc), "error")
         return redirect(url_for("features.index", environment_id=g.environment.id))
-    item = catalog.get_row(g.environment, feature_id)
-    return render(
-        "features/_row.html", 409, row=item, environment=g.environment, can_edit=True,
-        error=str(exc),
-    )  # fmt: skip
+    return _row(catalog.get_row(g.environment, feature_id), 409, error=str(exc))
 
 
 @bp.get("/<id:feature_id>/value/edit")
@@ -110,5 +124,5 @@ def update_value(environment_id: int, feature_id: int) -> Response:
         except ValidationError as exc:
             invalid(form, exc)
         else:
-            return render("features/_row.html", row=item, environment=g.environment, can_edit=True)
+            return _row(item)
     return render("features/_value_form.html", 422, row=item, form=form, environment=g.environment)

@@ -33,6 +33,7 @@ def create_option(environment_id: int, feature_id: int) -> Response:
                 form.value.data or "",
                 percentage_of(form.default_allocation.data),
                 current_user,
+                key=(form.key.data or "").strip() or None,
             )
         except ValidationError as exc:
             invalid(form, exc)
@@ -57,7 +58,10 @@ def edit_option(environment_id: int, feature_id: int, option_id: int) -> Respons
     feature = catalog.get_feature(g.project.id, feature_id)
     option = feature_options.get_option(feature, option_id)
     form = OptionValueForm(
-        formdata=None, value_kind=values.editor_kind(option.value), value=as_text(option.value)
+        formdata=None,
+        value_kind=values.editor_kind(option.value),
+        value=as_text(option.value),
+        key=option.key,
     )
     context = detail_context(feature_id) | {"editing_option": option, "option_edit_form": form}
     return render("features/_options.html", **context)
@@ -73,8 +77,9 @@ def update_option(environment_id: int, feature_id: int, option_id: int) -> Respo
     if form.validate_on_submit():
         try:
             feature_options.update_option(
-                feature, option_id, form.value_kind.data, form.value.data or "", current_user
-            )
+                feature, option_id, form.value_kind.data, form.value.data or "", current_user,
+                key=(form.key.data or "").strip() or None,
+            )  # fmt: skip
             return render("features/_options.html", **detail_context(feature_id))
         except ValidationError as exc:
             invalid(form, exc)

@@ -219,6 +219,7 @@ def _variant(allocation: MultivariateAllocation) -> Document:
         "multivariate_feature_option": {
             "id": option.external_id if option.external_id is not None else option.id,
             "value": option.value,
+            "key": option.key,
         },
     }
 

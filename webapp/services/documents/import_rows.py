@@ -19,6 +19,7 @@ from ...models import (
     SegmentOverride,
     Trait,
     TypedValue,
+    default_option_key,
 )
 from .. import values
 from .validation import IdentityRecord, StateRecord, VariantRecord
@@ -74,7 +75,20 @@ def find_option(feature: Feature, variant: VariantRecord) -> tuple[MultivariateO
         )
         feature.options.append(option)
         created = True
+    if variant.key is not None and option.key != variant.key:
+        _free_key(feature, option, variant.key)
+        option.key = variant.key
+        created = True
     return option, set_value(option, variant.value) or created
+
+
+def _free_key(feature: Feature, option: MultivariateOption, key: str) -> None:
+    """Rename a sibling holding ``key`` (the document gives it to ``option``)."""
+    for sibling in feature.options:
+        if sibling is not option and sibling.key == key:
+            taken = {o.key for o in feature.options if o.key} | {key}
+            sibling.key = default_option_key(None, taken)
+            db.session.flush()
 
 
 def apply_state(row: FeatureState | SegmentOverride, item: StateRecord, feature: Feature) -> None:

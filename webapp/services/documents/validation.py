@@ -17,7 +17,14 @@ from typing import Any, NoReturn
 from ...evaluation import SUPPORTED_OPERATORS
 from ...evaluation.operators import REGEX
 from ...ids import ID_MAX, ID_MIN, is_id
-from ...models import FEATURE_NAME_PATTERN, FEATURE_TYPES, IDENTIFIER_MAX, TRAIT_KEY_MAX, TypedValue
+from ...models import (
+    FEATURE_NAME_PATTERN,
+    FEATURE_TYPES,
+    IDENTIFIER_MAX,
+    OPTION_KEY_MAX,
+    TRAIT_KEY_MAX,
+    TypedValue,
+)
 from .. import regex_guard, values
 from ..errors import ValidationError
 
@@ -41,6 +48,8 @@ class VariantRecord:
     option_id: int | None
     value: TypedValue
     percentage: float
+    # The option's variant key (``multivariate_feature_option.key``), when the document has one.
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -313,6 +322,10 @@ def _variants(item: Mapping[str, Any], path: str) -> tuple[VariantRecord, ...]:
     for index, option in enumerate(options):
         if option in options[:index]:
             _fail(_at(list_path, index), "the same option appears twice")
+    keys = [v.key for v in variants]
+    for index, key in enumerate(keys):
+        if key is not None and key in keys[:index]:
+            _fail(_at(list_path, index), f"the variant key {key!r} appears twice")
     return variants
 
 
@@ -338,6 +351,7 @@ def _variant(raw: Any, path: str) -> VariantRecord:
         percentage=_percentage(
             _get(item, "percentage_allocation", path), _at(path, "percentage_allocation")
         ),
+        key=_optional_text(option.get("key"), _at(option_path, "key"), OPTION_KEY_MAX) or None,
     )
 
 

@@ -8,6 +8,7 @@ same transaction and committed here.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from ...extensions import db
 from ...models import (
+    OPTION_KEY_MAX,
     Environment,
     Feature,
     FeatureState,
@@ -44,6 +46,28 @@ def check_percentages(percentages: Sequence[float], field: str = "allocations") 
         raise ValidationError(message, field)
 
 
+OPTION_KEY_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{OPTION_KEY_MAX - 1}}}")
+
+
+def check_option_key(feature: Feature, key: str, option: MultivariateOption | None) -> str:
+    """Check a variant key typed on the Features page: a name, not "control", unique.
+
+    :raises ValidationError: naming the rule broken (field ``key``).
+    """
+    if not OPTION_KEY_PATTERN.fullmatch(key):
+        raise ValidationError(
+            f"A variant key has 1 to {OPTION_KEY_MAX} letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit",
+            "key",
+        )
+    if key == "control":
+        raise ValidationError('"control" names the feature\'s own value; choose another key', "key")
+    for other in feature.options:
+        if other is not option and other.key == key:
+            raise ValidationError(f"Another option of this feature has the key {key}", "key")
+    return key
+
+
 def state_allocations(state: FeatureState | None, feature: Feature) -> list[tuple[Any, float]]:
     """Pair each option of the feature with its percentage in ``state`` (0 when unset)."""
     current = {a.option_id: a.percentage for a in state.allocations} if state else {}
@@ -51,23 +75,33 @@ def state_allocations(state: FeatureState | None, feature: Feature) -> list[tupl
 
 
 def add_option(
-    feature: Feature, kind: str, text: str, default_allocation: float, actor: User | None
+    feature: Feature,
+    kind: str,
+    text: str,
+    default_allocation: float,
+    actor: User | None,
+    key: str | None = None,
 ) -> MultivariateOption:
     """Add a multivariate option; every environment's state gets its default allocation.
 
-    :raises ValidationError: not a multivariate feature, bad value, or an environment (or
-        the defaults) whose allocations would pass 100%.
+    :param key: the variant key SDKs see; None or blank: one made from the value.
+    :raises ValidationError: not a multivariate feature, bad value or key, or an environment
+        (or the defaults) whose allocations would pass 100%.
     """
     if feature.type != "MULTIVARIATE":
         raise ValidationError("Only multivariate features have options", "value")
     value = values.parse_value(kind, text, values.FLAG)
+    if key:
+        check_option_key(feature, key, None)
     check_percentages([o.default_allocation for o in feature.options] + [default_allocation])
     states = list(
         db.session.scalars(select(FeatureState).where(FeatureState.feature_id == feature.id))
     )
     for state in states:
         check_percentages([a.percentage for a in state.allocations] + [default_allocation])
-    option = MultivariateOption(feature_id=feature.id, default_allocation=default_allocation)
+    option = MultivariateOption(
+        feature_id=feature.id, default_allocation=default_allocation, key=key or None
+    )
     option.value = value
     db.session.add(option)
     db.session.flush()
@@ -95,19 +129,29 @@ def get_option(feature: Feature, option_id: int) -> MultivariateOption:
 
 
 def update_option(
-    feature: Feature, option_id: int, kind: str, text: str, actor: User | None
+    feature: Feature,
+    option_id: int,
+    kind: str,
+    text: str,
+    actor: User | None,
+    key: str | None = None,
 ) -> MultivariateOption:
-    """Change an option's value (audited, bumped); unchanged values record nothing.
+    """Change an option's value and variant key (audited, bumped); no change records nothing.
 
     The option keeps its id, so identities keep their buckets and get the new value.
 
+    :param key: the new variant key; None or blank keeps the current one.
     :raises NotFound: when the option is not the feature's.
-    :raises ValidationError: when the text is not a value of the chosen type.
+    :raises ValidationError: when the text is not a value of the chosen type, or a bad key.
     """
     option = get_option(feature, option_id)
     value = values.parse_value(kind, text, values.FLAG)
+    if key and key != option.key:
+        check_option_key(feature, key, option)
     before = _option_snapshot(option)
     option.value = value
+    if key:
+        option.key = key
     after = _option_snapshot(option)
     if not values.same(after, before):
         _audit_option(actor, "update", feature, option, before, after)
@@ -130,7 +174,11 @@ def delete_option(feature: Feature, option_id: int, actor: User | None) -> None:
 
 
 def _option_snapshot(option: MultivariateOption) -> dict[str, Any]:
-    return {"value": option.value, "default_allocation": option.default_allocation}
+    return {
+        "value": option.value,
+        "key": option.key,
+        "default_allocation": option.default_allocation,
+    }
 
 
 def _audit_option(

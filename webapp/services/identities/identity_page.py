@@ -31,6 +31,7 @@ from ..errors import NotFound
 from ..locking import IDENTITY_GONE
 from ..sdk import sdk_service
 from ..sdk.snapshots import EnvironmentBundle, bundle_for_environment
+from ..usage import reports
 from . import editing_rights
 from .flag_rows import FlagRow, build_rows
 
@@ -83,6 +84,8 @@ class IdentityPage:
     can_edit: bool
     is_linked: bool
     link_offer: editing_rights.LinkOffer  # what "This is me" offers the user, and under which rule
+    # What the SDK API last served this identity, per feature and variant (usage "seen" rows).
+    seen: list[reports.SeenFlag]
 
 
 def get_identity(environment_id: int, identity_id: int) -> Identity:
@@ -231,6 +234,7 @@ def load_page(identity: Identity, user: User, now: datetime) -> IdentityPage:
         can_edit=editing_rights.can_edit_identity(user, identity),
         is_linked=editing_rights.is_linked(user, identity.id),
         link_offer=editing_rights.link_offer(user, identity),
+        seen=reports.seen_by_identity(identity.id),
     )
 
 

@@ -48,6 +48,8 @@ class IdentifyResult:
     traits: dict[str, TraitValue]
     # The whole evaluation (its matched segments decide experiment enrolment).
     evaluation: EvaluationResult | None = None
+    # The stored identity (None for a transient one), for the usage "seen" rows.
+    identity_id: int | None = None
 
 
 def visible_features(bundle: EnvironmentBundle, is_server: bool) -> tuple[FeatureMeta, ...]:
@@ -67,18 +69,28 @@ def serialise_flags(
         if result is None or (hide_disabled and not result.enabled):
             continue
         # Flagsmith's flag shape; built inline, as this runs for every flag of every request.
-        out.append({
+        item = {
             **meta.flag_base,
             "feature_state_value": result.value,
             "enabled": result.enabled,
             "reason": result.reason,
-        })  # fmt: skip
+        }  # fmt: skip
+        if result.variant is not None:
+            # The option key the identity got ("control": the feature's own value), as
+            # Flagsmith's API sends it and the SDK reads it into ``Flag.variant``.
+            item["variant"] = result.variant
+        out.append(item)
     return out
+
+
+def environment_results(bundle: EnvironmentBundle) -> dict[str, FlagResult]:
+    """Evaluate the environment's default flags (no identity)."""
+    return dict(evaluate(bundle.compiled).flags)
 
 
 def environment_flags(bundle: EnvironmentBundle, is_server: bool) -> list[dict[str, Any]]:
     """Return the environment's default flags as the SDK API serves them."""
-    return serialise_flags(bundle, dict(evaluate(bundle.compiled).flags), is_server)
+    return serialise_flags(bundle, environment_results(bundle), is_server)
 
 
 # Built and compiled once: constructing this expression costs about as much as running it,
@@ -272,7 +284,9 @@ def identify(
     result = evaluate(
         bundle.compiled, IdentityInput(request.identifier, traits), overrides=overrides
     )
-    return IdentifyResult(request.identifier, dict(result.flags), traits, result)
+    return IdentifyResult(
+        request.identifier, dict(result.flags), traits, evaluation=result, identity_id=identity_id
+    )
 
 
 def _last_seen_is_stale(last_seen: datetime | None, now: datetime, changed: bool) -> bool:

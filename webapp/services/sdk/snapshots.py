@@ -53,6 +53,8 @@ class FeatureMeta:
     feature_json: dict[str, Any]
     # The keys of an SDK flag that do not depend on the evaluation (built once per revision).
     flag_base: dict[str, Any]
+    # The feature's database id (usage counts are stored by it).
+    feature_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,11 @@ class EnvironmentBundle:
     # The features a client key may see (never the server-key-only ones), filtered once.
     client_features: tuple[FeatureMeta, ...]
     identities_with_overrides: frozenset[int]
+
+    def feature_ids(self, is_server: bool) -> dict[str, int]:
+        """Map the names of the features a key may see to their database ids."""
+        visible = self.features if is_server else self.client_features
+        return {meta.name: meta.feature_id for meta in visible}
 
 
 def is_plausible_key(key: str | None) -> bool:
@@ -148,7 +155,9 @@ def _feature_meta(environment_id: int) -> tuple[FeatureMeta, ...]:
         base = {"id": state_id, "feature": feature_json, "environment": environment_id,
                 "identity": None, "feature_segment": None}  # fmt: skip
         metas.append(
-            FeatureMeta(feature.name, state_id, feature.server_key_only, feature_json, base)
+            FeatureMeta(
+                feature.name, state_id, feature.server_key_only, feature_json, base, feature.id
+            )
         )
     return tuple(metas)
 
