@@ -130,6 +130,10 @@ def test_people_page__thirty_rows_long_emails__fit_desktop_and_phone(
         )
         assert overflow <= 0, f"{wide}: scrolls sideways at {width}px ({overflow}px)"
     page.click(f"text={LONG_EMAIL}")
+    # The click only waits for the navigation to commit: measure once the detail page and
+    # its stylesheets have loaded (measured unstyled, the long email overflows by 2,000 px).
+    page.wait_for_url("**/people/*")
+    page.wait_for_load_state("load")
     assert page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     ) <= 0
