@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 PYTEST_ARGS ?=
-# xdist workers: one per core of CI's 2-core machine.
-PYTEST_WORKERS ?= 2
+# xdist workers: three on CI's 2 cores. While one waits on PostgreSQL, Chromium or a live
+# server, another runs (measured on the whole suite: 384 s with 2, 321 s with 3, 324 s with 4).
+PYTEST_WORKERS ?= 3
 export FLASK_APP := wsgi.py
 
 .PHONY: run test test-quick lint typecheck pytest bench soak clean
