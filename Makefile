@@ -71,6 +71,8 @@ test-quick: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/evaluation.py
 	$(BIN)/python bench/sdk_api.py
+	$(BIN)/python bench/analytics.py
+	$(BIN)/python bench/realtime.py
 
 # Soak: 60 s of mixed SDK + dashboard traffic on gunicorn + PostgreSQL, then consistency checks
 # (no 5xx, no lost trait write, every change audited, worker memory growth < 10%).
