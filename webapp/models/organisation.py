@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, inspect
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    Interval,
+    String,
+    UniqueConstraint,
+    func,
+    inspect,
+    literal,
+)
+from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from ..clock import utcnow
 from ..extensions import Model
@@ -65,6 +75,9 @@ class Project(TimestampMixin, Model):
     )
 
 
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
+
 class Environment(TimestampMixin, Model):
     __tablename__ = "environments"
     __table_args__ = (UniqueConstraint("project_id", "name"),)
@@ -103,11 +116,24 @@ class Environment(TimestampMixin, Model):
         A stored row is bumped in SQL (``revision = revision + 1``): two concurrent changes
         then get two revisions, never the same one with only one of them compiled.
         """
+        now = utcnow()
         if inspect(self).persistent:
             self.revision = Environment.revision + 1
+            session = object_session(self)
+            if session is not None and session.get_bind().dialect.name == "postgresql":
+                # Two concurrent bumps: the second waits on the row lock, then (READ
+                # COMMITTED) computes this from the committed row, so ``revised_at`` never
+                # goes back to an earlier time than one already committed. An SDK keeps only
+                # events newer than its document, so an older time would lose a change.
+                # SQLite has one writer at a time and needs no more than ``now``.
+                step = literal(_ONE_MICROSECOND, Interval())
+                self.revised_at = func.greatest(
+                    literal(now, UTCDateTime()), Environment.revised_at + step
+                )
+                return
         else:
             self.revision = (self.revision or 0) + 1
-        self.revised_at = utcnow()
+        self.revised_at = now
 
 
 class ServerKey(Model):
