@@ -347,6 +347,26 @@ def make_test_app(database_uri: str, **overrides: Any) -> Flask:
     return application
 
 
+def served_app(
+    database: str, request: pytest.FixtureRequest, sqlite_path: Any, **overrides: Any
+) -> Flask:
+    """Create an app with an empty schema for a real HTTP server in another thread: a file
+    database on SQLite (an in-memory one lives on one connection), the test process's own
+    schema on PostgreSQL. Dispose it with ``dispose_engines`` when the server stops."""
+    if database == "sqlite":
+        application = make_test_app(f"sqlite:///{sqlite_path}", **overrides)
+        with application.app_context():
+            db.create_all()
+        return application
+    schema: PostgresSchema = request.getfixturevalue("postgres_schema")
+    application = make_test_app(schema.url, **overrides)
+    if schema.created:
+        schema.empty(application)
+    else:
+        schema.create(application)
+    return application
+
+
 @pytest.fixture
 def app_config() -> dict[str, Any]:
     """Extra configuration for the ``app`` fixture; override in a module to change it."""

@@ -11,7 +11,7 @@ import pytest
 from flagsmith import EventProcessorConfig, Flagsmith
 from sqlalchemy import select
 
-from tests.conftest import dispose_engines, eventually, make_test_app
+from tests.conftest import dispose_engines, eventually, served_app
 from tests.factories import (
     experiments_make_world,
     features_make_identity_override,
@@ -32,17 +32,7 @@ IDENTITIES = 90
 
 @contextmanager
 def _live(database, request, tmp_path, segment):
-    if database == "sqlite":
-        app = make_test_app(f"sqlite:///{tmp_path / 'live.sqlite'}", SDK_CACHE_TTL=0)
-        with app.app_context():
-            db.create_all()
-    else:
-        schema = request.getfixturevalue("postgres_schema")
-        app = make_test_app(schema.url, SDK_CACHE_TTL=0)
-        if schema.created:
-            schema.empty(app)
-        else:
-            schema.create(app)
+    app = served_app(database, request, tmp_path / 'live.sqlite', SDK_CACHE_TTL=0)
     with app.app_context():
         world = experiments_make_world(segment_rules=segment)
         ids = {

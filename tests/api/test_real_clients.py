@@ -13,7 +13,7 @@ from openfeature_flagsmith.provider import FlagsmithProvider
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from tests.conftest import dispose_engines, make_test_app
+from tests.conftest import dispose_engines, served_app
 from tests.factories import FAST_HASH
 from tests.live import serve
 from webapp.extensions import db
@@ -31,18 +31,8 @@ pytestmark = pytest.mark.xdist_group("real_clients")
 @contextmanager
 def _serve_demo(database, request, tmp_path_factory):
     """The demo data served over HTTP, on SQLite (temp file) or PostgreSQL."""
-    if database == "sqlite":
-        path = tmp_path_factory.mktemp("live") / "live.sqlite"
-        app = make_test_app(f"sqlite:///{path}", SDK_CACHE_TTL=0)
-        with app.app_context():
-            db.create_all()
-    else:
-        schema = request.getfixturevalue("postgres_schema")
-        app = make_test_app(schema.url, SDK_CACHE_TTL=0)
-        if schema.created:
-            schema.empty(app)
-        else:
-            schema.create(app)
+    path = tmp_path_factory.mktemp("live") / "live.sqlite"
+    app = served_app(database, request, path, SDK_CACHE_TTL=0)
     with app.app_context(), pytest.MonkeyPatch.context() as patch:
         # Nobody logs in here: the demo users get the factories' quick password hash
         # instead of scrypt (about 0.3 s each on CI's loaded cores).

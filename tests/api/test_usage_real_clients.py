@@ -10,7 +10,7 @@ import pytest
 from flagsmith import Flagsmith
 from sqlalchemy import func, select
 
-from tests.conftest import dispose_engines, eventually, make_test_app
+from tests.conftest import dispose_engines, eventually, served_app
 from tests.factories import make_user
 from tests.live import serve
 from webapp.extensions import db
@@ -25,18 +25,8 @@ pytestmark = [pytest.mark.databases("sqlite", "postgres"), pytest.mark.xdist_gro
 
 @contextmanager
 def _serve_demo(database, request, tmp_path_factory):
-    if database == "sqlite":
-        path = tmp_path_factory.mktemp("usage-live") / "live.sqlite"
-        app = make_test_app(f"sqlite:///{path}", SDK_CACHE_TTL=0)
-        with app.app_context():
-            db.create_all()
-    else:
-        schema = request.getfixturevalue("postgres_schema")
-        app = make_test_app(schema.url, SDK_CACHE_TTL=0)
-        if schema.created:
-            schema.empty(app)
-        else:
-            schema.create(app)
+    path = tmp_path_factory.mktemp("usage-live") / "live.sqlite"
+    app = served_app(database, request, path, SDK_CACHE_TTL=0)
     with app.app_context():
         demo.seed_demo()
         environment = db.session.scalar(select(Environment).where(Environment.name == "Production"))
