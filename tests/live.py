@@ -45,3 +45,16 @@ class Swappable:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"no test is running"]
         return app(environ, start_response)
+
+
+def started_once(stack: Any, start: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Return ``get(key)``: the context ``start(key)`` entered on ``stack`` on first use and
+    shared afterwards (one seeded live server per database, whatever order tests run in)."""
+    started: dict[Any, Any] = {}
+
+    def get(key: Any) -> Any:
+        if key not in started:
+            started[key] = stack.enter_context(start(key))
+        return started[key]
+
+    return get

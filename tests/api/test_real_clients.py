@@ -15,7 +15,7 @@ from werkzeug.security import generate_password_hash
 
 from tests.conftest import dispose_engines, served_app
 from tests.factories import FAST_HASH
-from tests.live import serve
+from tests.live import serve, started_once
 from webapp.extensions import db
 from webapp.models import Environment, Identity, ServerKey
 from webapp.services import demo
@@ -61,17 +61,8 @@ def _serve_demo(database, request, tmp_path_factory):
 def live_servers(request, tmp_path_factory):
     """One seeded live server per database for the whole module, started on first use
     (whatever order the tests of the two databases run in, each is seeded once)."""
-    servers = {}
     with ExitStack() as stack:
-
-        def server_for(database):
-            if database not in servers:
-                servers[database] = stack.enter_context(
-                    _serve_demo(database, request, tmp_path_factory)
-                )
-            return servers[database]
-
-        yield server_for
+        yield started_once(stack, lambda database: _serve_demo(database, request, tmp_path_factory))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import dispose_engines, eventually, served_app
 from tests.factories import make_user
-from tests.live import serve
+from tests.live import serve, started_once
 from webapp.extensions import db
 from webapp.models import Environment, Feature, FlagSeen, FlagUsage, Identity, ServerKey
 from webapp.services import demo, usage
@@ -46,17 +46,8 @@ def _serve_demo(database, request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def live_servers(request, tmp_path_factory):
-    servers = {}
     with ExitStack() as stack:
-
-        def server_for(database):
-            if database not in servers:
-                servers[database] = stack.enter_context(
-                    _serve_demo(database, request, tmp_path_factory)
-                )
-            return servers[database]
-
-        yield server_for
+        yield started_once(stack, lambda database: _serve_demo(database, request, tmp_path_factory))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
