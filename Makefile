@@ -18,17 +18,22 @@ QUIETLY = > $(VENV)/last-step.log 2>&1 || { cat $(VENV)/last-step.log; exit 1; }
 $(BIN)/python:
 	@echo "Creating $(VENV) (the first run installs Flagpost; it takes a minute or two)"
 	@$(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade pip $(QUIETLY)
 
-# Stamp files re-run the install only when the dependency lists change.
-$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+$(BIN)/uv: $(BIN)/python
+	@$(BIN)/python -m pip install --quiet 'uv>=0.5,<1' $(QUIETLY)
+
+# Stamp files re-run the install only when the dependency lists change. uv (from PyPI, into
+# the venv) installs the same packages from the same index as pip, in a fifth of the time
+# (measured on a fresh venv: 15 s instead of 71 s for the test extras).
+UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python
+$(VENV)/.installed: $(BIN)/uv setup.cfg pyproject.toml
 	@echo "Installing Flagpost and its dependencies into $(VENV)"
-	@$(BIN)/pip install --quiet -e . $(QUIETLY)
+	@$(UV_INSTALL) -e . $(QUIETLY)
 	@touch $@
 
-# One pip run for the package and its test extras (a second run would resolve it all again).
-$(VENV)/.installed-test: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
+# One install for the package and its test extras (a second run would resolve it all again).
+$(VENV)/.installed-test: $(BIN)/uv setup.cfg pyproject.toml
+	$(UV_INSTALL) -e '.[test]'
 	@touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed
