@@ -15,6 +15,10 @@ in-process with the Flask test client (median of --repeat requests):
 Last line: ``usage pages worst: N.N ms`` (the worst of the first three). Target: < 100 ms.
 
     python bench/usage_pages.py [--identities 1000000] [--repeat 15] [--keep]
+    python bench/usage_pages.py --schema fp_bench_usage_xxxxxx  # time a kept schema again
+
+A 1M fill takes minutes on a small machine: ``--keep`` it once, then time it again (after a
+code change) with ``--schema``, which adds missing tables and fills only what is empty.
 """
 
 from __future__ import annotations
@@ -146,6 +150,17 @@ def fill(project_id: int, environment_id: int, identities: int) -> None:
         print(f"  flag_seen with its indexes: {size.scalar()}", flush=True)
 
 
+def refill(project_id: int, environment_id: int) -> int:
+    """Fill what a kept schema lacks (tables added since); return its identity count."""
+    with db.engine.begin() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM identities WHERE environment_id = :env"),
+                {"env": environment_id},
+            ).scalar_one()
+        )
+
+
 def median_ms(client: Any, url: str, repeat: int) -> float:
     response = client.get(url)
     if response.status_code != 200:
@@ -163,11 +178,14 @@ def main() -> None:
     parser.add_argument("--identities", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--keep", action="store_true", help="keep the schema (prints its name)")
+    parser.add_argument("--schema", help="time a schema kept by --keep again (implies --keep)")
     args = parser.parse_args()
-    schema = "fp_bench_usage_" + secrets.token_hex(3)
+    schema = args.schema or "fp_bench_usage_" + secrets.token_hex(3)
+    args.keep = args.keep or bool(args.schema)
     admin = create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    if not args.schema:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
     url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
     app = create_app(
         {
@@ -180,12 +198,19 @@ def main() -> None:
     try:
         with app.app_context():
             db.create_all()
-            print(
-                f"filling {FEATURES} features x {args.identities:,} identities of seen rows",
-                flush=True,
-            )
-            project_id, environment_id, _ = make_scope()
-            fill(project_id, environment_id, args.identities)
+            if args.schema:
+                project_id, environment_id = db.session.execute(
+                    text("SELECT project_id, id FROM environments ORDER BY id LIMIT 1")
+                ).one()
+                db.session.remove()
+                args.identities = refill(project_id, environment_id)
+            else:
+                print(
+                    f"filling {FEATURES} features x {args.identities:,} identities of seen rows",
+                    flush=True,
+                )
+                project_id, environment_id, _ = make_scope()
+                fill(project_id, environment_id, args.identities)
             feature_id = db.session.scalar(text("SELECT min(id) FROM features"))
             identity_id = db.session.scalar(
                 text("SELECT id FROM identities WHERE environment_id = :e OFFSET :o LIMIT 1"),
