@@ -84,9 +84,11 @@ def test_0004_environment_production__existing_rows__default_off__postgres():
     schema = PostgresSchema()
     with schema.admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema.name}"'))
+    app = make_test_app(schema.url)
     try:
-        _assert_existing_environments_start_not_production(make_test_app(schema.url))
+        _assert_existing_environments_start_not_production(app)
     finally:
+        dispose_engines(app)  # else its pooled connection outlives the suite (conftest check)
         schema.drop()
 
 
