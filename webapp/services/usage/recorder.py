@@ -4,7 +4,8 @@ Request threads only add to dictionaries under a lock (a few microseconds per re
 background thread of the worker swaps the dictionaries out every ``USAGE_FLUSH_INTERVAL``
 seconds (or sooner when the buffer holds ``USAGE_BUFFER_MAX`` keys, and at exit) and writes
 them with one upsert per table and batch, on its own session. So a count row is written once
-per flush, however many evaluations it sums, and a busy identity's "seen" rows once per flush.
+per flush, however many evaluations it sums, a busy identity's "seen" rows once per flush, and
+a feature's served state (the daily rollup of the "seen" rows) once per flush and day.
 
 Counts still in the buffer when a worker is killed (SIGKILL, power loss) are lost: usage is a
 statistic, not a ledger; a clean exit flushes.
@@ -27,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ...models import NO_VARIANT, FlagSeen, FlagUsage, FlagUsageDaily
+from ...models import NO_VARIANT, FlagSeen, FlagUsage, FlagUsageDaily, FlagValuesDaily, state_key
 from ...models.base import TypedValue, encode_value
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ BATCH_ROWS = 1000
 
 UsageKey = tuple[int, int, datetime]  # environment id, feature id, hour
 SeenKey = tuple[int, int, str]  # identity id, feature id, variant
+# environment id, feature id, day, enabled, value type, value text
+StateKey = tuple[int, int, datetime, bool, str, str | None]
 
 
 @dataclass(slots=True)
@@ -47,6 +50,8 @@ class SeenEntry:
     value: TypedValue
     first_seen_at: datetime
     last_seen_at: datetime
+    # add_served: the state at first_seen_at (the other fields follow the last one).
+    first_state: tuple[bool, TypedValue] | None = None
 
 
 class Served(NamedTuple):
@@ -61,6 +66,42 @@ class Served(NamedTuple):
 def hour_of(moment: datetime) -> datetime:
     """Return the start of the UTC hour holding ``moment`` (the count rows' bucket)."""
     return moment.replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(slots=True)
+class StateEntry:
+    """How many identities got one state of a feature on one day, and first/last when."""
+
+    count: int
+    first_at: datetime
+    last_at: datetime
+
+
+# What one identity got: environment id, feature id, enabled, value, when.
+StateServed = tuple[int, int, bool, TypedValue, datetime]
+
+
+class ServedStates:
+    """The states identities got during one flush interval, by feature and day."""
+
+    def __init__(self) -> None:
+        self.states: dict[StateKey, StateEntry] = {}
+
+    def add_identity(self, served: Iterable[StateServed]) -> None:
+        """Add what one identity got: it counts once per state and day, however often."""
+        counted: set[StateKey] = set()
+        for environment_id, feature_id, enabled, value, moment in served:
+            day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+            key = (environment_id, feature_id, day, enabled, *encode_value(value))
+            entry = self.states.get(key)
+            if entry is None:
+                self.states[key] = StateEntry(1, moment, moment)
+            else:
+                entry.first_at = min(entry.first_at, moment)
+                entry.last_at = max(entry.last_at, moment)
+                if key not in counted:
+                    entry.count += 1
+            counted.add(key)
 
 
 class UsageBuffer:
@@ -122,7 +163,10 @@ class UsageBuffer:
                 seen_key = (identity_id, flag.feature_id, flag.variant or NO_VARIANT)
                 entry = seen.get(seen_key)
                 if entry is None:
-                    seen[seen_key] = SeenEntry(environment_id, flag.enabled, flag.value, now, now)
+                    seen[seen_key] = SeenEntry(
+                        environment_id, flag.enabled, flag.value, now, now,
+                        (flag.enabled, flag.value),
+                    )  # fmt: skip
                 else:
                     entry.enabled, entry.value, entry.last_seen_at = flag.enabled, flag.value, now
             size = len(counts) + len(seen)
@@ -212,11 +256,16 @@ class UsageBuffer:
                 served_sets, self._served_sets = self._served_sets, {}
                 identities, self._identities = self._identities, {}
             _expand_responses(counts, responses, served_sets)
-            _expand_identities(seen, identities)
+            states = ServedStates()
+            direct = _direct_states(seen)
+            _expand_identities(seen, identities, states, direct)
+            for served in direct.values():
+                states.add_identity(served)
             if counts or seen:
                 write_counts(self.engine, counts)
                 write_daily(self.engine, counts)
                 write_seen(self.engine, seen)
+                write_states(self.engine, states.states)
 
 
 @dataclass(slots=True)
@@ -240,17 +289,39 @@ def _expand_responses(
             counts[key] = counts.get(key, 0) + times
 
 
+def _direct_states(seen: Mapping[SeenKey, SeenEntry]) -> dict[int, list[StateServed]]:
+    """Return the states add_served recorded, by identity: each row's first and last."""
+    direct: dict[int, list[StateServed]] = {}
+    for (identity_id, feature_id, _variant), found in seen.items():
+        got = direct.setdefault(identity_id, [])
+        if found.first_state is not None:
+            enabled, value = found.first_state
+            got.append((found.environment_id, feature_id, enabled, value, found.first_seen_at))
+        got.append(
+            (found.environment_id, feature_id, found.enabled, found.value, found.last_seen_at)
+        )
+    return direct
+
+
 def _expand_identities(
-    seen: dict[SeenKey, SeenEntry], identities: Mapping[int, IdentityResponses]
+    seen: dict[SeenKey, SeenEntry],
+    identities: Mapping[int, IdentityResponses],
+    states: ServedStates,
+    direct: dict[int, list[StateServed]],
 ) -> None:
-    """Turn each identity's first and last response into its seen rows."""
+    """Turn each identity's first and last response into its seen rows and served states
+    (``direct``: states already recorded per identity, taken from it as they are added)."""
     for identity_id, entry in identities.items():
+        got = direct.pop(identity_id, [])
         responses = (entry.first,) if entry.first is entry.last else (entry.first, entry.last)
         for moment, served, flags in responses:
             for meta in served:
                 result = flags.get(meta.name)
                 if result is None:
                     continue
+                got.append(
+                    (entry.environment_id, meta.feature_id, result.enabled, result.value, moment)
+                )
                 key = (identity_id, meta.feature_id, result.variant or NO_VARIANT)
                 found = seen.get(key)
                 if found is None:
@@ -263,6 +334,7 @@ def _expand_identities(
                     )  # fmt: skip
                 else:
                     found.first_seen_at = min(found.first_seen_at, moment)
+        states.add_identity(got)
 
 
 _RUNNING: weakref.WeakSet[UsageBuffer] = weakref.WeakSet()
@@ -354,6 +426,35 @@ def write_seen(engine: Engine, seen: Mapping[SeenKey, SeenEntry]) -> None:
             "enabled": excluded.enabled,
             "value_type": excluded.value_type,
             "value_text": excluded.value_text,
+        },
+    )
+    _write(engine, statement, rows)
+
+
+def write_states(engine: Engine, states: Mapping[StateKey, StateEntry]) -> None:
+    """Add the identities of each served state to its day row (one row per state and day)."""
+    rows = [
+        {"environment_id": e, "feature_id": f, "day": d,
+         "state_key": state_key(enabled, kind, text), "enabled": enabled, "value_type": kind,
+         "value_text": text, "count": entry.count, "first_at": entry.first_at,
+         "last_at": entry.last_at}
+        for (e, f, d, enabled, kind, text), entry in states.items()
+    ]  # fmt: skip
+    # Sorted by primary key: concurrent workers lock rows in one order.
+    rows.sort(key=lambda r: (r["environment_id"], r["feature_id"], r["day"], r["state_key"]))
+    table = FlagValuesDaily.__table__
+    statement = _insert(engine, table)  # type: ignore[arg-type]
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["environment_id", "feature_id", "day", "state_key"],
+        set_={
+            "count": table.c.count + excluded.count,
+            "first_at": case(
+                (excluded.first_at < table.c.first_at, excluded.first_at), else_=table.c.first_at
+            ),
+            "last_at": case(
+                (excluded.last_at > table.c.last_at, excluded.last_at), else_=table.c.last_at
+            ),
         },
     )
     _write(engine, statement, rows)
