@@ -23,22 +23,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Table, case
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, case
 
-from ...models import NO_VARIANT, FlagSeen, FlagUsage, FlagUsageDaily, FlagValuesDaily, state_key
+from ...models import NO_VARIANT, FlagSeen, FlagUsage, FlagUsageDaily
 from ...models.base import TypedValue, encode_value
+from .states import ServedStates, StateServed, write_states
+from .upserts import insert_into, write_rows
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 1000
-
 UsageKey = tuple[int, int, datetime]  # environment id, feature id, hour
 SeenKey = tuple[int, int, str]  # identity id, feature id, variant
-# environment id, feature id, day, enabled, value type, value text
-StateKey = tuple[int, int, datetime, bool, str, str | None]
 
 
 @dataclass(slots=True)
@@ -66,42 +61,6 @@ class Served(NamedTuple):
 def hour_of(moment: datetime) -> datetime:
     """Return the start of the UTC hour holding ``moment`` (the count rows' bucket)."""
     return moment.replace(minute=0, second=0, microsecond=0)
-
-
-@dataclass(slots=True)
-class StateEntry:
-    """How many identities got one state of a feature on one day, and first/last when."""
-
-    count: int
-    first_at: datetime
-    last_at: datetime
-
-
-# What one identity got: environment id, feature id, enabled, value, when.
-StateServed = tuple[int, int, bool, TypedValue, datetime]
-
-
-class ServedStates:
-    """The states identities got during one flush interval, by feature and day."""
-
-    def __init__(self) -> None:
-        self.states: dict[StateKey, StateEntry] = {}
-
-    def add_identity(self, served: Iterable[StateServed]) -> None:
-        """Add what one identity got: it counts once per state and day, however often."""
-        counted: set[StateKey] = set()
-        for environment_id, feature_id, enabled, value, moment in served:
-            day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-            key = (environment_id, feature_id, day, enabled, *encode_value(value))
-            entry = self.states.get(key)
-            if entry is None:
-                self.states[key] = StateEntry(1, moment, moment)
-            else:
-                entry.first_at = min(entry.first_at, moment)
-                entry.last_at = max(entry.last_at, moment)
-                if key not in counted:
-                    entry.count += 1
-            counted.add(key)
 
 
 class UsageBuffer:
@@ -349,17 +308,6 @@ def _flush_at_exit() -> None:
             log.exception("usage flush at exit failed")
 
 
-def _insert(engine: Engine, table: Table) -> Any:
-    if engine.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def _batches(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    for start in range(0, len(rows), BATCH_ROWS):
-        yield rows[start : start + BATCH_ROWS]
-
-
 def write_counts(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
     """Add counts to their hour rows (ON CONFLICT adds to the stored count)."""
     # Sorted: concurrent workers lock rows in one order, so they cannot deadlock.
@@ -368,12 +316,12 @@ def write_counts(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
         for (e, f, h), n in sorted(counts.items())
     ]
     table = FlagUsage.__table__
-    statement = _insert(engine, table)  # type: ignore[arg-type]
+    statement = insert_into(engine, table)  # type: ignore[arg-type]
     statement = statement.on_conflict_do_update(
         index_elements=["environment_id", "feature_id", "hour"],
         set_={"count": table.c.count + statement.excluded.count},
     )
-    _write(engine, statement, rows)
+    write_rows(engine, statement, rows)
 
 
 def write_daily(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
@@ -389,7 +337,7 @@ def write_daily(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
         for (e, f, d), (n, last) in sorted(days.items())
     ]
     table = FlagUsageDaily.__table__
-    statement = _insert(engine, table)  # type: ignore[arg-type]
+    statement = insert_into(engine, table)  # type: ignore[arg-type]
     excluded = statement.excluded
     statement = statement.on_conflict_do_update(
         index_elements=["environment_id", "feature_id", "day"],
@@ -402,7 +350,7 @@ def write_daily(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
             ),
         },
     )
-    _write(engine, statement, rows)
+    write_rows(engine, statement, rows)
 
 
 def write_seen(engine: Engine, seen: Mapping[SeenKey, SeenEntry]) -> None:
@@ -417,7 +365,7 @@ def write_seen(engine: Engine, seen: Mapping[SeenKey, SeenEntry]) -> None:
             "value_type": value_type, "value_text": value_text,
         })  # fmt: skip
     table = FlagSeen.__table__
-    statement = _insert(engine, table)  # type: ignore[arg-type]
+    statement = insert_into(engine, table)  # type: ignore[arg-type]
     excluded = statement.excluded
     statement = statement.on_conflict_do_update(
         index_elements=["identity_id", "feature_id", "variant"],
@@ -428,48 +376,4 @@ def write_seen(engine: Engine, seen: Mapping[SeenKey, SeenEntry]) -> None:
             "value_text": excluded.value_text,
         },
     )
-    _write(engine, statement, rows)
-
-
-def write_states(engine: Engine, states: Mapping[StateKey, StateEntry]) -> None:
-    """Add the identities of each served state to its day row (one row per state and day)."""
-    rows = [
-        {"environment_id": e, "feature_id": f, "day": d,
-         "state_key": state_key(enabled, kind, text), "enabled": enabled, "value_type": kind,
-         "value_text": text, "count": entry.count, "first_at": entry.first_at,
-         "last_at": entry.last_at}
-        for (e, f, d, enabled, kind, text), entry in states.items()
-    ]  # fmt: skip
-    # Sorted by primary key: concurrent workers lock rows in one order.
-    rows.sort(key=lambda r: (r["environment_id"], r["feature_id"], r["day"], r["state_key"]))
-    table = FlagValuesDaily.__table__
-    statement = _insert(engine, table)  # type: ignore[arg-type]
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
-        index_elements=["environment_id", "feature_id", "day", "state_key"],
-        set_={
-            "count": table.c.count + excluded.count,
-            "first_at": case(
-                (excluded.first_at < table.c.first_at, excluded.first_at), else_=table.c.first_at
-            ),
-            "last_at": case(
-                (excluded.last_at > table.c.last_at, excluded.last_at), else_=table.c.last_at
-            ),
-        },
-    )
-    _write(engine, statement, rows)
-
-
-def _write(engine: Engine, statement: Any, rows: list[dict[str, Any]]) -> None:
-    for batch in _batches(rows):
-        try:
-            with Session(engine) as session, session.begin():
-                session.execute(statement, batch)
-        except IntegrityError:
-            # A feature or identity was deleted since it was served: keep the other rows.
-            for row in batch:
-                try:
-                    with Session(engine) as session, session.begin():
-                        session.execute(statement, [row])
-                except IntegrityError:
-                    continue
+    write_rows(engine, statement, rows)

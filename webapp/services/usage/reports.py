@@ -117,6 +117,13 @@ def _as_utc(value: Any) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
+def _utc(value: Any) -> datetime:
+    """Return a non-null stored time as aware UTC (min/max over non-null columns)."""
+    moment = _as_utc(value)
+    assert moment is not None
+    return moment
+
+
 def chart_start(now: datetime) -> datetime:
     """Return the first instant of the chart: midnight UTC, CHART_DAYS - 1 days ago."""
     return now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=CHART_DAYS - 1)
@@ -244,18 +251,24 @@ def _day_of(moment: datetime) -> datetime:
 
 
 @dataclass(slots=True)
+class _Span:
+    """When one state was served (first and last) and on how many days, from its day rows."""
+
+    first: datetime
+    last: datetime
+    days: int
+
+
+@dataclass(slots=True)
 class _States:
-    """One feature's served states from the day rows: state key -> [first, last, days]."""
+    """One feature's served states, by state key: the state and its span."""
 
     values: dict[str, tuple[bool, str, str | None]] = field(default_factory=dict)
-    spans: dict[str, list[Any]] = field(default_factory=dict)
+    spans: dict[str, _Span] = field(default_factory=dict)
 
-    def add(self, key: str, state: tuple[bool, str, str | None], first: Any, last: Any,
-            days: int) -> None:  # fmt: skip
+    def add(self, key: str, state: tuple[bool, str, str | None], span: _Span) -> None:
         self.values[key] = state
-        span = self.spans.setdefault(key, [_as_utc(first), _as_utc(last), 0])
-        span[0], span[1] = min(span[0], _as_utc(first)), max(span[1], _as_utc(last))
-        span[2] += days
+        self.spans[key] = span
 
 
 def _state_groups(environment_id: int, where: Sequence[Any]) -> dict[int, _States]:
@@ -274,7 +287,8 @@ def _state_groups(environment_id: int, where: Sequence[Any]) -> dict[int, _State
     ).all()  # fmt: skip
     found: dict[int, _States] = defaultdict(_States)
     for feature_id, key, enabled, kind, text, first, last, days in rows:
-        found[feature_id].add(key, (bool(enabled), kind, text), first, last, int(days))
+        span = _Span(_utc(first), _utc(last), int(days))
+        found[feature_id].add(key, (bool(enabled), kind, text), span)
     return found
 
 
@@ -312,7 +326,7 @@ def constant_flags(
             enabled=enabled,
             value=decode_value(kind, text),
             since=since,
-            days_served=recent[feature_id].spans[key][2],
+            days_served=recent[feature_id].spans[key].days,
             kind="constant",
         )
     return found
@@ -331,12 +345,12 @@ def _only_since(
             continue
         ((key, span),) = states.spans.items()
         earlier = before.get(feature_id, _States())
-        others = [other[1] for k, other in earlier.spans.items() if k != key]
+        others = [other.last for k, other in earlier.spans.items() if k != key]
         if others:
             changed[feature_id] = key, max(others)
         else:
             own = earlier.spans.get(key)
-            since[feature_id] = min(span[0], own[0]) if own else span[0]
+            since[feature_id] = min(span.first, own.first) if own else span.first
     if changed:
         values = FlagValuesDaily
         after_change = or_(*(
@@ -349,10 +363,8 @@ def _only_since(
             .group_by(values.feature_id)
         ).all()
         for feature_id, first in rows:
-            first_at = _as_utc(first)
-            assert first_at is not None  # min() of a non-null column over matching rows
             # A day row may hold both states: then it is only from the other's last time on.
-            since[feature_id] = max(first_at, changed[feature_id][1])
+            since[feature_id] = max(_utc(first), changed[feature_id][1])
     return since
 
 
