@@ -39,19 +39,39 @@ class ServedStates:
 
     def __init__(self) -> None:
         self.states: dict[StateKey, StateEntry] = {}
+        # Encoded values by (type, value): most identities get the same few values. Floats
+        # are encoded every time (0.0 == -0.0, yet their texts differ).
+        self._encoded: dict[tuple[type, TypedValue], tuple[str, str | None]] = {}
+
+    def _encode(self, value: TypedValue) -> tuple[str, str | None]:
+        if isinstance(value, float):
+            return encode_value(value)
+        cache_key = (type(value), value)
+        found = self._encoded.get(cache_key)
+        if found is None:
+            found = self._encoded[cache_key] = encode_value(value)
+        return found
 
     def add_identity(self, served: Iterable[StateServed]) -> None:
         """Add what one identity got: it counts once per state and day, however often."""
         counted: set[StateKey] = set()
+        states = self.states
+        moment_of_day: datetime | None = None
+        day = None
         for environment_id, feature_id, enabled, value, moment in served:
-            day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-            key = (environment_id, feature_id, day, enabled, *encode_value(value))
-            entry = self.states.get(key)
+            if moment != moment_of_day:  # a response's flags share its time
+                moment_of_day = moment
+                day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+            assert day is not None
+            key = (environment_id, feature_id, day, enabled, *self._encode(value))
+            entry = states.get(key)
             if entry is None:
-                self.states[key] = StateEntry(1, moment, moment)
+                states[key] = StateEntry(1, moment, moment)
             else:
-                entry.first_at = min(entry.first_at, moment)
-                entry.last_at = max(entry.last_at, moment)
+                if moment < entry.first_at:
+                    entry.first_at = moment
+                if moment > entry.last_at:
+                    entry.last_at = moment
                 if key not in counted:
                     entry.count += 1
             counted.add(key)
