@@ -314,7 +314,7 @@ def test_stale__constant__every_value_kind__served_back_with_its_type(world, val
 # Equal in Python (1 == True == 1.0), or the same text: still different values served.
 SAME_LOOKING = [
     (1, True), (1, 1.0), (1, "1"), (True, 1.0), (True, "true"), (True, "True"), (1.0, "1.0"),
-    (0, False), (0, 0.0), (None, ""), (None, "None"), (False, None),
+    (0, False), (0, 0.0), (None, ""), (None, "None"), (False, None), (0.0, -0.0),
 ]  # fmt: skip
 
 
