@@ -91,8 +91,8 @@ def test_features_list__stale_constant__filters_with_evidence(client, viewer):
     assert f'id="feature-{viewer.dark.id}"' not in html  # seen for less than 14 days
     evidence = _cell(html, viewer.limit.id)
     assert (
-        "to every identity seen in the last 14 days (recorded on 1 day; the only value since "
-        f"{since:%Y-%m-%d})."
+        "to every identity seen in the last 14 days (recorded on 1 calendar day; the only value "
+        f"since {since:%Y-%m-%d})."
     ) in " ".join(evidence.split())
     assert '<code class="value value-number">25</code>' in evidence
 
