@@ -14,7 +14,15 @@ from tests.conftest import dispose_engines, eventually, served_app
 from tests.factories import make_user
 from tests.live import serve, started_once
 from webapp.extensions import db
-from webapp.models import Environment, Feature, FlagSeen, FlagUsage, Identity, ServerKey
+from webapp.models import (
+    Environment,
+    Feature,
+    FlagSeen,
+    FlagUsage,
+    FlagValuesDaily,
+    Identity,
+    ServerKey,
+)
 from webapp.services import demo, usage
 
 GENERATED_IDENTITIES = 200
@@ -136,5 +144,15 @@ def test_remote_identify__records_what_the_identity_saw(live):
             .join(Feature, Feature.id == FlagSeen.feature_id)
             .where(Identity.identifier == "seen-check", Feature.name == "checkout_button_color")
         ).all()
+        # The day's served states (the stale "constant" filter's rollup) hold it too.
+        states = db.session.execute(
+            select(FlagValuesDaily.value_type, FlagValuesDaily.value_text)
+            .join(Feature, Feature.id == FlagValuesDaily.feature_id)
+            .where(
+                FlagValuesDaily.environment_id == environment_id,
+                Feature.name == "checkout_button_color",
+            )
+        ).all()
         db.session.remove()
     assert rows == [(flag.variant, "string", flag.value)]
+    assert ("string", flag.value) in states

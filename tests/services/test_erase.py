@@ -346,6 +346,8 @@ def test_erased_tables__every_table_holding_identity_ids_or_identifiers__is_hand
             holding.add(table.name)
     assert holding - handled == set(), "erase.ERASED_TABLES must handle these tables"
     assert {"traits", "identity_overrides", "identity_links", "identities"} <= holding
+    # Usage rollups keep no identity: erasure leaves them (their counts are not anyone's).
+    assert {"flag_usage", "flag_usage_daily", "flag_values_daily"}.isdisjoint(holding)
 
 
 def test_erased_tables__columns_exist_and_identities_come_last(app):

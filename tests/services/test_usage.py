@@ -16,8 +16,10 @@ from webapp.models import (
     FlagSeen,
     FlagUsage,
     FlagUsageDaily,
+    FlagValuesDaily,
     MultivariateOption,
     default_option_key,
+    state_key,
 )
 from webapp.services import documents
 from webapp.services.errors import ValidationError
@@ -62,6 +64,26 @@ def _usage_rows():
     return sorted(
         (r.environment_id, r.feature_id, r.hour, r.count)
         for r in db.session.scalars(select(FlagUsage))
+    )
+
+
+def _midnight(moment):
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _value_rows():
+    db.session.expire_all()
+    return sorted(
+        (r.feature_id, r.day, r.enabled, r.value_type, r.value_text, r.count, r.first_at,
+         r.last_at)
+        for r in db.session.scalars(select(FlagValuesDaily))
+    )  # fmt: skip
+
+
+def _constant(world, feature, days=30):
+    """Return the constant-value evidence of one feature, or None."""
+    return reports.stale_flags(world.env.id, [feature.id], "constant", days, NOW).flags.get(
+        feature.id
     )
 
 
@@ -133,6 +155,8 @@ def test_buffer__deleted_feature_or_identity__other_rows_still_written(world):
     assert db.session.execute(select(FlagSeen.identity_id, FlagSeen.feature_id)).all() == [
         (world.alice.id, world.dark.id)
     ]
+    # The served states keep no identity: bob's evaluation still counts; limit's row went.
+    assert _value_rows() == [(world.dark.id, _midnight(NOW), True, "null", None, 2, NOW, NOW)]
 
 
 def test_buffer__background_thread__flushes_on_size(world):
@@ -201,8 +225,9 @@ def test_stale__constant__one_state_for_every_identity_long_enough(world):
     report = reports.stale_flags(world.env.id, ids, "constant", 30, NOW)
     assert set(report.flags) == {world.limit.id}
     evidence = report.flags[world.limit.id]
-    assert (evidence.identities, evidence.enabled, evidence.value, evidence.since) == (
-        2, True, 5, long_ago,
+    # Served on one day of the last 30 (today), the only value since 40 days ago.
+    assert (evidence.days_served, evidence.enabled, evidence.value, evidence.since) == (
+        1, True, 5, long_ago,
     )  # fmt: skip
     assert type(evidence.value) is int
     # Seen for 40 days: not for 60.
@@ -216,6 +241,198 @@ def test_stale__constant__same_text_other_type_is_two_values(world):
     _serve(buffer, world, world.bob, world.limit, True, "5", NOW)
     buffer.flush()
     assert reports.stale_flags(world.env.id, [world.limit.id], "constant", 30, NOW).flags == {}
+
+
+# The served states of a day (the rollup the constant filter reads).
+
+
+def test_buffer__served_states__one_row_per_state_and_day_identities_counted_per_flush(world):
+    buffer = _buffer()
+    later = NOW + timedelta(hours=3)
+    for identity in (world.alice, world.bob):
+        _serve(buffer, world, identity, world.limit, True, 5, NOW)
+    _serve(buffer, world, world.alice, world.limit, True, 5, later)  # same flush: once
+    _serve(buffer, world, world.bob, world.dark, False, None, NOW - timedelta(days=1))
+    buffer.flush()
+    _serve(buffer, world, world.alice, world.limit, True, 5, NOW - timedelta(hours=1))
+    buffer.flush()
+    day = _midnight(NOW)
+    assert _value_rows() == sorted([
+        # Bob twice in the first flush (alice's last serve), alice again in the second.
+        (world.limit.id, day, True, "integer", "5", 3, NOW - timedelta(hours=1), later),
+        (world.dark.id, day - timedelta(days=1), False, "null", None, 1,
+         NOW - timedelta(days=1), NOW - timedelta(days=1)),
+    ])  # fmt: skip
+    (row, *_) = [r for r in db.session.scalars(select(FlagValuesDaily)) if r.count == 3]
+    assert row.state_key == state_key(True, "integer", "5") and len(row.state_key) == 32
+
+
+def test_buffer__served_states__first_and_last_response_both_recorded(world):
+    from types import SimpleNamespace
+
+    served = (SimpleNamespace(name="limit", feature_id=world.limit.id),)
+    buffer = _buffer()
+    later = NOW + timedelta(seconds=1)
+    for value, when in ((5, NOW), (6, NOW), (7, later)):
+        flags = {"limit": SimpleNamespace(enabled=True, value=value, variant=None)}
+        buffer.add_response(world.env.id, world.alice.id, served, flags, when)
+    buffer.flush()
+    # flag_seen keeps the last value; the day's states keep the first one too (not the
+    # one in between: the buffer holds an identity's first and last response).
+    assert [r.value for r in db.session.scalars(select(FlagSeen))] == [7]
+    assert [(r[4], r[5]) for r in _value_rows()] == [("5", 1), ("7", 1)]
+
+
+def test_state_key__type_enabled_and_text__all_distinguish():
+    keys = {
+        state_key(True, "integer", "1"), state_key(True, "boolean", "true"),
+        state_key(True, "float", "1.0"), state_key(True, "string", "1"),
+        state_key(True, "string", "true"), state_key(True, "null", None),
+        state_key(True, "string", ""), state_key(False, "integer", "1"),
+    }  # fmt: skip
+    assert len(keys) == 8
+    assert state_key(True, "integer", "1") == state_key(True, "integer", "1")
+
+
+VALUE_KINDS = ["on", "", "true", 7, 0, -3, 2.5, 1.0, True, False, None]
+
+
+@pytest.mark.parametrize("value", VALUE_KINDS, ids=repr)
+def test_stale__constant__every_value_kind__served_back_with_its_type(world, value):
+    buffer = _buffer()
+    for when in (NOW - timedelta(days=40), NOW - timedelta(days=10), NOW):
+        _serve(buffer, world, world.alice, world.limit, True, value, when)
+        buffer.flush()  # days apart: flushes apart (a flush keeps an identity's first and last)
+    evidence = _constant(world, world.limit)
+    assert evidence is not None
+    assert type(evidence.value) is type(value) and evidence.value == value
+    assert (evidence.enabled, evidence.since, evidence.days_served) == (
+        True, NOW - timedelta(days=40), 2,
+    )  # fmt: skip
+
+
+# Equal in Python (1 == True == 1.0), or the same text: still different values served.
+SAME_LOOKING = [
+    (1, True), (1, 1.0), (1, "1"), (True, 1.0), (True, "true"), (True, "True"), (1.0, "1.0"),
+    (0, False), (0, 0.0), (None, ""), (None, "None"), (False, None), (0.0, -0.0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("first", "second"), SAME_LOOKING, ids=repr)
+def test_stale__constant__same_looking_values__two_states(world, first, second):
+    buffer = _buffer()
+    long_ago = NOW - timedelta(days=40)
+    for identity in (world.alice, world.bob):
+        _serve(buffer, world, identity, world.limit, True, first, long_ago)
+    # Two states on one day (the same day, one identity each).
+    _serve(buffer, world, world.alice, world.limit, True, first, NOW)
+    _serve(buffer, world, world.bob, world.limit, True, second, NOW)
+    # And each of them alone on a feature of its own is constant.
+    _serve(buffer, world, world.alice, world.dark, True, second, long_ago)
+    _serve(buffer, world, world.bob, world.dark, True, second, NOW)
+    buffer.flush()
+    assert len([r for r in _value_rows() if r[0] == world.limit.id and r[1] == _midnight(NOW)]) == 2
+    assert _constant(world, world.limit) is None
+    dark = _constant(world, world.dark)
+    assert dark is not None and type(dark.value) is type(second) and dark.value == second
+
+
+def test_stale__constant__enabled_differs_on_one_day__two_states(world):
+    buffer = _buffer()
+    _serve(buffer, world, world.alice, world.limit, True, 5, NOW - timedelta(days=40))
+    buffer.flush()
+    _serve(buffer, world, world.alice, world.limit, True, 5, NOW - timedelta(days=3, hours=2))
+    _serve(buffer, world, world.bob, world.limit, False, 5, NOW - timedelta(days=3))
+    buffer.flush()
+    back = NOW - timedelta(days=2, hours=12)
+    _serve(buffer, world, world.bob, world.limit, True, 5, back)
+    buffer.flush()
+    _serve(buffer, world, world.alice, world.limit, True, 5, NOW)
+    buffer.flush()
+    assert _constant(world, world.limit) is None
+    # Over the last two days: one state, since bob got it back.
+    evidence = _constant(world, world.limit, days=2)
+    assert (evidence.enabled, evidence.value, evidence.since) == (True, 5, back)
+
+
+def test_stale__constant__state_changed_before_the_cutoff__constant_since_the_change(world):
+    buffer = _buffer()
+    _serve(buffer, world, world.alice, world.limit, True, 5, NOW - timedelta(days=45))
+    _serve(buffer, world, world.bob, world.limit, True, 5, NOW - timedelta(days=40))
+    changed = NOW - timedelta(days=35)
+    _serve(buffer, world, world.alice, world.limit, True, 6, changed)
+    _serve(buffer, world, world.bob, world.limit, True, 6, NOW)
+    buffer.flush()
+    evidence = _constant(world, world.limit)
+    assert (evidence.value, evidence.since, evidence.days_served) == (6, changed, 1)
+    # Over 38 days the old value is inside the window: two values.
+    assert _constant(world, world.limit, days=38) is None
+
+
+def test_stale__constant__state_changed_after_the_cutoff__not_constant(world):
+    buffer = _buffer()
+    for days in (40, 20):
+        _serve(buffer, world, world.alice, world.limit, True, 5, NOW - timedelta(days=days))
+    _serve(buffer, world, world.bob, world.limit, True, 6, NOW)
+    buffer.flush()
+    assert _constant(world, world.limit) is None
+    # Since the change (today) the new value alone, but not for a whole day.
+    assert _constant(world, world.limit, days=1) is None
+
+
+def test_stale__constant__back_to_an_earlier_value__only_since_its_return(world):
+    buffer = _buffer()
+    _serve(buffer, world, world.alice, world.limit, True, 5, NOW - timedelta(days=60))
+    _serve(buffer, world, world.alice, world.limit, True, 6, NOW - timedelta(days=50))
+    # 5 again 31 days ago, then nothing until today: 5 only since 31 days ago.
+    returned = NOW - timedelta(days=31)
+    _serve(buffer, world, world.bob, world.limit, True, 5, returned)
+    _serve(buffer, world, world.bob, world.limit, True, 5, NOW)
+    buffer.flush()
+    evidence = _constant(world, world.limit)
+    assert (evidence.value, evidence.since) == (5, returned)
+    assert _constant(world, world.limit, days=32) is None
+
+
+def test_stale__constant__value_back_after_a_quiet_gap__not_constant(world):
+    buffer = _buffer()
+    # 6 was last served 40 days ago; 5 (served long before) only comes back today: nothing
+    # says which value identities would have got in between.
+    _serve(buffer, world, world.alice, world.limit, True, 5, NOW - timedelta(days=60))
+    _serve(buffer, world, world.alice, world.limit, True, 6, NOW - timedelta(days=40))
+    _serve(buffer, world, world.bob, world.limit, True, 5, NOW)
+    buffer.flush()
+    assert _constant(world, world.limit) is None
+
+
+def test_stale__constant__first_seen_after_the_cutoff__not_yet(world):
+    buffer = _buffer()
+    first = NOW - timedelta(days=10)
+    _serve(buffer, world, world.alice, world.limit, True, 5, first)
+    _serve(buffer, world, world.bob, world.limit, True, 5, NOW)
+    buffer.flush()
+    assert _constant(world, world.limit) is None
+    evidence = _constant(world, world.limit, days=7)
+    assert (evidence.value, evidence.since, evidence.days_served) == (5, first, 1)
+
+
+def test_stale__constant__not_served_since_the_cutoff__not_listed(world):
+    buffer = _buffer()
+    _serve(buffer, world, world.alice, world.limit, True, 5, NOW - timedelta(days=40))
+    _serve(buffer, world, world.alice, world.limit, True, 5, NOW - timedelta(days=31))
+    buffer.flush()
+    # Nobody was served it in the last 30 days: "unused", not "constant".
+    assert _constant(world, world.limit) is None
+    assert _constant(world, world.limit, days=35) is not None
+
+
+def test_stale__constant__other_environment_and_unwanted_features__ignored(world):
+    buffer = _buffer()
+    for when in (NOW - timedelta(days=40), NOW):
+        _serve(buffer, world, world.alice, world.limit, True, 5, when)
+    buffer.flush()
+    assert reports.stale_flags(world.other.id, [world.limit.id], "constant", 30, NOW).flags == {}
+    assert reports.stale_flags(world.env.id, [world.dark.id], "constant", 30, NOW).flags == {}
 
 
 def test_seen_by_identity__rows_by_feature_name(world):
@@ -250,6 +467,8 @@ def test_prune__deletes_only_older_rows_in_batches(world):
         hour_of(NOW - timedelta(days=d)) for d in range(0, 50, 10)
     }
     assert db.session.scalars(select(FlagSeen.identity_id)).all() == [world.bob.id]
+    # The served states go by whole days before the cut-off (NOW - 45 days, 14:30).
+    assert [r[1] for r in _value_rows()] == [_midnight(NOW)]
     with pytest.raises(ValueError):
         retention.prune_usage(NOW, 0)
 

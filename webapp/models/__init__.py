@@ -36,7 +36,7 @@ from .organisation import (
 )
 from .segment import Segment, SegmentOverride
 from .settings import TraitColumnDefault
-from .usage import NO_VARIANT, FlagSeen, FlagUsage, FlagUsageDaily
+from .usage import NO_VARIANT, FlagSeen, FlagUsage, FlagUsageDaily, FlagValuesDaily, state_key
 
 __all__ = [
     "AccountToken",
@@ -51,6 +51,7 @@ __all__ = [
     "FlagSeen",
     "FlagUsage",
     "FlagUsageDaily",
+    "FlagValuesDaily",
     "TraitColumnDefault",
     "AuditEvent",
     "Environment",
@@ -83,6 +84,7 @@ __all__ = [
     "new_client_key",
     "new_server_key",
     "numeric_form",
+    "state_key",
     "trait_row",
     "value_type_of",
 ]

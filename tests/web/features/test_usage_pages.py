@@ -82,14 +82,18 @@ def test_features_list__stale_constant__filters_with_evidence(client, viewer):
     alice = db.session.query(Identity).filter_by(identifier="alice").one()
     buffer = UsageBuffer(db.engine, interval=None)
     now = utcnow()
-    for when in (now - timedelta(days=20), now):
+    since = now - timedelta(days=20)
+    for when in (since, now):
         buffer.add_served(viewer.env.id, alice.id, [Served(viewer.limit.id, True, 25, None)], when)
     buffer.add_served(viewer.env.id, alice.id, [Served(viewer.dark.id, False, None, None)], now)
     buffer.flush()
     html = client.get(viewer.url("?stale=constant&days=14")).get_data(as_text=True)
     assert f'id="feature-{viewer.dark.id}"' not in html  # seen for less than 14 days
     evidence = _cell(html, viewer.limit.id)
-    assert "to every identity seen in the last 14 days (1 identity, first seen" in evidence
+    assert (
+        "to every identity seen in the last 14 days (recorded on 1 calendar day; the only value "
+        f"since {since:%Y-%m-%d})."
+    ) in " ".join(evidence.split())
     assert '<code class="value value-number">25</code>' in evidence
 
 

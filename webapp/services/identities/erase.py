@@ -44,7 +44,9 @@ ERASED_TABLES: tuple[tuple[str, str], ...] = (
     # An experiment's per-variant counters keep their totals (no identity in them).
     ("experiment_exposures", "identity_id"),
     ("experiment_conversions", "identity_id"),
-    ("flag_seen", "identity_id"),  # what the identity was served (usage); counts stay
+    # What the identity was served (usage). The counts and the served states per day
+    # (flag_values_daily) stay: no identity in them.
+    ("flag_seen", "identity_id"),
     ("traits", "identity_id"),
     ("identity_overrides", "identity_id"),
     ("identity_links", "identity_id"),

@@ -1,6 +1,7 @@
 """Flag usage: recording evaluations (SDK analytics and remote evaluation), and reading them.
 
-- ``recorder``: the per-worker buffer, flushed in batches off the request path.
+- ``recorder``: the per-worker buffer, flushed in batches off the request path; ``states``:
+  the daily rollup of the states identities got; ``upserts``: their batched upserts.
 - ``ingest``: the SDK analytics batch (``POST /api/v1/analytics/flags/``).
 - ``reports``: charts, totals, stale flags and an identity's "seen" rows for the pages.
 - ``retention``: ``flask prune-analytics``.

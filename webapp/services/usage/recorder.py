@@ -4,7 +4,8 @@ Request threads only add to dictionaries under a lock (a few microseconds per re
 background thread of the worker swaps the dictionaries out every ``USAGE_FLUSH_INTERVAL``
 seconds (or sooner when the buffer holds ``USAGE_BUFFER_MAX`` keys, and at exit) and writes
 them with one upsert per table and batch, on its own session. So a count row is written once
-per flush, however many evaluations it sums, and a busy identity's "seen" rows once per flush.
+per flush, however many evaluations it sums, a busy identity's "seen" rows once per flush, and
+a feature's served state (the daily rollup of the "seen" rows) once per flush and day.
 
 Counts still in the buffer when a worker is killed (SIGKILL, power loss) are lost: usage is a
 statistic, not a ledger; a clean exit flushes.
@@ -22,17 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Table, case
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, case
 
 from ...models import NO_VARIANT, FlagSeen, FlagUsage, FlagUsageDaily
 from ...models.base import TypedValue, encode_value
+from .states import ServedStates, StateServed, write_states
+from .upserts import insert_into, write_rows
 
 log = logging.getLogger(__name__)
-
-BATCH_ROWS = 1000
 
 UsageKey = tuple[int, int, datetime]  # environment id, feature id, hour
 SeenKey = tuple[int, int, str]  # identity id, feature id, variant
@@ -47,6 +45,8 @@ class SeenEntry:
     value: TypedValue
     first_seen_at: datetime
     last_seen_at: datetime
+    # add_served: the state at first_seen_at (the other fields follow the last one).
+    first_state: tuple[bool, TypedValue] | None = None
 
 
 class Served(NamedTuple):
@@ -122,7 +122,10 @@ class UsageBuffer:
                 seen_key = (identity_id, flag.feature_id, flag.variant or NO_VARIANT)
                 entry = seen.get(seen_key)
                 if entry is None:
-                    seen[seen_key] = SeenEntry(environment_id, flag.enabled, flag.value, now, now)
+                    seen[seen_key] = SeenEntry(
+                        environment_id, flag.enabled, flag.value, now, now,
+                        (flag.enabled, flag.value),
+                    )  # fmt: skip
                 else:
                     entry.enabled, entry.value, entry.last_seen_at = flag.enabled, flag.value, now
             size = len(counts) + len(seen)
@@ -212,11 +215,16 @@ class UsageBuffer:
                 served_sets, self._served_sets = self._served_sets, {}
                 identities, self._identities = self._identities, {}
             _expand_responses(counts, responses, served_sets)
-            _expand_identities(seen, identities)
+            states = ServedStates()
+            direct = _direct_states(seen)
+            _expand_identities(seen, identities, states, direct)
+            for served in direct.values():
+                states.add_identity(served)
             if counts or seen:
                 write_counts(self.engine, counts)
                 write_daily(self.engine, counts)
                 write_seen(self.engine, seen)
+                write_states(self.engine, states.states)
 
 
 @dataclass(slots=True)
@@ -240,17 +248,39 @@ def _expand_responses(
             counts[key] = counts.get(key, 0) + times
 
 
+def _direct_states(seen: Mapping[SeenKey, SeenEntry]) -> dict[int, list[StateServed]]:
+    """Return the states add_served recorded, by identity: each row's first and last."""
+    direct: dict[int, list[StateServed]] = {}
+    for (identity_id, feature_id, _variant), found in seen.items():
+        got = direct.setdefault(identity_id, [])
+        if found.first_state is not None:
+            enabled, value = found.first_state
+            got.append((found.environment_id, feature_id, enabled, value, found.first_seen_at))
+        got.append(
+            (found.environment_id, feature_id, found.enabled, found.value, found.last_seen_at)
+        )
+    return direct
+
+
 def _expand_identities(
-    seen: dict[SeenKey, SeenEntry], identities: Mapping[int, IdentityResponses]
+    seen: dict[SeenKey, SeenEntry],
+    identities: Mapping[int, IdentityResponses],
+    states: ServedStates,
+    direct: dict[int, list[StateServed]],
 ) -> None:
-    """Turn each identity's first and last response into its seen rows."""
+    """Turn each identity's first and last response into its seen rows and served states
+    (``direct``: states already recorded per identity, taken from it as they are added)."""
     for identity_id, entry in identities.items():
+        got = direct.pop(identity_id, [])
         responses = (entry.first,) if entry.first is entry.last else (entry.first, entry.last)
         for moment, served, flags in responses:
             for meta in served:
                 result = flags.get(meta.name)
                 if result is None:
                     continue
+                got.append(
+                    (entry.environment_id, meta.feature_id, result.enabled, result.value, moment)
+                )
                 key = (identity_id, meta.feature_id, result.variant or NO_VARIANT)
                 found = seen.get(key)
                 if found is None:
@@ -263,6 +293,7 @@ def _expand_identities(
                     )  # fmt: skip
                 else:
                     found.first_seen_at = min(found.first_seen_at, moment)
+        states.add_identity(got)
 
 
 _RUNNING: weakref.WeakSet[UsageBuffer] = weakref.WeakSet()
@@ -277,17 +308,6 @@ def _flush_at_exit() -> None:
             log.exception("usage flush at exit failed")
 
 
-def _insert(engine: Engine, table: Table) -> Any:
-    if engine.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def _batches(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    for start in range(0, len(rows), BATCH_ROWS):
-        yield rows[start : start + BATCH_ROWS]
-
-
 def write_counts(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
     """Add counts to their hour rows (ON CONFLICT adds to the stored count)."""
     # Sorted: concurrent workers lock rows in one order, so they cannot deadlock.
@@ -296,12 +316,12 @@ def write_counts(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
         for (e, f, h), n in sorted(counts.items())
     ]
     table = FlagUsage.__table__
-    statement = _insert(engine, table)  # type: ignore[arg-type]
+    statement = insert_into(engine, table)  # type: ignore[arg-type]
     statement = statement.on_conflict_do_update(
         index_elements=["environment_id", "feature_id", "hour"],
         set_={"count": table.c.count + statement.excluded.count},
     )
-    _write(engine, statement, rows)
+    write_rows(engine, statement, rows)
 
 
 def write_daily(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
@@ -317,7 +337,7 @@ def write_daily(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
         for (e, f, d), (n, last) in sorted(days.items())
     ]
     table = FlagUsageDaily.__table__
-    statement = _insert(engine, table)  # type: ignore[arg-type]
+    statement = insert_into(engine, table)  # type: ignore[arg-type]
     excluded = statement.excluded
     statement = statement.on_conflict_do_update(
         index_elements=["environment_id", "feature_id", "day"],
@@ -330,7 +350,7 @@ def write_daily(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
             ),
         },
     )
-    _write(engine, statement, rows)
+    write_rows(engine, statement, rows)
 
 
 def write_seen(engine: Engine, seen: Mapping[SeenKey, SeenEntry]) -> None:
@@ -345,7 +365,7 @@ def write_seen(engine: Engine, seen: Mapping[SeenKey, SeenEntry]) -> None:
             "value_type": value_type, "value_text": value_text,
         })  # fmt: skip
     table = FlagSeen.__table__
-    statement = _insert(engine, table)  # type: ignore[arg-type]
+    statement = insert_into(engine, table)  # type: ignore[arg-type]
     excluded = statement.excluded
     statement = statement.on_conflict_do_update(
         index_elements=["identity_id", "feature_id", "variant"],
@@ -356,19 +376,4 @@ def write_seen(engine: Engine, seen: Mapping[SeenKey, SeenEntry]) -> None:
             "value_text": excluded.value_text,
         },
     )
-    _write(engine, statement, rows)
-
-
-def _write(engine: Engine, statement: Any, rows: list[dict[str, Any]]) -> None:
-    for batch in _batches(rows):
-        try:
-            with Session(engine) as session, session.begin():
-                session.execute(statement, batch)
-        except IntegrityError:
-            # A feature or identity was deleted since it was served: keep the other rows.
-            for row in batch:
-                try:
-                    with Session(engine) as session, session.begin():
-                        session.execute(statement, [row])
-                except IntegrityError:
-                    continue
+    write_rows(engine, statement, rows)

@@ -1,9 +1,8 @@
 """Usage read models for the pages: daily charts, totals, stale flags, an identity's seen flags.
 
 Every query reads the small tables of ``models/usage.py`` through their primary keys or
-indexes: charts read the day rows (30 per feature), stale checks the hour rows by time, and
-"seen" rows are read by identity (the primary key's prefix) or by environment and feature
-(``ix_flag_seen_feature``).
+indexes: charts read the day rows (30 per feature), stale checks the hour rows by time or the
+day rows of served states, and "seen" rows are read by identity (the primary key's prefix).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, case, func, select
+from sqlalchemy import and_, func, or_, select
 
 from ...extensions import db
 from ...models import (
@@ -24,6 +23,7 @@ from ...models import (
     FlagSeen,
     FlagUsage,
     FlagUsageDaily,
+    FlagValuesDaily,
     decode_value,
 )
 from ...models.base import TypedValue
@@ -94,10 +94,11 @@ class StaleFlag:
 
     feature_id: int
     last_evaluated: datetime | None = None
-    identities: int = 0
     enabled: bool | None = None
     value: TypedValue = None
+    # constant: the only state served since then, on how many days since the cut-off
     since: datetime | None = None
+    days_served: int = 0
     kind: str = "unused"
 
 
@@ -114,6 +115,13 @@ def _as_utc(value: Any) -> datetime | None:
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     assert isinstance(moment, datetime)
     return moment.replace(tzinfo=UTC)
+
+
+def _utc(value: Any) -> datetime:
+    """Return a non-null stored time as aware UTC (min/max over non-null columns)."""
+    moment = _as_utc(value)
+    assert moment is not None
+    return moment
 
 
 def chart_start(now: datetime) -> datetime:
@@ -238,49 +246,126 @@ def unused_flags(
     return {f: StaleFlag(f, last_evaluated=last.get(f), kind="unused") for f in quiet}
 
 
+def _day_of(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(slots=True)
+class _Span:
+    """When one state was served (first and last) and on how many days, from its day rows."""
+
+    first: datetime
+    last: datetime
+    days: int
+
+
+@dataclass(slots=True)
+class _States:
+    """One feature's served states, by state key: the state and its span."""
+
+    values: dict[str, tuple[bool, str, str | None]] = field(default_factory=dict)
+    spans: dict[str, _Span] = field(default_factory=dict)
+
+    def add(self, key: str, state: tuple[bool, str, str | None], span: _Span) -> None:
+        self.values[key] = state
+        self.spans[key] = span
+
+
+def _state_groups(environment_id: int, where: Sequence[Any]) -> dict[int, _States]:
+    """Group the environment's day rows matching ``where`` by feature and state."""
+    values = FlagValuesDaily
+    rows = db.session.execute(
+        select(
+            values.feature_id, values.state_key, values.enabled, values.value_type,
+            values.value_text, func.min(values.first_at), func.max(values.last_at), func.count(),
+        )
+        .where(values.environment_id == environment_id, *where)
+        .group_by(
+            values.feature_id, values.state_key, values.enabled, values.value_type,
+            values.value_text,
+        )
+    ).all()  # fmt: skip
+    found: dict[int, _States] = defaultdict(_States)
+    for feature_id, key, enabled, kind, text, first, last, days in rows:
+        span = _Span(_utc(first), _utc(last), int(days))
+        found[feature_id].add(key, (bool(enabled), kind, text), span)
+    return found
+
+
 def constant_flags(
     environment_id: int, feature_ids: Sequence[int], days: int, now: datetime
 ) -> dict[int, StaleFlag]:
     """Return the features that served one state (enabled and value) to every identity seen
-    in the last ``days`` days, and had been seen for at least that long.
+    in the last ``days`` days, and had served it since before then (no other state since).
+
+    Reads the day rollup (``FlagValuesDaily``): the rows since the cut-off (a few per feature
+    and day), then the earlier rows of the features with one state, for since when.
     """
     cutoff = now - timedelta(days=days)
-    enabled = case((FlagSeen.enabled, 1), else_=0).cast(Integer)  # PostgreSQL has no min(bool)
-    rows = db.session.execute(
-        select(
-            FlagSeen.feature_id,
-            func.count(),
-            func.min(FlagSeen.first_seen_at),
-            func.min(enabled),
-            func.max(enabled),
-            func.min(FlagSeen.value_type),
-            func.max(FlagSeen.value_type),
-            func.min(FlagSeen.value_text),
-            func.max(FlagSeen.value_text),
-            func.count(FlagSeen.value_text),
-        )
-        .where(FlagSeen.environment_id == environment_id, FlagSeen.last_seen_at >= cutoff)
-        .group_by(FlagSeen.feature_id)
-    ).all()
-    # min = max on every column means one state, without a DISTINCT over tuples.
-    wanted = set(feature_ids)
+    values = FlagValuesDaily
+    wanted = list(feature_ids)
+    recent = _state_groups(
+        environment_id,
+        [values.feature_id.in_(wanted), values.day >= _day_of(cutoff), values.last_at >= cutoff],
+    )
+    single = [f for f, states in recent.items() if len(states.values) == 1]
+    if not single:
+        return {}
+    # What they served before the cut-off (on its day too): since when the state is the only one.
+    before = _state_groups(
+        environment_id,
+        [values.feature_id.in_(single), values.day <= _day_of(cutoff), values.last_at < cutoff],
+    )
     found = {}
-    for feature_id, count, since, en_lo, en_hi, t_lo, t_hi, v_lo, v_hi, non_null in rows:
-        one_value = t_lo == t_hi and v_lo == v_hi and non_null in (0, count)
-        since_at = _as_utc(since)
-        if feature_id not in wanted or en_lo != en_hi or not one_value:
-            continue
-        if since_at is None or since_at > cutoff:
-            continue  # not seen for long enough to call it constant
+    for feature_id, since in _only_since(environment_id, recent, before).items():
+        if since > cutoff:
+            continue  # not the only value served for long enough to call it constant
+        ((key, (enabled, kind, text)),) = recent[feature_id].values.items()
         found[feature_id] = StaleFlag(
             feature_id,
-            identities=int(count),
-            enabled=bool(en_lo),
-            value=decode_value(t_lo, v_lo),
-            since=since_at,
+            enabled=enabled,
+            value=decode_value(kind, text),
+            since=since,
+            days_served=recent[feature_id].spans[key].days,
             kind="constant",
         )
     return found
+
+
+def _only_since(
+    environment_id: int, recent: dict[int, _States], before: dict[int, _States]
+) -> dict[int, datetime]:
+    """Return since when each feature with one recent state has served only that state:
+    its first time after another state was last served (or its first time at all).
+    """
+    since: dict[int, datetime] = {}
+    changed: dict[int, tuple[str, datetime]] = {}
+    for feature_id, states in recent.items():
+        if len(states.values) != 1:
+            continue
+        ((key, span),) = states.spans.items()
+        earlier = before.get(feature_id, _States())
+        others = [other.last for k, other in earlier.spans.items() if k != key]
+        if others:
+            changed[feature_id] = key, max(others)
+        else:
+            own = earlier.spans.get(key)
+            since[feature_id] = min(span.first, own.first) if own else span.first
+    if changed:
+        values = FlagValuesDaily
+        after_change = or_(*(
+            and_(values.feature_id == f, values.state_key == k, values.last_at >= last)
+            for f, (k, last) in changed.items()
+        ))  # fmt: skip
+        rows = db.session.execute(
+            select(values.feature_id, func.min(values.first_at))
+            .where(values.environment_id == environment_id, after_change)
+            .group_by(values.feature_id)
+        ).all()
+        for feature_id, first in rows:
+            # A day row may hold both states: then it is only from the other's last time on.
+            since[feature_id] = max(_utc(first), changed[feature_id][1])
+    return since
 
 
 def stale_flags(

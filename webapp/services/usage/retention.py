@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select, tuple_
 
 from ...extensions import db
-from ...models import FlagSeen, FlagUsage, FlagUsageDaily
+from ...models import FlagSeen, FlagUsage, FlagUsageDaily, FlagValuesDaily
 
 PRUNE_BATCH = 5000
 
@@ -38,7 +38,8 @@ def _delete_batches(model: Any, keys: tuple[Any, ...], older: Any, batch: int) -
 
 
 def prune_usage(now: datetime, days: int, batch: int = PRUNE_BATCH) -> PruneResult:
-    """Delete hour counts older than ``days`` and seen rows not seen since then.
+    """Delete hour counts older than ``days``, seen rows not seen since then, and the day
+    rows (counts and served states) of the days wholly before the cut-off.
 
     :param days: the retention in days (at least 1).
     :param batch: rows deleted per transaction.
@@ -59,6 +60,13 @@ def prune_usage(now: datetime, days: int, batch: int = PRUNE_BATCH) -> PruneResu
         FlagUsageDaily,
         (FlagUsageDaily.environment_id, FlagUsageDaily.feature_id, FlagUsageDaily.day),
         FlagUsageDaily.day < midnight,
+        batch,
+    )
+    values = FlagValuesDaily
+    _delete_batches(
+        values,
+        (values.environment_id, values.feature_id, values.day, values.state_key),
+        values.day < midnight,
         batch,
     )
     seen = _delete_batches(
