@@ -82,6 +82,14 @@ def prepare(database_url: str, workdir: Path) -> tuple[dict[str, str], str]:
 
 @contextmanager
 def gunicorn(app: str, env: dict[str, str]):
+    """Run ``app`` under gunicorn (2 sync workers); yield its port."""
+    with gunicorn_process(app, env) as (port, _):
+        yield port
+
+
+@contextmanager
+def gunicorn_process(app: str, env: dict[str, str]):
+    """Run ``app`` under gunicorn (2 sync workers); yield its port and the master process."""
     port = free_port()
     process = subprocess.Popen(
         [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
@@ -94,7 +102,7 @@ def gunicorn(app: str, env: dict[str, str]):
                 break
             except OSError:
                 time.sleep(0.1)
-        yield port
+        yield port, process
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -19,9 +19,9 @@ from tests.factories import (
 )
 from tests.live import serve
 from webapp.extensions import db
-from webapp.models import Environment, Feature
+from webapp.models import Environment, Feature, Identity
 from webapp.models.experiment import ExperimentArm, ExperimentExposure
-from webapp.services import revisions
+from webapp.services import environments, revisions
 from webapp.services.experiments.event_buffer import app_buffer
 
 # Database behaviour (ingest over HTTP into each database): SQLite and PostgreSQL.
@@ -37,6 +37,9 @@ def _live(database, request, tmp_path, segment):
         world = experiments_make_world(segment_rules=segment)
         ids = {
             "client_key": world["environment"].client_key,
+            "server_key": environments.create_server_key(
+                world["environment"], "backend", world["editor"]
+            ).key,
             "environment_id": world["environment"].id,
             "experiment_id": world["experiment"].id,
         }
@@ -169,6 +172,67 @@ def test_official_sdk__identity_override__is_not_in_the_experiment(live):
     assert flag.value == "pink"
     assert flag.experiment is not None and flag.experiment.in_experiment is False
     assert flag.variant is None
+
+
+def test_official_sdk__local_evaluation__sends_no_exposure_remote_does(live):
+    """Flagsmith 6.x builds a locally evaluated flag without its experiment
+    (``Flag.from_evaluation_result`` sets no ``experiment``), so with local evaluation
+    ``get_experiment_flag()`` sends no exposure, against Flagsmith as against Flagpost; remote
+    evaluation does. If a later SDK reads experiments from the environment document, this
+    fails: Flagpost must then put its running experiments into the document."""
+    app, api_url, ids = live
+    identifiers = [f"shopper-{index}" for index in range(20)]
+    # Flagpost knows all 20 identities (exposures of unknown ones are dropped); only
+    # shopper-0 got its flag through get_experiment_flag().
+    plain = Flagsmith(environment_key=ids["client_key"], api_url=api_url)
+    for identifier in identifiers[1:]:
+        plain.get_identity_flags(identifier)
+    remote = sdk(api_url, ids["client_key"])
+    try:
+        exposed = remote.get_experiment_flag("checkout", "shopper-0")
+    finally:
+        remote._event_processor.stop()
+    written(app, ids["experiment_id"], 1, 0)
+    # One flush at stop(): the local client's events, goal included, travel in one batch.
+    local = Flagsmith(
+        environment_key=ids["server_key"],
+        api_url=api_url,
+        enable_local_evaluation=True,
+        environment_refresh_interval_seconds=3600,
+        enable_events=True,
+        event_processor_config=EventProcessorConfig(
+            events_api_url=api_url, flush_interval_seconds=3600
+        ),
+    )
+    try:
+        flags = {
+            identifier: local.get_experiment_flag("checkout", identifier)
+            for identifier in identifiers
+        }
+        # The goal proves the local client's events reach Flagpost (shopper-0 is exposed).
+        local.track_event("purchase", identifier="shopper-0")
+    finally:
+        local._event_processor.stop()
+        local.environment_data_polling_manager_thread.stop()
+    # The document splits like the API (same value and variant) but carries no experiment.
+    assert (flags["shopper-0"].value, flags["shopper-0"].variant) == (
+        exposed.value, exposed.variant,
+    )  # fmt: skip
+    assert exposed.experiment is not None and exposed.experiment.in_experiment is True
+    assert all(flag.enabled and flag.variant is not None for flag in flags.values())
+    assert [flag.experiment for flag in flags.values()] == [None] * 20
+
+    def goal_arrived():
+        with app.app_context():
+            app_buffer().flush()
+        return sum(c for _, c in counters(app, ids["experiment_id"]).values()) == 1
+
+    eventually(goal_arrived, seconds=15, message="the local client's goal event never arrived")
+    assert counters(app, ids["experiment_id"]) == {exposed.variant: (1, 1)}
+    with app.app_context():
+        assert db.session.scalars(select(ExperimentExposure.identity_id)).all() == [
+            db.session.scalar(select(Identity.id).where(Identity.identifier == "shopper-0"))
+        ]
 
 
 def _page(app, ids):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime, timedelta
+import os
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,42 @@ def test_buffer__background_thread__flushes_on_size(world):
         from tests.conftest import eventually
 
         eventually(lambda: buffer.pending() == 0 and len(_usage_rows()) == 2)
+    finally:
+        buffer.stop()
+
+
+def test_buffer__hour_buckets__same_as_hour_of_across_hours_and_zones(world):
+    """The buffer reuses the last UTC hour: moving on, going back, and other zones (their
+    own hour_of) bucket exactly as hour_of does."""
+    india = timezone(timedelta(hours=5, minutes=30))
+    moments = [
+        NOW, NOW + timedelta(minutes=29), NOW + timedelta(minutes=30),  # 15:00 UTC
+        NOW - timedelta(hours=3), NOW.astimezone(india), NOW.replace(tzinfo=None), NOW,
+    ]  # fmt: skip
+    buffer = _buffer()
+    expected: dict[datetime, int] = {}
+    for moment in moments:
+        buffer.add_counts(world.env.id, {world.dark.id: 1}, moment)
+        expected[hour_of(moment)] = expected.get(hour_of(moment), 0) + 1
+    assert len(expected) == 5  # 14:00, 15:00, 11:00 UTC, 14:30 UTC (India), naive 14:00
+    assert buffer._counts == {(world.env.id, world.dark.id, h): n for h, n in expected.items()}
+
+
+def test_buffer__forked_child__starts_its_own_flush_thread(world):
+    buffer = UsageBuffer(db.engine, interval=60)
+    try:
+        buffer.add_counts(world.env.id, {world.dark.id: 1}, NOW)
+        parent_thread = buffer._thread
+        assert parent_thread is not None and parent_thread.is_alive()
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's thread object is there, its thread is not
+            buffer.add_counts(world.env.id, {world.dark.id: 1}, NOW)
+            ok = buffer._thread is not parent_thread and buffer._thread.is_alive()
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        buffer.add_counts(world.env.id, {world.dark.id: 1}, NOW)
+        assert buffer._thread is parent_thread  # the parent keeps its thread
     finally:
         buffer.stop()
 

@@ -20,7 +20,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, case
@@ -63,6 +63,22 @@ def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+# Forks so far in this process's line: a buffer whose flush thread was started before the
+# latest fork (gunicorn's workers) has none in this process. Counted by an at-fork hook
+# rather than comparing os.getpid() on every request (a system call).
+_forks = 0
+
+
+def _after_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+_NO_HOUR = (datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC))
+
+
 class UsageBuffer:
     """Counts and seen rows of one worker, waiting to be written.
 
@@ -87,13 +103,32 @@ class UsageBuffer:
         self._wake = threading.Event()
         self._stopped = False
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
+        self._forks = _forks
+        # The hour bucket the last aware-UTC ``now`` fell in, and the next one's start: one
+        # tuple, so a thread reading it never sees one half of another thread's update.
+        self._hour_span = _NO_HOUR
 
     # -- the request side ---------------------------------------------------------------
 
+    def _hour(self, now: datetime) -> datetime:
+        """Return ``hour_of(now)``: the last one when ``now`` (UTC) is in the same hour.
+
+        ``datetime.replace`` parses its keywords by name and builds the datetime twice:
+        with ``os.getpid()`` (now the at-fork counter) it was over half of the instructions
+        an identify spent recording (23,000 -> 10,300 per response, callgrind). Other zones
+        and naive times always take ``hour_of`` (a zone's wall clock can repeat an hour).
+        """
+        start, end = self._hour_span
+        if now.tzinfo is UTC and start <= now < end:
+            return start
+        start = hour_of(now)
+        if now.tzinfo is UTC:
+            self._hour_span = (start, start + timedelta(hours=1))
+        return start
+
     def add_counts(self, environment_id: int, counts: Mapping[int, int], now: datetime) -> None:
         """Add evaluation counts (feature id -> evaluations) for this hour."""
-        hour = hour_of(now)
+        hour = self._hour(now)
         with self._lock:
             found = self._counts
             for feature_id, count in counts.items():
@@ -110,7 +145,7 @@ class UsageBuffer:
         now: datetime,
     ) -> None:
         """Count one evaluation of each served flag and, for a stored identity, what it got."""
-        hour = hour_of(now)
+        hour = self._hour(now)
         with self._lock:
             counts = self._counts
             seen = self._seen
@@ -145,7 +180,7 @@ class UsageBuffer:
         The identity keeps its first and last response of the interval; a different response
         in between (a variant change and back within a second) is not recorded.
         """
-        key = (environment_id, hour_of(now), id(served))
+        key = (environment_id, self._hour(now), id(served))
         with self._lock:
             responses = self._responses
             responses[key] = responses.get(key, 0) + 1
@@ -164,7 +199,7 @@ class UsageBuffer:
     def _after_add(self, size: int) -> None:
         if self.interval is None:
             return
-        if self._thread is None or self._pid != os.getpid():
+        if self._thread is None or self._forks != _forks:
             self._start()
         if size >= self.max_keys:
             self._wake.set()
@@ -173,10 +208,10 @@ class UsageBuffer:
 
     def _start(self) -> None:
         with self._lock:
-            if self._thread is not None and self._pid == os.getpid():
+            if self._thread is not None and self._forks == _forks:
                 return
             # After a fork (gunicorn) the parent's thread does not exist here: start ours.
-            self._pid = os.getpid()
+            self._forks = _forks
             self._thread = threading.Thread(target=self._run, name="usage-flush", daemon=True)
             self._thread.start()
             _RUNNING.add(self)
