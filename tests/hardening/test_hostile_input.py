@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
+from tests import worlds
 from tests.factories import (
     identities_make_option,
     identities_make_segment_override,
@@ -105,8 +106,9 @@ def build_world() -> dict[str, str]:
 
 @pytest.fixture
 def world(app: Flask, client: FlaskClient) -> Iterator[dict[str, str]]:
-    """The world, with the client logged in as an admin of every project."""
-    ids = build_world()
+    """The world (built once per process, then restored), with the client logged in as an
+    admin of every project."""
+    ids = worlds.restore_or_build("hostile", build_world)
     response = client.post("/login", data={"email": "admin@example.com", "password": "password123"})
     assert response.status_code == 302, "the admin could not log in"
     yield ids
