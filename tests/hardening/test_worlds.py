@@ -35,7 +35,7 @@ pytestmark = pytest.mark.databases("sqlite", "postgres")
 
 # Each world, its builder, and the walk whose databases it is restored on.
 WORLDS: dict[str, tuple[Callable[[], Any], ModuleType]] = {
-    "hostile": (hostile_walk.build_world, hostile_walk),
+    "hostile": (hostile_walk.build_logged_in_world, hostile_walk),
     "routes": (routes_table.build_world, id_walk),
     "sql_injection": (sql_walk.build_world, sql_walk),
     "escaping": (escaping_walk.build_hostile_world, escaping_walk),
@@ -57,7 +57,7 @@ MOMENT_OR_CHANCE: dict[str, str] = {
         "organisations": ("created_at", "updated_at"),
         "projects": ("created_at", "updated_at"),
         "environments": ("created_at", "updated_at", "revised_at"),
-        "users": ("created_at",),
+        "users": ("created_at", "last_login_at"),
         "features": ("created_at", "updated_at"),
         "feature_states": ("created_at", "updated_at"),
         "multivariate_options": ("created_at", "updated_at"),
