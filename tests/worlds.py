@@ -89,28 +89,17 @@ def restore_or_build(key: str, build: Callable[[], T]) -> T:
     return copy.deepcopy(snapshot.value)  # type: ignore[no-any-return]
 
 
-def forget() -> None:
-    """Drop every snapshot of this process (their PostgreSQL schemas go with the run's)."""
-    for snapshot in _SNAPSHOTS.values():
-        if snapshot.sqlite is not None:
-            snapshot.sqlite.close()
-    _SNAPSHOTS.clear()
-
-
 def snapshot_schemas_of(schema: str) -> str:
     """A LIKE pattern for the snapshot schemas of the test schema ``schema``."""
     return schema.replace("_", "\\_") + "\\_snap\\_%"
 
 
 def _place() -> str:
-    """Where the current app's database lives: SQLite's memory, or a PostgreSQL schema."""
-    if db.engine.dialect.name == "sqlite":
-        assert db.engine.url.database in (None, "", ":memory:"), (
-            "worlds snapshots in-memory SQLite databases only"
-        )
-        return "sqlite"
-    with db.engine.connect() as connection:
-        return f"postgresql:{connection.scalar(text('SELECT current_schema()'))}"
+    """Where the current app's database lives: its URL (on PostgreSQL it names the schema)."""
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite":
+        assert url.database in (None, "", ":memory:"), "worlds keeps in-memory SQLite only"
+    return url.render_as_string(hide_password=True)
 
 
 def _build(key: str, build: Callable[[], T], builder: str) -> _Snapshot:
