@@ -75,7 +75,9 @@ def restore_or_build(key: str, build: Callable[[], T]) -> T:
     :return: a copy of what ``build`` returned when it ran.
     """
     assert _KEY.fullmatch(key), f"world key {key!r}: use [a-z0-9_]{{1,20}}"
-    builder = f"{build.__module__}.{build.__qualname__}"
+    # By its code, not its module's name: pytest may import a test module under another
+    # name than a module importing it does, and both copies build the same world.
+    builder = f"{build.__code__.co_filename}:{build.__qualname__}"
     place = _place()
     snapshot = _SNAPSHOTS.get((place, key))
     if snapshot is None:
