@@ -24,12 +24,16 @@ for true concurrency, which SQLite's single writer cannot show).
 
 SQLite tests get a fresh in-memory database (a copy of an empty schema made once per
 process). PostgreSQL tests share one schema per test process (each xdist worker has its
-own), emptied before each test. What an app costs to create but never differs between
-tests (URL builders, compiled templates, engines and their compiled SQL) is kept per
-process: see ``tests/speedups.py``. Every engine's connections are closed after its test,
-pools are small, and the PostgreSQL connections the suite holds are counted (by
-``application_name``): at most ``MAX_CONNECTIONS_PER_PROCESS`` after any test, none after
-the suite. The schemas of a run are dropped at its end even when a worker crashed.
+own), emptied before each test. A world many tests start from (the hardening walks' above
+all) is built once per process and database and restored for the later tests, with
+``worlds.restore_or_build(key, build)`` (``tests/worlds.py``): a backup-API copy on SQLite,
+snapshot tables in a schema beside the process's own on PostgreSQL (dropped with it). What
+an app costs to create but never differs between tests (URL builders, compiled templates,
+engines and their compiled SQL) is kept per process: see ``tests/speedups.py``. Every
+engine's connections are closed after its test, pools are small, and the PostgreSQL
+connections the suite holds are counted (by ``application_name``): at most
+``MAX_CONNECTIONS_PER_PROCESS`` after any test, none after the suite. The schemas of a run
+are dropped at its end even when a worker crashed.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
-from tests import hypothesis_profiles, speedups
+from tests import hypothesis_profiles, speedups, worlds
 from webapp import create_app
 from webapp.extensions import READ_ENGINE_KEY, db
 
@@ -224,8 +228,14 @@ class PostgresSchema:
             ))  # fmt: skip
 
     def drop(self) -> None:
+        """Drop the schema and the world snapshots kept beside it (``tests/worlds.py``)."""
         with self.admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
+            snapshots = conn.scalars(
+                text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :pattern"),
+                {"pattern": worlds.snapshot_schemas_of(self.name)},
+            ).all()
+            for name in [*snapshots, self.name]:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
         self.admin.dispose()
 
 

@@ -19,6 +19,7 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.routing import Rule
 
+from tests import worlds
 from tests.factories import (
     identities_make_link,
     identities_make_option,
@@ -30,7 +31,6 @@ from tests.factories import (
     make_segment,
     make_user,
 )
-from tests.hardening.dbdump import dump, restore
 from webapp import create_app
 from webapp.api_paths import API_PREFIXES
 from webapp.clock import utcnow
@@ -336,22 +336,13 @@ def body(
     return {name: Template(value).substitute(world) for name, value in data.items()}
 
 
-_WORLDS: dict[str, tuple[dict[str, str], dict[str, list[tuple[Any, ...]]]]] = {}
+def world_on() -> dict[str, str]:
+    """Build the world on the app's empty database, or restore the one built before.
 
-
-def world_on(database: str) -> dict[str, str]:
-    """Build the world on an empty database, or restore the one built before (much faster).
-
-    Each test still starts from the same rows and ids; only the building is done once per
-    database and test process.
+    Each test still starts from the same rows and ids; the building is done once per test
+    process and database (``tests/worlds.py``).
     """
-    if database in _WORLDS:
-        ids, rows = _WORLDS[database]
-        restore(rows)
-        return dict(ids)
-    ids = build_world()
-    _WORLDS[database] = (ids, dump())
-    return dict(ids)
+    return worlds.restore_or_build("routes", build_world)
 
 
 def build_world() -> dict[str, str]:

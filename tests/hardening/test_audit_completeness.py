@@ -41,6 +41,7 @@ import pytest
 from sqlalchemy import func, select
 
 import webapp.services
+from tests import worlds
 from tests.factories import (
     identities_make_link,
     identities_make_option,
@@ -544,7 +545,8 @@ def test_table__system_actions_exist_and_take_no_actor():
         assert "actor" not in inspect.signature(target).parameters
 
 
-def _world() -> W:
+def build_world() -> dict[str, tuple[str, int]]:
+    """Make the world; return each object's model name and id."""
     project = make_project("Demo")
     env = make_environment(project, "Production")
     make_environment(project, "Staging")
@@ -565,12 +567,20 @@ def _world() -> W:
     server_key = ServerKey(environment=env, name="backend")
     db.session.add(server_key)
     db.session.commit()
-    return W(
+    objects = dict(
         project=project, env=env, actor=actor, tester=tester, welcome=welcome, colour=colour,
         blue=blue, segment=segment, segment_override=segment_override,
         staff_override=staff_override, alice=alice, bob=bob, override=override,
         server_key=server_key,
     )  # fmt: skip
+    return {name: (type(item).__name__, item.id) for name, item in objects.items()}
+
+
+def _world() -> W:
+    """The world (built once per process, then restored), its objects loaded afresh."""
+    models = {mapper.class_.__name__: mapper.class_ for mapper in db.Model.registry.mappers}
+    built = worlds.restore_or_build("audit", build_world)
+    return W(**{name: db.session.get(models[model], id_) for name, (model, id_) in built.items()})
 
 
 ALL_CASES = {**CASES, **EXTRA_CASES, **SYSTEM}

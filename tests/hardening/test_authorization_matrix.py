@@ -60,7 +60,7 @@ Dump = dict[str, list[tuple[object, ...]]]
 
 @pytest.fixture
 def world(app: Flask, database: str) -> Iterator[dict[str, str]]:
-    yield world_on(database)
+    yield world_on()
 
 
 def send(client: FlaskClient, url: str, method: str, **kwargs: object) -> TestResponse:

@@ -52,7 +52,7 @@ def _token(client: FlaskClient) -> str:
 @pytest.fixture
 def world(app: Flask, client: FlaskClient, database: str) -> Iterator[dict[str, str]]:
     """The world, with ``client`` logged in (with a token) as the project's admin."""
-    ids = world_on(database)
+    ids = world_on()
     credentials = {"email": "admin@example.com", "password": "password123"}
     response = client.post("/login", data={**credentials, "csrf_token": _token(client)})
     assert response.status_code == 302, "the admin could not log in with a token"

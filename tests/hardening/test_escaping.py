@@ -24,6 +24,7 @@ from flask import Flask, current_app, url_for
 from flask.testing import FlaskClient
 from markupsafe import escape
 
+from tests import worlds
 from tests.factories import (
     identities_make_link,
     identities_make_segment_override,
@@ -274,7 +275,7 @@ def markup_problems(body: str) -> list[str]:
 
 @pytest.fixture
 def world(app: Flask) -> HostileWorld:
-    return build_hostile_world()
+    return worlds.restore_or_build("escaping", build_hostile_world)
 
 
 @pytest.fixture

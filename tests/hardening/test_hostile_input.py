@@ -18,11 +18,12 @@ from string import Template
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app, g
 from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
+from tests import worlds
 from tests.factories import (
     identities_make_option,
     identities_make_segment_override,
@@ -48,6 +49,7 @@ pytestmark = pytest.mark.databases("sqlite", "postgres")
 MIN_CASES = 60
 JSON_PREFIXES = API_PREFIXES
 _TAGS = re.compile(r"<[^>]+>")
+SESSION = "session_cookie"  # the world's entry holding the admin's session cookie
 
 
 def build_world() -> dict[str, str]:
@@ -103,12 +105,26 @@ def build_world() -> dict[str, str]:
     return {name: str(value) for name, value in ids.items()}
 
 
+def build_logged_in_world() -> dict[str, str]:
+    """Build the world and log the admin in through the real form (its ``last_login_at`` is
+    part of the world); return the ids and the session cookie the login set."""
+    ids = build_world()
+    login = current_app.test_client()
+    response = login.post("/login", data={"email": "admin@example.com", "password": "password123"})
+    assert response.status_code == 302, "the admin could not log in"
+    g.pop("_login_user", None)  # every case's request loads the user from its cookie
+    cookie = login.get_cookie(current_app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None, "the login set no session cookie"
+    return {**ids, SESSION: cookie.value}
+
+
 @pytest.fixture
 def world(app: Flask, client: FlaskClient) -> Iterator[dict[str, str]]:
-    """The world, with the client logged in as an admin of every project."""
-    ids = build_world()
-    response = client.post("/login", data={"email": "admin@example.com", "password": "password123"})
-    assert response.status_code == 302, "the admin could not log in"
+    """The world (built once per process, then restored), with the client logged in as an
+    admin of every project: the first case of a process logs in through the form, the later
+    ones carry the session cookie it set (the login is in the restored rows)."""
+    ids = worlds.restore_or_build("hostile", build_logged_in_world)
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], ids.pop(SESSION))
     yield ids
 
 

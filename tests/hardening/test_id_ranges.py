@@ -127,7 +127,7 @@ ROUTE_KEYS = sorted(
 @pytest.fixture
 def world(app: Flask, client: FlaskClient, database: str) -> Iterator[dict[str, str]]:
     """The routes_table world, with ``client`` logged in as the project's admin."""
-    ids = world_on(database)
+    ids = world_on()
     log_in(client)
     yield ids
 

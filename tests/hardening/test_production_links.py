@@ -52,7 +52,7 @@ IDENTITIES: list[tuple[str, str, str, dict[str, TypedValue]]] = [
 
 @pytest.fixture
 def world(app: Flask, database: str) -> Iterator[dict[str, str]]:
-    ids = world_on(database)
+    ids = world_on()
     project = db.session.scalar(select(Project).where(Project.name == "Demo"))
     assert project is not None
     envs = {

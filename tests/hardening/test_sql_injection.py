@@ -21,6 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, inspect, select
 
+from tests import worlds
 from tests.factories import (
     make_environment,
     make_feature,
@@ -134,7 +135,7 @@ def build_world() -> World:
 
 @pytest.fixture
 def world(app: Flask) -> World:
-    return build_world()
+    return worlds.restore_or_build("sql_injection", build_world)
 
 
 @pytest.fixture

@@ -162,7 +162,7 @@ def database() -> str:
 @pytest.fixture
 def world(app: Flask) -> dict[str, str]:
     """The hardening world, plus history of every value kind and invisible identifiers."""
-    ids = world_on("sqlite")
+    ids = world_on()
     env = db.session.get(Environment, int(ids["env"]))
     admin = db.session.scalar(select(User).where(User.email == "admin@example.com"))
     alice = db.session.get(Identity, int(ids["alice"]))
