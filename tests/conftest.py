@@ -54,6 +54,7 @@ from webapp.extensions import READ_ENGINE_KEY, db
 
 hypothesis_profiles.load()
 speedups.remember_url_builders()
+speedups.remember_parsed_rules()
 speedups.share_engines()
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
