@@ -94,6 +94,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "databases(*names): the databases (sqlite, postgres) this module's app tests run on",
     )
+    config.addinivalue_line(
+        "markers",
+        "heavy(seconds): a long test (about that many seconds), run first so it does not "
+        "finish last; the longest start first",
+    )
     if not hasattr(config, "workerinput"):  # the controlling process (or the only one)
         os.environ.setdefault(RUN_ID_VARIABLE, uuid.uuid4().hex[:8])
 
@@ -129,6 +134,43 @@ def _parametrized_by_the_test(metafunc: pytest.Metafunc, name: str) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the variants on databases left out of ``FLAGPOST_TEST_DATABASES``; put the
+    ``heavy`` tests first."""
+    _deselect_databases(config, items)
+    items[:] = heavy_first(items)
+
+
+def heavy_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Move the tests marked ``heavy`` to the front, longest first (ties in collection order).
+
+    A long test that starts late in an xdist run finishes alone after every other worker is
+    done. Under ``--dist loadgroup`` each ungrouped test is its own unit of work; xdist hands
+    out the units in collection order, except that it sorts them by size first (stably), so
+    ``xdist_group`` units of several tests go out before all single tests. A heavy test thus
+    goes to the first worker free after the groups are handed out, at the start of the run.
+    The order depends only on the collection, so every worker collects the same list, as
+    xdist requires. A heavy test may not be in an ``xdist_group``: its group would be split
+    across the collection, and groups are scheduled first anyway.
+    """
+    heavy: list[tuple[float, int, pytest.Item]] = []
+    rest = []
+    for index, item in enumerate(items):
+        marker = item.get_closest_marker("heavy")
+        if marker is None:
+            rest.append(item)
+            continue
+        seconds = marker.kwargs.get("seconds", marker.args[0] if marker.args else None)
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+            pytest.fail(f"{item.nodeid}: write heavy(seconds=N), N its usual duration",
+                        pytrace=False)  # fmt: skip
+        if item.get_closest_marker("xdist_group") is not None:
+            pytest.fail(f"{item.nodeid}: a heavy test may not be in an xdist_group "
+                        "(groups are scheduled first anyway)", pytrace=False)  # fmt: skip
+        heavy.append((-float(seconds), index, item))
+    return [item for _, _, item in sorted(heavy, key=lambda entry: entry[:2])] + rest
+
+
+def _deselect_databases(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the variants on databases left out of ``FLAGPOST_TEST_DATABASES``."""
     if set(DATABASES) <= set(SELECTED_DATABASES):
         return

@@ -3,6 +3,7 @@
 The ``app`` fixture's apps take their rules' parsed parts and URL builders from per-process
 memos; an app made with werkzeug's own ``_parse_rule`` and ``_compile_builder`` must have the
 same rules, converters, parts and traces, and build and match every rule the same way.
+The ``heavy`` tests lead the collection (tests/conftest.py ``heavy_first``), longest first.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from werkzeug.routing import BaseConverter, Map, Rule, rules
 from werkzeug.routing.converters import IntegerConverter, PathConverter, UnicodeConverter
 
 from tests import speedups
-from tests.conftest import dispose_engines, make_test_app
+from tests.conftest import dispose_engines, heavy_first, make_test_app
 from webapp.ids import IdConverter
 
 SAMPLE_VALUES: dict[type[BaseConverter], Any] = {
@@ -124,3 +125,40 @@ def test_memoised_rules__converter_of_another_regex__parses_as_werkzeug_does() -
 def test_memoised_rules__malformed_rule__refused_as_werkzeug_does() -> None:
     with pytest.raises(ValueError, match="malformed url rule"):
         Map([Rule("/speedups/<bad", endpoint="e")])
+
+
+class FakeItem:
+    def __init__(self, nodeid: str, *marks: pytest.MarkDecorator) -> None:
+        self.nodeid = nodeid
+        self.marks = {mark.mark.name: mark.mark for mark in marks}
+
+    def get_closest_marker(self, name: str) -> Any:
+        return self.marks.get(name)
+
+
+def test_heavy_first__heavy_tests_lead_longest_first_rest_in_order() -> None:
+    items = [
+        FakeItem("a"), FakeItem("b", pytest.mark.heavy(seconds=12)), FakeItem("c"),
+        FakeItem("d", pytest.mark.heavy(seconds=35)), FakeItem("e", pytest.mark.heavy(12)),
+        FakeItem("f"),
+    ]  # fmt: skip
+
+    ordered = heavy_first(items)  # type: ignore[arg-type]
+
+    assert [item.nodeid for item in ordered] == ["d", "b", "e", "a", "c", "f"]
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [pytest.mark.heavy, pytest.mark.heavy(seconds=0), pytest.mark.heavy(seconds=True),
+     pytest.mark.heavy("10")],
+)  # fmt: skip
+def test_heavy_first__no_usable_duration__refused(mark: pytest.MarkDecorator) -> None:
+    with pytest.raises(pytest.fail.Exception, match="heavy\\(seconds=N\\)"):
+        heavy_first([FakeItem("x", mark)])  # type: ignore[list-item]
+
+
+def test_heavy_first__in_an_xdist_group__refused() -> None:
+    item = FakeItem("x", pytest.mark.heavy(seconds=5), pytest.mark.xdist_group("live"))
+    with pytest.raises(pytest.fail.Exception, match="xdist_group"):
+        heavy_first([item])  # type: ignore[list-item]
