@@ -56,6 +56,7 @@ hypothesis_profiles.load()
 speedups.remember_url_builders()
 speedups.remember_parsed_rules()
 speedups.share_engines()
+speedups.freeze_long_lived()  # the modules imported so far; the collected tests follow
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 REQUIRE_POSTGRES = os.environ.get("FLAGPOST_REQUIRE_POSTGRES") == "1"
@@ -131,6 +132,10 @@ def _parametrized_by_the_test(metafunc: pytest.Metafunc, name: str) -> bool:
         if name in names:
             return True
     return False
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    speedups.freeze_long_lived()  # the collected tests live as long as the process
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
