@@ -138,6 +138,27 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     speedups.freeze_long_lived()  # the collected tests live as long as the process
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Under ``--dist loadgroup``, fail a grouped test that xdist did not mark with its group.
+
+    xdist tells its scheduler a test's group by appending ``@group`` to the test's id in each
+    worker; when that stops working (pytest 9.2 with pytest-xdist 3.8: pytest-xdist issue
+    #1386), the groups are silently spread over the workers, and every worker starts the
+    live servers a group was meant to share.
+    """
+    if not getattr(item.config.option, "loadgroup", False):  # set in xdist's workers
+        return
+    if item.get_closest_marker("xdist_group") is not None and "@" not in (
+        item.nodeid.rsplit("]", 1)[-1]
+    ):
+        pytest.fail(
+            f"--dist loadgroup: xdist did not mark {item.nodeid} with its xdist_group, so "
+            "the group is spread over the workers; see "
+            "https://github.com/pytest-dev/pytest-xdist/issues/1386 (pytest 9.2)",
+            pytrace=False,
+        )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the variants on databases left out of ``FLAGPOST_TEST_DATABASES``; put the
     ``heavy`` tests first."""
