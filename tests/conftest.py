@@ -25,11 +25,13 @@ for true concurrency, which SQLite's single writer cannot show).
 SQLite tests get a fresh in-memory database (a copy of an empty schema made once per
 process). PostgreSQL tests share one schema per test process (each xdist worker has its
 own), emptied before each test. What an app costs to create but never differs between
-tests (URL builders, compiled templates, engines and their compiled SQL) is kept per
-process: see ``tests/speedups.py``. Every engine's connections are closed after its test,
-pools are small, and the PostgreSQL connections the suite holds are counted (by
-``application_name``): at most ``MAX_CONNECTIONS_PER_PROCESS`` after any test, none after
-the suite. The schemas of a run are dropped at its end even when a worker crashed.
+tests (parsed URL rules, URL builders, compiled templates, engines and their compiled SQL)
+is kept per process, and what lives as long as the process is frozen out of the garbage
+collector's full collections: see ``tests/speedups.py``. Every engine's connections are
+closed after its test, pools are small, and the PostgreSQL connections the suite holds are
+counted (by ``application_name``): at most ``MAX_CONNECTIONS_PER_PROCESS`` after any test,
+none after the suite. The schemas of a run are dropped at its end even when a worker crashed.
+Tests marked ``heavy(seconds=N)`` run first (see ``heavy_first``).
 """
 
 from __future__ import annotations
@@ -174,6 +176,8 @@ def heavy_first(items: list[pytest.Item]) -> list[pytest.Item]:
     out the units in collection order, except that it sorts them by size first (stably), so
     ``xdist_group`` units of several tests go out before all single tests. A heavy test thus
     goes to the first worker free after the groups are handed out, at the start of the run.
+    (A worker asks for more while it has two or fewer tests queued, so two heavy tests may
+    queue on one worker; at the start of a run the short tests even that out.)
     The order depends only on the collection, so every worker collects the same list, as
     xdist requires. A heavy test may not be in an ``xdist_group``: its group would be split
     across the collection, and groups are scheduled first anyway.
