@@ -28,12 +28,14 @@ own), emptied before each test. A world many tests start from (the hardening wal
 all) is built once per process and database and restored for the later tests, with
 ``worlds.restore_or_build(key, build)`` (``tests/worlds.py``): a backup-API copy on SQLite,
 snapshot tables in a schema beside the process's own on PostgreSQL (dropped with it). What
-an app costs to create but never differs between tests (URL builders, compiled templates,
-engines and their compiled SQL) is kept per process: see ``tests/speedups.py``. Every
-engine's connections are closed after its test, pools are small, and the PostgreSQL
-connections the suite holds are counted (by ``application_name``): at most
-``MAX_CONNECTIONS_PER_PROCESS`` after any test, none after the suite. The schemas of a run
-are dropped at its end even when a worker crashed.
+an app costs to create but never differs between tests (parsed URL rules, URL builders,
+compiled templates, engines and their compiled SQL) is kept per process, and what lives as
+long as the process is frozen out of the garbage collector's full collections: see
+``tests/speedups.py``. Every engine's connections are closed after its test, pools are
+small, and the PostgreSQL connections the suite holds are counted (by ``application_name``):
+at most ``MAX_CONNECTIONS_PER_PROCESS`` after any test, none after the suite. The schemas of
+a run are dropped at its end even when a worker crashed. Tests marked ``heavy(seconds=N)``
+run first (see ``heavy_first``).
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ from webapp.extensions import READ_ENGINE_KEY, db
 
 hypothesis_profiles.load()
 speedups.remember_url_builders()
+speedups.remember_parsed_rules()
 speedups.share_engines()
+speedups.freeze_long_lived()  # the modules imported so far; the collected tests follow
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 REQUIRE_POSTGRES = os.environ.get("FLAGPOST_REQUIRE_POSTGRES") == "1"
@@ -97,6 +101,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "databases(*names): the databases (sqlite, postgres) this module's app tests run on",
     )
+    config.addinivalue_line(
+        "markers",
+        "heavy(seconds): a long test (about that many seconds), run first so it does not "
+        "finish last; the longest start first",
+    )
     if not hasattr(config, "workerinput"):  # the controlling process (or the only one)
         os.environ.setdefault(RUN_ID_VARIABLE, uuid.uuid4().hex[:8])
 
@@ -131,7 +140,71 @@ def _parametrized_by_the_test(metafunc: pytest.Metafunc, name: str) -> bool:
     return False
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    speedups.freeze_long_lived()  # the collected tests live as long as the process
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Under ``--dist loadgroup``, fail a grouped test that xdist did not mark with its group.
+
+    xdist tells its scheduler a test's group by appending ``@group`` to the test's id in each
+    worker; when that stops working (pytest 9.2 with pytest-xdist 3.8: pytest-xdist issue
+    #1386), the groups are silently spread over the workers, and every worker starts the
+    live servers a group was meant to share.
+    """
+    if not getattr(item.config.option, "loadgroup", False):  # set in xdist's workers
+        return
+    if item.get_closest_marker("xdist_group") is not None and "@" not in (
+        item.nodeid.rsplit("]", 1)[-1]
+    ):
+        pytest.fail(
+            f"--dist loadgroup: xdist did not mark {item.nodeid} with its xdist_group, so "
+            "the group is spread over the workers; see "
+            "https://github.com/pytest-dev/pytest-xdist/issues/1386 (pytest 9.2)",
+            pytrace=False,
+        )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the variants on databases left out of ``FLAGPOST_TEST_DATABASES``; put the
+    ``heavy`` tests first."""
+    _deselect_databases(config, items)
+    items[:] = heavy_first(items)
+
+
+def heavy_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Move the tests marked ``heavy`` to the front, longest first (ties in collection order).
+
+    A long test that starts late in an xdist run finishes alone after every other worker is
+    done. Under ``--dist loadgroup`` each ungrouped test is its own unit of work; xdist hands
+    out the units in collection order, except that it sorts them by size first (stably), so
+    ``xdist_group`` units of several tests go out before all single tests. A heavy test thus
+    goes to the first worker free after the groups are handed out, at the start of the run.
+    (A worker asks for more while it has two or fewer tests queued, so two heavy tests may
+    queue on one worker; at the start of a run the short tests even that out.)
+    The order depends only on the collection, so every worker collects the same list, as
+    xdist requires. A heavy test may not be in an ``xdist_group``: its group would be split
+    across the collection, and groups are scheduled first anyway.
+    """
+    heavy: list[tuple[float, int, pytest.Item]] = []
+    rest = []
+    for index, item in enumerate(items):
+        marker = item.get_closest_marker("heavy")
+        if marker is None:
+            rest.append(item)
+            continue
+        seconds = marker.kwargs.get("seconds", marker.args[0] if marker.args else None)
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+            pytest.fail(f"{item.nodeid}: write heavy(seconds=N), N its usual duration",
+                        pytrace=False)  # fmt: skip
+        if item.get_closest_marker("xdist_group") is not None:
+            pytest.fail(f"{item.nodeid}: a heavy test may not be in an xdist_group "
+                        "(groups are scheduled first anyway)", pytrace=False)  # fmt: skip
+        heavy.append((-float(seconds), index, item))
+    return [item for _, _, item in sorted(heavy, key=lambda entry: entry[:2])] + rest
+
+
+def _deselect_databases(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the variants on databases left out of ``FLAGPOST_TEST_DATABASES``."""
     if set(DATABASES) <= set(SELECTED_DATABASES):
         return

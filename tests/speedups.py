@@ -17,15 +17,20 @@ input, so the tests keep one copy of each result per process:
   so an edited template is compiled again.
 - :func:`share_engines` keeps one SQLAlchemy engine per URL, so its compiled-statement
   cache outlives a test (connections are still closed after each one).
+- :func:`freeze_long_lived` keeps the objects that live as long as the process (modules,
+  the collected tests) out of the garbage collector's full collections.
 - :func:`create_sqlite_schema` copies an empty schema into each in-memory database instead
   of running ``CREATE TABLE`` for every table again.
 """
 
 from __future__ import annotations
 
+import gc
+import inspect
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -61,7 +66,152 @@ def remember_url_builders() -> None:
         return builder
 
     compile_builder._flagpost_memo = True  # type: ignore[attr-defined]
+    compile_builder._flagpost_original = original  # type: ignore[attr-defined]
     rules.Rule._compile_builder = compile_builder  # type: ignore[method-assign]
+
+
+@dataclass(frozen=True)
+class _ConverterCall:
+    """One ``get_converter`` call of a parsed rule, and what the parse took from its result."""
+
+    variable: str
+    name: str
+    args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...]
+    regex: str
+    weight: int
+    part_isolating: bool
+
+
+@dataclass(frozen=True)
+class _ParsedRule:
+    """What werkzeug's ``Rule._parse_rule`` did for one rule string: the trace entries it
+    appended, the converters it asked for (in order), and the parts it yielded (as tuples:
+    content, final, static, suffixed and the weighting with its lists as tuples)."""
+
+    trace: tuple[tuple[bool, str], ...]
+    converters: tuple[_ConverterCall, ...]
+    parts: tuple[tuple[Any, ...], ...]
+
+
+class _ParseRecorder:
+    """Stands in for the rule while werkzeug's own ``_parse_rule`` runs once for a string:
+    it collects the side effects, so the real rule gets them exactly as a replay would."""
+
+    def __init__(self, rule: rules.Rule) -> None:
+        self._rule = rule
+        self._trace: list[tuple[bool, str]] = []
+        self._converters: dict[str, Any] = {}
+        self.arguments: set[str] = set()
+        self.calls: list[tuple[str, str, tuple[Any, ...], dict[str, Any], Any]] = []
+
+    def get_converter(
+        self, variable: str, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> Any:
+        converter = self._rule.get_converter(variable, name, args, kwargs)
+        self.calls.append((variable, name, tuple(args), dict(kwargs), converter))
+        return converter
+
+
+_PARSED: dict[str, _ParsedRule] = {}
+
+
+def _frozen_part(part: rules.RulePart) -> tuple[Any, ...]:
+    weight = part.weight
+    return (
+        part.content, part.final, part.static, part.suffixed,
+        (weight[0], tuple(weight[1]), weight[2], tuple(weight[3])),
+    )  # fmt: skip
+
+
+def _fresh_part(frozen: tuple[Any, ...]) -> rules.RulePart:
+    content, final, static, suffixed, (statics, static_weights, arguments, argument_weights) = (
+        frozen
+    )
+    weight = rules.Weighting(statics, list(static_weights), arguments, list(argument_weights))
+    return rules.RulePart(
+        content=content, final=final, static=static, suffixed=suffixed, weight=weight
+    )
+
+
+def _record_parse(
+    original: Callable[..., Iterable[rules.RulePart]], rule: rules.Rule, string: str
+) -> _ParsedRule:
+    recorder = _ParseRecorder(rule)
+    parts = tuple(_frozen_part(part) for part in original(recorder, string))
+    calls = tuple(
+        _ConverterCall(
+            variable, name, args, tuple(kwargs.items()),
+            converter.regex, converter.weight, converter.part_isolating,
+        )
+        for variable, name, args, kwargs, converter in recorder.calls
+    )  # fmt: skip
+    # The recorder must have seen everything the parse did to the rule.
+    assert [call.variable for call in calls] == [
+        data for dynamic, data in recorder._trace if dynamic
+    ]
+    return _ParsedRule(tuple(recorder._trace), calls, parts)
+
+
+def _replay_parse(rule: rules.Rule, parsed: _ParsedRule) -> list[rules.RulePart] | None:
+    """Do to ``rule`` what parsing did, with converters of its own; ``None`` (nothing done)
+    when one of its converters differs in what the parse used (regex, weight, isolation)."""
+    converters = []
+    for call in parsed.converters:
+        converter = rule.get_converter(call.variable, call.name, call.args, dict(call.kwargs))
+        if (converter.regex, converter.weight, converter.part_isolating) != (
+            call.regex, call.weight, call.part_isolating,
+        ):  # fmt: skip
+            return None
+        converters.append(converter)
+    rule._trace.extend(parsed.trace)
+    for call, converter in zip(parsed.converters, converters, strict=True):
+        rule._converters[call.variable] = converter
+        rule.arguments.add(call.variable)
+    return [_fresh_part(part) for part in parsed.parts]
+
+
+def remember_parsed_rules() -> None:
+    """Memoise werkzeug's ``Rule._parse_rule`` for this process (idempotent).
+
+    Parsing a rule string tokenises it with regular expressions and builds the regex of each
+    part; only the converters' ``regex``, ``weight`` and ``part_isolating`` enter the result.
+    The first parse of a string runs werkzeug's own code against a recorder; every parse
+    (the first too) then gives the rule what it would have got: the same trace entries,
+    fresh converter objects from the rule's own ``get_converter`` (with the same arguments),
+    the same arguments, and fresh parts. A converter that differs in what the parse used
+    (another map's ``id`` converter, say) makes that rule parse as werkzeug does. If
+    werkzeug's internals move (the method is gone, or uses more of the rule than the
+    recorder has), rules parse as werkzeug does.
+    """
+    original = getattr(rules.Rule, "_parse_rule", None)
+    if (
+        original is None
+        or getattr(original, "_flagpost_memo", False)
+        or not inspect.isgeneratorfunction(original)
+        or not hasattr(rules, "RulePart")
+        or not hasattr(rules, "Weighting")
+    ):
+        return
+
+    def parse_rule(self: rules.Rule, rule: str) -> Iterator[rules.RulePart]:
+        parsed = _PARSED.get(rule)
+        if parsed is None:
+            try:
+                parsed = _record_parse(original, self, rule)
+            except Exception:  # a malformed rule, or werkzeug's internals moved: its own way
+                yield from original(self, rule)
+                return
+            _PARSED[rule] = parsed
+        parts = _replay_parse(self, parsed)
+        if parts is None:
+            yield from original(self, rule)
+            return
+        yield from parts
+
+    parse_rule._flagpost_memo = True  # type: ignore[attr-defined]
+    parse_rule._flagpost_original = original  # type: ignore[attr-defined]
+    rules.Rule._parse_rule = parse_rule  # type: ignore[method-assign]
 
 
 class SharedBytecodeCache(jinja2.BytecodeCache):
@@ -110,6 +260,22 @@ def create_sqlite_schema(app: Flask) -> None:
                 _SQLITE_SCHEMA.backup(target)
         finally:
             raw.close()
+
+
+def freeze_long_lived() -> None:
+    """Leave the objects alive now (modules, collected tests) out of later garbage collections.
+
+    Python's full collections walk every tracked object to find cycles. A test process holds
+    about 330,000 of them once the suite is collected (imported modules, test items, their
+    marks and parameters), and they live until the process ends; yet every app a test drops
+    is a cycle (rules point back to their map), so full collections keep coming, each
+    walking all of them again. ``gc.freeze()`` (the standard library's way to do this) moves
+    the objects alive now into a permanent generation that collections skip; objects made
+    afterwards (every app, every test's data) are collected as before. A collection first, so
+    nothing already garbage is kept.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 _ENGINES: dict[tuple[str | None, str], Engine] = {}

@@ -60,6 +60,7 @@ def _traffic(page, base: str, key: str) -> dict[str, int]:
     return exposed
 
 
+@pytest.mark.heavy(seconds=20)
 def test_experiment__started_fed_and_stopped__in_the_browser(live_server, page):
     world = live_server.run(_seed)
     base = f"{live_server.url}/environments/{world['env']}"

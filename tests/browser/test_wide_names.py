@@ -165,6 +165,7 @@ def _login(page: Any, base: str) -> None:
     expect(page.locator("text=Your projects")).to_be_visible()
 
 
+@pytest.mark.heavy(seconds=15)
 def test_every_page__names_at_their_limits__never_scrolls_sideways(live_server, browser):
     # Given a world whose every name is as long as allowed, and an admin at 1400 px
     world = live_server.run(_seed)

@@ -311,6 +311,7 @@ def test_route__values_that_are_no_ids__never_5xx(
                 restore(before)  # the valid request went through: wind it back
 
 
+@pytest.mark.heavy(seconds=12)
 def test_id_fields__each__validated_by_some_declared_route(
     app: Flask, client: FlaskClient, world: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

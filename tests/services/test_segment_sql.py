@@ -167,6 +167,7 @@ def _analyze() -> None:
         db.session.commit()
 
 
+@pytest.mark.heavy(seconds=30)
 @pytest.mark.parametrize("seed", [1])
 def test_count_members__random_rules_on_5000_identities__equal_evaluation(app, seed):
     # Given 5,000 identities with random typed traits (numeric-looking strings, booleans,

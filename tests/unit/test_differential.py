@@ -134,6 +134,7 @@ def official_segments(result: Any) -> list[tuple[str, str]]:
     ]
 
 
+@pytest.mark.heavy(seconds=35)
 @DIFFERENTIAL
 @given(doc=documents(), identity=identities(), data=st.data())
 def test_evaluate__random_documents__equal_official_engine(
