@@ -126,7 +126,9 @@ def _fill(environment_id: int, count: int, rng: random.Random) -> dict[int, dict
                     "updated_at": now,
                 }
             )
-    db.session.execute(insert(Trait), rows)
+    # render_nulls: one executemany, not an INSERT per run of rows shaped alike (the ORM
+    # leaves None columns out and groups rows by shape: 10,000 statements for 21,000 rows).
+    db.session.execute(insert(Trait).execution_options(render_nulls=True), rows)
     db.session.commit()
     _analyze()
     return traits
