@@ -233,6 +233,29 @@ def test_count_members__every_operator_not_translatable__python_decides_equal_ev
                 assert (counted, listed) == (len(expected), expected), rules
 
 
+def test_count_members__identity_traits_paths__equal_evaluation(app):
+    # Given a small population and rules reading traits through $.identity.traits paths
+    # (Python candidates are read with only the traits their rules read)
+    rng = random.Random(13)
+    env = make_environment(make_project(), name="Production")
+    traits = _fill(env.id, 200, rng)
+    identifiers = dict(db.session.query(Identity.id, Identity.identifier))
+    people = {i: (identifiers[i], t) for i, t in traits.items()}
+    paths = ["$.identity.traits.plan", "$.identity.traits.age", "$.identity.traits['beta']"]
+    for prop in paths:
+        for operator, value in [("EQUAL", "pro"), ("GREATER_THAN", "2"), ("IS_NOT_SET", None),
+                                ("REGEX", "[a-z]+"), ("EQUAL", "true")]:  # fmt: skip
+            conditions = [_one(operator, value, prop), _one("IS_SET", None, "country")]
+            for kind in ("ALL", "ANY", "NONE"):
+                rules = [{"type": kind, "conditions": conditions, "rules": []}]
+                # When counting and listing through SQL
+                counted = sql_membership.count_members(env.id, rules, "77")
+                listed = set(sql_membership.member_ids(env.id, rules, "77", limit=1000))
+                # Then both equal evaluation
+                expected = _expected(env, rules, people)
+                assert (counted, listed) == (len(expected), expected), rules
+
+
 def test_translate__presence_and_absence__is_exact_sql(app):
     # Given IS_SET and IS_NOT_SET conditions on traits
     env = make_environment(make_project())

@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Select, any_, bindparam, case, select, text
+from sqlalchemy import Integer, Select, and_, any_, bindparam, case, false, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ...evaluation import SegmentInput
-from ...evaluation.segments import CompiledSegment, Subject
+from ...evaluation.segments import CompiledSegment, Subject, trait_keys
 from ...extensions import db
 from ...models import Environment, Identity, Trait, decode_value
 from .. import regex_guard
@@ -74,11 +74,13 @@ RulesDocument = Sequence[Mapping[str, Any]]
 
 @dataclass(frozen=True, slots=True)
 class Membership:
-    """A segment ready to count: its SQL translation and its compiled Python check."""
+    """A segment ready to count: its SQL translation and its compiled Python check
+    (which reads only ``trait_keys``)."""
 
     scope: Scope
     translation: Translation
     segment: CompiledSegment
+    trait_keys: frozenset[str]
 
 
 def prepare(environment_id: int, rules: RulesDocument, segment_key: str) -> Membership:
@@ -103,7 +105,7 @@ def prepare(environment_id: int, rules: RulesDocument, segment_key: str) -> Memb
     parsed = rules_from_document(rules)
     refused = regex_guard.refused_patterns(parsed)  # they never match, never stall
     compiled = CompiledSegment(SegmentInput(key=segment_key, name="", rules=parsed), 0, refused)
-    return Membership(scope, translate(scope, parsed), compiled)
+    return Membership(scope, translate(scope, parsed), compiled, trait_keys(parsed))
 
 
 def tune(scope: Scope) -> None:
@@ -112,8 +114,10 @@ def tune(scope: Scope) -> None:
     # hash fits in work_mem. JIT compiling these one-off expressions costs more than
     # it saves (hundreds of milliseconds at a million identities).
     if scope.dialect == "postgresql":
-        db.session.execute(text("SET LOCAL work_mem = '128MB'"))
-        db.session.execute(text("SET LOCAL jit = off"))
+        # One round trip: SET LOCAL both, as set_config(..., is_local => true).
+        db.session.execute(
+            text("SELECT set_config('work_mem', '128MB', true), set_config('jit', 'off', true)")
+        )
 
 
 def count_queries(membership: Membership) -> list[Select[Any]]:
@@ -150,12 +154,13 @@ def python_members(membership: Membership, ids: Sequence[int]) -> set[int]:
     """
     if not ids:
         return set()
-    scope = membership.scope
-    # One statement: each identifier with its trait rows (None for an identity without).
+    scope, keys = membership.scope, sorted(membership.trait_keys)
+    # One statement: each identifier with the trait rows the segment reads (a row of
+    # None for an identity without any; no join when the rules read no trait).
+    traits_read = and_(Trait.identity_id == Identity.id, Trait.key.in_(keys))
+    query = select(Identity.id, Identity.identifier, Trait.key, Trait.value_type, Trait.value_text)
     rows = db.session.execute(
-        select(Identity.id, Identity.identifier, Trait.key, Trait.value_type, Trait.value_text)
-        .outerjoin(Trait, Trait.identity_id == Identity.id)
-        .where(_among(scope, ids))
+        query.outerjoin(Trait, traits_read if keys else false()).where(_among(scope, ids))
     )
     identifiers: dict[int, str] = {}
     traits: dict[int, dict[str, Any]] = {}
