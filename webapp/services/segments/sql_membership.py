@@ -124,13 +124,13 @@ def count_queries(membership: Membership) -> list[Select[Any]]:
     """Return the statements ``count_prepared`` runs (for EXPLAIN), after ``tune``.
 
     :param membership: the prepared segment
-    :return: the SQL count, then (when SQL is not exact) the first undecided-id batch
+    :return: the SQL count, then (when SQL is not exact) the undecided ids' query
     """
     tr = membership.translation
     queries = [] if tr.sure is False else [count_select(membership.scope, tr.sure)]
     if not tr.exact:
         where = all_of([tr.undecided, tr.maybe, negate(tr.surely)])
-        queries.append(_unsure_query(membership, where, 0))
+        queries.append(_unsure_query(membership, where))
     return queries
 
 
@@ -192,29 +192,26 @@ def _search(query: Select[Any], search: str | None) -> Select[Any]:
     return query
 
 
-def _unsure_query(membership: Membership, where: Expr, after: int) -> Select[Any]:
-    query = select(Identity.id).where(
-        Identity.environment_id == membership.scope.environment_id, Identity.id > after, where
+def _unsure_query(membership: Membership, where: Expr) -> Select[Any]:
+    return select(Identity.id).where(
+        Identity.environment_id == membership.scope.environment_id, where
     )
-    return query.order_by(Identity.id).limit(BATCH)
 
 
-def _unsure_ids(membership: Membership, cap: int | None = None) -> Iterable[list[int]]:
-    """Yield batches of ids that SQL could not decide (maybe but not surely)."""
+def _unsure_ids(membership: Membership) -> Iterable[list[int]]:
+    """Yield batches of ids that SQL could not decide (maybe but not surely).
+
+    One query, streamed ``BATCH`` rows at a time (a server-side cursor on PostgreSQL):
+    keyset pages would run every trait subquery again per page, hashing each key's rows
+    once per 2,000 candidates (9.5 of 13 s for 150,000 candidates of 200,000 identities).
+    """
     tr = membership.translation
     where = all_of([tr.undecided, tr.maybe, negate(tr.surely)])
     if where is FALSE:
         return
-    after, seen = 0, 0
-    while cap is None or seen < cap:
-        ids = list(db.session.scalars(_unsure_query(membership, where, after)))
-        if not ids:
-            return
-        yield ids
-        seen += len(ids)
-        after = ids[-1]
-        if len(ids) < BATCH:
-            return
+    query = _unsure_query(membership, where).execution_options(yield_per=BATCH)
+    for ids in db.session.scalars(query).partitions():
+        yield list(ids)
 
 
 def count_prepared(membership: Membership) -> int:
