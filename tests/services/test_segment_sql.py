@@ -126,7 +126,9 @@ def _fill(environment_id: int, count: int, rng: random.Random) -> dict[int, dict
                     "updated_at": now,
                 }
             )
-    db.session.execute(insert(Trait), rows)
+    # render_nulls: one executemany, not an INSERT per run of rows shaped alike (the ORM
+    # leaves None columns out and groups rows by shape: 10,000 statements for 21,000 rows).
+    db.session.execute(insert(Trait).execution_options(render_nulls=True), rows)
     db.session.commit()
     _analyze()
     return traits
@@ -225,6 +227,29 @@ def test_count_members__every_operator_not_translatable__python_decides_equal_ev
                 condition = {"operator": operator, "property_": prop, "value": value}
                 rules = [{"type": "ANY", "conditions": [condition], "rules": []}]
                 # When counting and listing through SQL (which now defers to Python)
+                counted = sql_membership.count_members(env.id, rules, "77")
+                listed = set(sql_membership.member_ids(env.id, rules, "77", limit=1000))
+                # Then both equal evaluation
+                expected = _expected(env, rules, people)
+                assert (counted, listed) == (len(expected), expected), rules
+
+
+def test_count_members__identity_traits_paths__equal_evaluation(app):
+    # Given a small population and rules reading traits through $.identity.traits paths
+    # (Python candidates are read with only the traits their rules read)
+    rng = random.Random(13)
+    env = make_environment(make_project(), name="Production")
+    traits = _fill(env.id, 200, rng)
+    identifiers = dict(db.session.query(Identity.id, Identity.identifier))
+    people = {i: (identifiers[i], t) for i, t in traits.items()}
+    paths = ["$.identity.traits.plan", "$.identity.traits.age", "$.identity.traits['beta']"]
+    for prop in paths:
+        for operator, value in [("EQUAL", "pro"), ("GREATER_THAN", "2"), ("IS_NOT_SET", None),
+                                ("REGEX", "[a-z]+"), ("EQUAL", "true")]:  # fmt: skip
+            conditions = [_one(operator, value, prop), _one("IS_SET", None, "country")]
+            for kind in ("ALL", "ANY", "NONE"):
+                rules = [{"type": kind, "conditions": conditions, "rules": []}]
+                # When counting and listing through SQL
                 counted = sql_membership.count_members(env.id, rules, "77")
                 listed = set(sql_membership.member_ids(env.id, rules, "77", limit=1000))
                 # Then both equal evaluation

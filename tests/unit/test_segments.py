@@ -13,6 +13,7 @@ from webapp.evaluation.segments import (
     Subject,
     describe_property,
     parse_jsonpath,
+    trait_keys,
 )
 
 TRUE = Condition("plan", "EQUAL", "pro")
@@ -153,6 +154,33 @@ def test_parse_jsonpath__subset() -> None:
     assert describe_property("$..identifier") == "unsupported jsonpath"
     assert describe_property("plan") == "trait"
     assert describe_property("$.environment.name") == "jsonpath"
+
+
+def test_trait_keys__a_subject_holding_only_them__matches_alike() -> None:
+    # Given rules over a trait, a trait path, a literal trait named like a path, and an
+    # identity-key split, and identities holding more traits than the rules read
+    rules = (
+        Rule("ALL", (Condition("$.identity.traits.age", "GREATER_THAN", "30"),), (
+            Rule("ANY", (Condition("$.identity.identifier", "EQUAL", "bob"),
+                         Condition("", "PERCENTAGE_SPLIT", "50"))),
+        )),
+        Rule("NONE", (Condition("country", "EQUAL", "FR"),)),
+    )  # fmt: skip
+    segment = CompiledSegment(SegmentInput("1", "s", rules), 0)
+    # When listing the keys the rules read
+    keys = trait_keys(rules)
+    # Then they are exactly those, and a subject holding only them matches alike
+    assert keys == {"$.identity.traits.age", "age", "$.identity.identifier", "country"}
+    verdicts = []
+    for n in range(40):
+        traits = {"age": 20 + n, "country": ["DE", "FR"][n % 2], "plan": "pro", "x": n}
+        if n % 3 == 0:
+            traits["$.identity.identifier"] = "bob"
+        read = {key: value for key, value in traits.items() if key in keys}
+        full, only = (Subject(f"u{n}", f"env_u{n}", t, "env", "P") for t in (traits, read))
+        verdicts.append(segment.matches(full))
+        assert segment.matches(only) is verdicts[-1], traits
+    assert True in verdicts and False in verdicts
 
 
 def test_validate_rules__reports_each_problem_with_its_path() -> None:

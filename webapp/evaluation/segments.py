@@ -82,9 +82,16 @@ def _path_getter(names: Sequence[str]) -> Reader | None:
     if len(names) == 2 and names[0] == "environment" and names[1] in ("key", "name"):
         attribute = "environment_" + names[1]
         return lambda subject: getattr(subject, attribute)
-    if len(names) == 3 and names[:2] == ("identity", "traits"):
-        trait = names[2]
+    trait = _traits_path_key(names)
+    if trait is not None:
         return lambda subject: subject.traits.get(trait)
+    return None
+
+
+def _traits_path_key(names: Sequence[str]) -> str | None:
+    """The trait a ``$.identity.traits.<key>`` path reads, else None."""
+    if len(names) == 3 and names[:2] == ("identity", "traits"):
+        return names[2]
     return None
 
 
@@ -120,6 +127,29 @@ def trait_key_of(property_: str, operator: str) -> str | None:
     if property_.startswith(JSONPATH_PREFIX) or reads_identity_key(operator, property_):
         return None
     return property_
+
+
+def trait_keys(rules: Sequence[Rule]) -> frozenset[str]:
+    """Return every trait key the readers of these rules may look up (see ``make_reader``).
+
+    A subject holding only these traits matches exactly as one holding them all.
+
+    :param rules: segment rules, nested rules included
+    :return: the trait keys
+    """
+    keys: set[str] = set()
+    for rule in rules:
+        keys.update(trait_keys(rule.rules))
+        for condition in rule.conditions:
+            prop = condition.property
+            if reads_identity_key(condition.operator, prop):
+                continue
+            keys.add(prop)  # a trait key, or a trait literally named like the path
+            if prop.startswith(JSONPATH_PREFIX):
+                trait = _traits_path_key(parse_jsonpath(prop) or ())
+                if trait is not None:
+                    keys.add(trait)
+    return frozenset(keys)
 
 
 def _jsonpath_reader(property_: str, getter: Reader | None) -> Reader:
