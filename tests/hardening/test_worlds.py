@@ -67,6 +67,7 @@ MOMENT_OR_CHANCE: dict[str, str] = {
         "audit_events": ("created_at", "after.started_at", "after.expires"),
         "experiments": ("started_at",),
         "flag_seen": ("first_seen_at", "last_seen_at"),
+        "flag_values_daily": ("first_at", "last_at"),
     }.items() for column in columns},
     "users.password_hash": "salted",
     "environments.client_key": RANDOM,
