@@ -55,6 +55,17 @@ def test_erase_identity__server_key__works_too(runner, env):
     assert _identifiers() == ["alice@example.test"]
 
 
+def test_erase_identity__old_key_starting_with_a_dash__passes_after_double_dash(runner, env):
+    # Given a client key made before new keys avoided a leading "-"
+    env.client_key = "-" + env.client_key[1:]
+    db.session.commit()
+    # When it is passed after "--", as the README says
+    result = runner.invoke(args=["erase-identity", "--", env.client_key, "bob@example.test"])
+    # Then it is the key, not an option
+    assert result.exit_code == 0, result.output
+    assert _identifiers() == ["alice@example.test"]
+
+
 @pytest.mark.parametrize(
     ("key", "identifier", "message"),
     [

@@ -31,8 +31,13 @@ SERVER_KEY_PREFIX = "ser."
 
 
 def new_client_key() -> str:
-    """Return a client-side environment key: 22 random URL-safe characters."""
-    return secrets.token_urlsafe(16)[:22]
+    """Return a client-side environment key: 22 random URL-safe characters, never a "-"
+    first (one key in 64 would be, and a command line such as ``flask erase-identity KEY …``
+    would then take it for an option)."""
+    while True:
+        key = secrets.token_urlsafe(16)[:22]
+        if not key.startswith("-"):
+            return key
 
 
 def new_server_key() -> str:
