@@ -312,6 +312,21 @@ class PostgresSchema:
         self.admin.dispose()
 
 
+def on_new_postgres_schema(check: Callable[[Flask], None]) -> None:
+    """Run ``check(app)`` on an app over a new, empty PostgreSQL schema (no tables: a
+    migration test upgrades it itself), then close the app's connections and drop it."""
+    require_postgres()
+    schema = PostgresSchema()
+    with schema.admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema.name}"'))
+    app = make_test_app(schema.url)
+    try:
+        check(app)
+    finally:
+        dispose_engines(app)  # else its pooled connection outlives the suite (see above)
+        schema.drop()
+
+
 def held_connections(admin: Engine, pattern: str) -> int:
     """Count the server's connections whose ``application_name`` is LIKE ``pattern``."""
     with admin.connect() as conn:

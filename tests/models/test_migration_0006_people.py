@@ -4,7 +4,7 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from tests.conftest import PostgresSchema, dispose_engines, make_test_app, require_postgres
+from tests.conftest import make_test_app, on_new_postgres_schema
 from webapp.extensions import db
 
 
@@ -31,13 +31,4 @@ def test_0006_people__existing_accounts__not_pending_version_zero__sqlite(tmp_pa
 
 @pytest.mark.postgres
 def test_0006_people__existing_accounts__not_pending_version_zero__postgres():
-    require_postgres()
-    schema = PostgresSchema()
-    with schema.admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema.name}"'))
-    app = make_test_app(schema.url)
-    try:
-        _existing_user_survives(app)
-    finally:
-        dispose_engines(app)
-        schema.drop()
+    on_new_postgres_schema(_existing_user_survives)

@@ -4,9 +4,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
-from tests.conftest import PostgresSchema, dispose_engines, make_test_app, require_postgres
+from tests.conftest import make_test_app, on_new_postgres_schema
 from webapp.extensions import db
 
 
@@ -28,21 +28,13 @@ def test_upgrade_from_empty__sqlite(tmp_path):
 
 @pytest.mark.postgres
 def test_upgrade_from_empty__postgres():
-    require_postgres()
-    schema = PostgresSchema()
-    with schema.admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema.name}"'))
-    app = make_test_app(schema.url)
-    try:
+    def check(app):
         _assert_upgrade_matches_models(app)
-        engine = create_engine(schema.url)
-        with engine.connect() as conn:
+        with app.app_context(), db.engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        engine.dispose()
         assert version is not None
-    finally:
-        dispose_engines(app)
-        schema.drop()
+
+    on_new_postgres_schema(check)
 
 
 def _assert_existing_environments_start_not_production(app):
@@ -80,16 +72,7 @@ def test_0004_environment_production__existing_rows__default_off__sqlite(tmp_pat
 
 
 def test_0004_environment_production__existing_rows__default_off__postgres():
-    require_postgres()
-    schema = PostgresSchema()
-    with schema.admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema.name}"'))
-    app = make_test_app(schema.url)
-    try:
-        _assert_existing_environments_start_not_production(app)
-    finally:
-        dispose_engines(app)  # else its pooled connection outlives the suite (conftest check)
-        schema.drop()
+    on_new_postgres_schema(_assert_existing_environments_start_not_production)
 
 
 def test_upgrade__is_repeatable(tmp_path):
@@ -188,13 +171,4 @@ def test_0011_flag_values_daily__backfilled_from_flag_seen__sqlite(tmp_path):
 
 
 def test_0011_flag_values_daily__backfilled_from_flag_seen__postgres():
-    require_postgres()
-    schema = PostgresSchema()
-    with schema.admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema.name}"'))
-    app = make_test_app(schema.url)
-    try:
-        _assert_0011_backfills_served_states_from_flag_seen(app)
-    finally:
-        dispose_engines(app)
-        schema.drop()
+    on_new_postgres_schema(_assert_0011_backfills_served_states_from_flag_seen)
