@@ -166,8 +166,11 @@ def test_feature_priorities__drag_last_row_to_top__saves_new_order(live_server, 
     expect(rows).to_have_count(3)
     assert _names(page) == ["Staff", "Pro plan", "Germany"]
     assert rows.locator(".priority").all_inner_texts() == ["1", "2", "3"]
-    # and dragging a row down, below another, works too
-    _drag(page, rows.nth(0), rows.nth(1), below=True)
+    # and dragging a row down, below another, works too (the reload waits for the save: a
+    # reload racing the request showed the old order now and then)
+    with page.expect_response(lambda r: r.url.endswith("/segment-overrides/order")) as answer:
+        _drag(page, rows.nth(0), rows.nth(1), below=True)
+    assert answer.value.status == 200, answer.value.text()
     expect(rows.first.locator(".segment-name")).to_have_text("Pro plan")
     page.reload()
     assert _names(page) == ["Pro plan", "Staff", "Germany"]
