@@ -27,7 +27,7 @@ from sqlalchemy import Engine, case
 
 from ...models import NO_VARIANT, FlagSeen, FlagUsage, FlagUsageDaily
 from ...models.base import TypedValue, encode_value
-from .states import ServedStates, StateServed, write_states
+from .states import ServedStates, StateServed, day_of, write_states
 from .upserts import insert_into, write_rows
 
 log = logging.getLogger(__name__)
@@ -363,7 +363,7 @@ def write_daily(engine: Engine, counts: Mapping[UsageKey, int]) -> None:
     """Add the same counts to their day rows, keeping the latest hour seen."""
     days: dict[UsageKey, list[Any]] = {}
     for (environment_id, feature_id, hour), count in counts.items():
-        key = (environment_id, feature_id, hour.replace(hour=0))
+        key = (environment_id, feature_id, day_of(hour))
         found = days.setdefault(key, [0, hour])
         found[0] += count
         found[1] = max(found[1], hour)

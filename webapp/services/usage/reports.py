@@ -27,6 +27,7 @@ from ...models import (
     decode_value,
 )
 from ...models.base import TypedValue
+from .states import day_of
 
 CHART_DAYS = 30
 STALE_DAYS_DEFAULT = 30
@@ -126,7 +127,7 @@ def _utc(value: Any) -> datetime:
 
 def chart_start(now: datetime) -> datetime:
     """Return the first instant of the chart: midnight UTC, CHART_DAYS - 1 days ago."""
-    return now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=CHART_DAYS - 1)
+    return day_of(now) - timedelta(days=CHART_DAYS - 1)
 
 
 def _summaries(
@@ -246,10 +247,6 @@ def unused_flags(
     return {f: StaleFlag(f, last_evaluated=last.get(f), kind="unused") for f in quiet}
 
 
-def _day_of(moment: datetime) -> datetime:
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 @dataclass(slots=True)
 class _Span:
     """When one state was served (first and last) and on how many days, from its day rows."""
@@ -306,7 +303,7 @@ def constant_flags(
     wanted = list(feature_ids)
     recent = _state_groups(
         environment_id,
-        [values.feature_id.in_(wanted), values.day >= _day_of(cutoff), values.last_at >= cutoff],
+        [values.feature_id.in_(wanted), values.day >= day_of(cutoff), values.last_at >= cutoff],
     )
     single = [f for f, states in recent.items() if len(states.values) == 1]
     if not single:
@@ -314,7 +311,7 @@ def constant_flags(
     # What they served before the cut-off (on its day too): since when the state is the only one.
     before = _state_groups(
         environment_id,
-        [values.feature_id.in_(single), values.day <= _day_of(cutoff), values.last_at < cutoff],
+        [values.feature_id.in_(single), values.day <= day_of(cutoff), values.last_at < cutoff],
     )
     found = {}
     for feature_id, since in _only_since(environment_id, recent, before).items():

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select, tuple_
 
 from ...extensions import db
 from ...models import FlagSeen, FlagUsage, FlagUsageDaily, FlagValuesDaily
+from .states import day_of
 
 PRUNE_BATCH = 5000
 
@@ -55,7 +56,7 @@ def prune_usage(now: datetime, days: int, batch: int = PRUNE_BATCH) -> PruneResu
         batch,
     )
     # Day rows go once the whole day is past the cut-off.
-    midnight = cutoff.replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = day_of(cutoff)
     _delete_batches(
         FlagUsageDaily,
         (FlagUsageDaily.environment_id, FlagUsageDaily.feature_id, FlagUsageDaily.day),

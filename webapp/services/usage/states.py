@@ -17,6 +17,11 @@ from ...models import FlagValuesDaily, state_key
 from ...models.base import TypedValue, encode_value
 from .upserts import insert_into, write_rows
 
+
+def day_of(moment: datetime) -> datetime:
+    """Return the start of the UTC day holding ``moment`` (the day rows' bucket)."""
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
 # environment id, feature id, day, enabled, value type, value text
 StateKey = tuple[int, int, datetime, bool, str, str | None]
 
@@ -61,7 +66,7 @@ class ServedStates:
         for environment_id, feature_id, enabled, value, moment in served:
             if moment != moment_of_day:  # a response's flags share its time
                 moment_of_day = moment
-                day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+                day = day_of(moment)
             assert day is not None
             key = (environment_id, feature_id, day, enabled, *self._encode(value))
             entry = states.get(key)
