@@ -161,6 +161,15 @@ def _expected_many(
     return members
 
 
+def _population(size: int, rng: random.Random) -> tuple[Any, dict[int, tuple[str, dict]]]:
+    """Fill a new environment with ``size`` identities of random typed traits; return it
+    and each identity's (identifier, traits) by id, as the evaluation module reads them."""
+    env = make_environment(make_project(), name="Production")
+    traits = _fill(env.id, size, rng)
+    identifiers = dict(db.session.query(Identity.id, Identity.identifier))
+    return env, {i: (identifiers[i], t) for i, t in traits.items()}
+
+
 def _analyze() -> None:
     """Give PostgreSQL's planner statistics for the rows just bulk-inserted, as autovacuum
     gives a live database (without them it plans for empty tables: 3x slower here)."""
@@ -175,10 +184,7 @@ def test_count_members__random_rules_on_5000_identities__equal_evaluation(app, s
     # Given 5,000 identities with random typed traits (numeric-looking strings, booleans,
     # semver strings, missing traits) and random rules over every operator
     rng = random.Random(seed)
-    env = make_environment(make_project(), name="Production")
-    traits = _fill(env.id, 5000, rng)
-    identifiers = dict(db.session.query(Identity.id, Identity.identifier))
-    people = {i: (identifiers[i], t) for i, t in traits.items()}
+    env, people = _population(5000, rng)
     ruleset = [_random_rules(rng) for _ in range(80)]
     # (the evaluation module's verdict for all 80 segments, one evaluation per identity)
     expected_all = _expected_many(env, ruleset, people)
@@ -194,10 +200,7 @@ def test_count_members__random_rules_on_5000_identities__equal_evaluation(app, s
 def test_count_members__every_operator_once__equal_evaluation(app):
     # Given a small population and one condition per operator and value
     rng = random.Random(5)
-    env = make_environment(make_project(), name="Production")
-    traits = _fill(env.id, 300, rng)
-    identifiers = dict(db.session.query(Identity.id, Identity.identifier))
-    people = {i: (identifiers[i], t) for i, t in traits.items()}
+    env, people = _population(300, rng)
     ruleset = [
         [{"type": "ALL", "conditions": [condition], "rules": []}]
         for operator in OPERATORS
@@ -217,10 +220,7 @@ def test_count_members__every_operator_not_translatable__python_decides_equal_ev
     for name in list(sql_rows.ROW_SQL):
         monkeypatch.setitem(sql_rows.ROW_SQL, name, sql_rows.NOT_TRANSLATABLE)
     rng = random.Random(8)
-    env = make_environment(make_project(), name="Production")
-    traits = _fill(env.id, 60, rng)
-    identifiers = dict(db.session.query(Identity.id, Identity.identifier))
-    people = {i: (identifiers[i], t) for i, t in traits.items()}
+    env, people = _population(60, rng)
     for operator in OPERATORS:
         for value in _values_for(operator)[:4]:
             for prop in ("plan", "", "$.environment.name"):
@@ -238,10 +238,7 @@ def test_count_members__identity_traits_paths__equal_evaluation(app):
     # Given a small population and rules reading traits through $.identity.traits paths
     # (Python candidates are read with only the traits their rules read)
     rng = random.Random(13)
-    env = make_environment(make_project(), name="Production")
-    traits = _fill(env.id, 200, rng)
-    identifiers = dict(db.session.query(Identity.id, Identity.identifier))
-    people = {i: (identifiers[i], t) for i, t in traits.items()}
+    env, people = _population(200, rng)
     paths = ["$.identity.traits.plan", "$.identity.traits.age", "$.identity.traits['beta']"]
     for prop in paths:
         for operator, value in [("EQUAL", "pro"), ("GREATER_THAN", "2"), ("IS_NOT_SET", None),
