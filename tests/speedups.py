@@ -248,18 +248,30 @@ def create_sqlite_schema(app: Flask) -> None:
     """
     global _SQLITE_SCHEMA
     with app.app_context():
-        raw = db.engine.raw_connection()
-        try:
-            target = raw.driver_connection
-            assert isinstance(target, sqlite3.Connection)
-            if _SQLITE_SCHEMA is None:
-                db.create_all()
-                _SQLITE_SCHEMA = sqlite3.connect(":memory:", check_same_thread=False)
-                target.backup(_SQLITE_SCHEMA)
-            else:
-                _SQLITE_SCHEMA.backup(target)
-        finally:
-            raw.close()
+        if _SQLITE_SCHEMA is None:
+            db.create_all()
+            _SQLITE_SCHEMA = sqlite3.connect(":memory:", check_same_thread=False)
+            copy_sqlite(into=_SQLITE_SCHEMA)
+        else:
+            copy_sqlite(source=_SQLITE_SCHEMA)
+
+
+def copy_sqlite(
+    into: sqlite3.Connection | None = None, source: sqlite3.Connection | None = None
+) -> None:
+    """Copy the current app's SQLite database into ``into``, or ``source`` into it, with
+    SQLite's backup API (a page copy: every table, row and ``sqlite_sequence`` counter)."""
+    raw = db.engine.raw_connection()
+    try:
+        target = raw.driver_connection
+        assert isinstance(target, sqlite3.Connection)
+        if into is not None:
+            target.backup(into)
+        else:
+            assert source is not None
+            source.backup(target)
+    finally:
+        raw.close()
 
 
 def freeze_long_lived() -> None:

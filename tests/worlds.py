@@ -16,8 +16,7 @@ build's identity map reaches a test, and every test gets its own deep copy of th
 
 - SQLite (in-memory, one connection per app): the built database is copied with SQLite's
   backup API into an in-memory connection of this process, and copied back into each later
-  app's connection (the same page copy ``speedups.create_sqlite_schema`` does for the empty
-  schema).
+  app's connection (``speedups.copy_sqlite``, which also gives each app the empty schema).
 - PostgreSQL (the process's schema, emptied before each test): each non-empty table is
   copied into a schema of its own, ``<schema>_snap_<key>``, outside the metadata, and every
   sequence's state is recorded; a restore inserts the rows back in foreign-key order and sets
@@ -44,6 +43,7 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from tests.speedups import copy_sqlite
 from webapp.extensions import db
 from webapp.services.sdk.snapshots import CACHE_EXTENSION
 
@@ -112,7 +112,7 @@ def _build(key: str, build: Callable[[], T], builder: str) -> _Snapshot:
     snapshot = _Snapshot(builder=builder, value=copy.deepcopy(value))
     if db.engine.dialect.name == "sqlite":
         snapshot.sqlite = sqlite3.connect(":memory:", check_same_thread=False)
-        _sqlite_copy(into=snapshot.sqlite)
+        copy_sqlite(into=snapshot.sqlite)
     else:
         with db.engine.begin() as connection:
             _postgres_save(connection, key, snapshot)
@@ -122,27 +122,10 @@ def _build(key: str, build: Callable[[], T], builder: str) -> _Snapshot:
 def _restore(snapshot: _Snapshot) -> None:
     db.session.remove()
     if snapshot.sqlite is not None:
-        _sqlite_copy(source=snapshot.sqlite)
+        copy_sqlite(source=snapshot.sqlite)
     else:
         with db.engine.begin() as connection:
             _postgres_restore(connection, snapshot)
-
-
-def _sqlite_copy(
-    into: sqlite3.Connection | None = None, source: sqlite3.Connection | None = None
-) -> None:
-    """Copy the app's database into ``into``, or ``source`` into the app's database."""
-    raw = db.engine.raw_connection()
-    try:
-        target = raw.driver_connection
-        assert isinstance(target, sqlite3.Connection)
-        if into is not None:
-            target.backup(into)
-        else:
-            assert source is not None
-            source.backup(target)
-    finally:
-        raw.close()
 
 
 def _postgres_save(connection: Connection, key: str, snapshot: _Snapshot) -> None:
