@@ -10,8 +10,10 @@ the tokens of the worlds last a day or more, so a restored world is as usable as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,6 +129,20 @@ def cell_differences(name: str, cell: Any, other: Any) -> list[str]:
 def moment(text: str) -> datetime:
     """Read a moment stored as text: ISO 8601, or as audit values show it (``… 14:05 UTC``)."""
     return datetime.fromisoformat(text.removesuffix(" UTC"))
+
+
+def test_every_restored_world__is_guarded_here() -> None:
+    # Given every world key a test module passes to restore_or_build
+    tests_root = Path(__file__).resolve().parent.parent
+    used = {
+        match.group(1)
+        for path in tests_root.rglob("*.py")
+        if path.name != "worlds.py"
+        for match in re.finditer(r'restore_or_build\(\s*"([a-z0-9_]+)"', path.read_text())
+    }
+    # Then each is compared with a fresh build below (a new world is guarded once listed)
+    assert used, "found no restore_or_build call: has the helper been renamed?"
+    assert used <= set(WORLDS), f"worlds restored but not guarded: {sorted(used - set(WORLDS))}"
 
 
 def test_moments__apart__less_than_the_shortest_token_lifetime() -> None:
