@@ -199,3 +199,34 @@ def test_feature_priorities__arrows_by_mouse_and_keyboard__save_new_order(live_s
     page.reload()
     expect(rows).to_have_count(3)
     assert _names(page) == ["Staff", "Germany", "Pro plan"]
+
+
+def test_feature_priorities__press_at_once_on_the_new_list__handled_in_place(live_server, page):
+    # Given three segment overrides on the feature page
+    seed = live_server.run(_seed_three)
+    base = live_server.url
+    _login(page, base)
+    page.goto(f"{base}/environments/{seed['env']}/features/{seed['feature']}")
+    rows = page.locator("#segment-overrides-table tbody tr.segment-override")
+    expect(rows).to_have_count(3)
+    # When the editor presses ↓ on the first row, and a quick hand presses Staff's ↑ in the
+    # very next moment after the new list is swapped in (the next timer turn, before any delay)
+    page.evaluate(
+        """() => {
+            window.samePage = true;
+            document.addEventListener("htmx:afterSwap", () => setTimeout(() => {
+                const button = document.querySelectorAll(
+                    "#segment-overrides-table tr.segment-override button.move-up")[2];
+                button.focus();
+                button.click();
+            }, 0), { once: true });
+        }"""
+    )
+    with page.expect_response(lambda r: r.url.endswith("/segment-overrides/order")):
+        rows.nth(0).locator("button.move-down").click()
+    # Then the second press is handled in place too: the page was not reloaded by an ordinary
+    # form post, the order is Germany, Staff, Pro plan, and the focus is on Staff's ↑
+    expect(rows.nth(1).locator(".segment-name")).to_have_text("Staff")
+    assert page.evaluate("window.samePage === true"), "the second press reloaded the page"
+    expect(rows.nth(1).locator("button.move-up")).to_be_focused()
+    assert _names(page) == ["Germany", "Staff", "Pro plan"]

@@ -99,6 +99,10 @@
   });
   document.addEventListener("htmx:afterSettle", function () {
     if (!movedFocus) { return; }
+    // Only focus that the swap took away is put back: a person who has gone on to another
+    // field or button while the request was out keeps it.
+    var active = document.activeElement;
+    if (active && active !== document.body && document.contains(active)) { movedFocus = null; return; }
     var row = document.getElementById(movedFocus.row);
     var wanted = movedFocus.up ? "button.move-up" : "button.move-down";
     var other = movedFocus.up ? "button.move-down" : "button.move-up";
