@@ -55,10 +55,12 @@ def test_invite_accept_disable__colleague_sees_granted_project_then_is_logged_ou
     page.click("#invite-form button[type=submit]")
     link_input = page.locator("#link-url")
     expect(link_input).to_be_visible()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.click("#copy-link")
     expect(page.locator(".toast")).to_contain_text("Link copied.")
     link = link_input.input_value()
     assert "/invitation/" in link
+    assert page.evaluate("() => navigator.clipboard.readText()") == link
     screenshot(page, "people-invitation-link")
 
     # Then the colleague opens it in their own browser, sets a password and is logged in
