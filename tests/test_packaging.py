@@ -5,7 +5,6 @@ Not a database test: it uses no app fixture and runs once.
 
 from __future__ import annotations
 
-import ast
 import shutil
 import subprocess
 import sys
@@ -52,27 +51,3 @@ def test_build__setup_cfg__no_packaging_warnings(tmp_path: Path) -> None:
                    if p.is_file() and "__pycache__" not in p.parts}  # fmt: skip
         shipped = {p.relative_to(built) for p in (built / folder).rglob("*") if p.is_file()}
         assert sources <= shipped, sorted(map(str, sources - shipped))[:10]
-
-
-# Libraries only some pages need, imported where they are used: every process that loads the
-# app (each gunicorn worker, each `flask` command run from cron) would otherwise pay for them.
-LAZY_IMPORTS = ("scipy",)
-
-
-def test_create_app__heavy_optional_libraries__not_imported() -> None:
-    # When a fresh process imports the app and creates it, as a gunicorn worker does
-    script = (
-        "import sys; from webapp import create_app; "
-        "create_app({'SQLALCHEMY_DATABASE_URI': 'sqlite://', 'SECRET_KEY': 'x'}); "
-        "print(sorted({m.split('.')[0] for m in sys.modules}))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    loaded = set(ast.literal_eval(result.stdout.strip().splitlines()[-1]))
-    # Then none of the lazily imported libraries is loaded yet
-    assert loaded & set(LAZY_IMPORTS) == set(), sorted(loaded & set(LAZY_IMPORTS))
-    # (and the check can see a library: the app's own dependencies are there)
-    assert {"flask", "sqlalchemy"} <= loaded

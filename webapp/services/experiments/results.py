@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scipy.stats import chi2_contingency
 from sqlalchemy import select
 
 from ...evaluation import FeatureValue
@@ -138,12 +139,6 @@ def _judge(control: ArmResult, variant: ArmResult, alpha: float) -> ArmResult:
         [control.conversions, control.exposures - control.conversions],
         [variant.conversions, variant.exposures - variant.conversions],
     ]
-    # scipy.stats is imported here, on the first verdict, not with the module: it is the
-    # heaviest import of the app (about a third of its import time), and every process
-    # that loads the app (each gunicorn worker, each `flask` command run from cron) paid
-    # for it whether or not it ever showed an experiment.
-    from scipy.stats import chi2_contingency
-
     p_value = float(chi2_contingency(table, correction=False).pvalue)
     if p_value >= alpha:
         return _with(variant, p_value, NO_DIFFERENCE)
