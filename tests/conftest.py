@@ -54,7 +54,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import Pool
+from sqlalchemy.pool import Pool, QueuePool
 
 from tests import hypothesis_profiles, speedups, worlds
 from webapp import create_app
@@ -93,6 +93,12 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 # Small pools: a shared server has ~100 connection slots for everyone on it.
 TEST_POOL = {"pool_size": 2, "max_overflow": 8, "pool_pre_ping": True}
 MAX_CONNECTIONS_PER_PROCESS = 24
+# What ``DISCARD ALL`` does to a session, but for ``DEALLOCATE ALL`` (psycopg's prepared
+# statements stay valid): a reused connection starts as a new one would.
+RESET_SESSION = (
+    "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *;"
+    " SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES;"
+)
 
 
 # ---- which databases a module runs on -----------------------------------------------------
@@ -286,10 +292,13 @@ def require_postgres() -> None:
 
 
 def admin_engine() -> Engine:
-    """An engine outside the test schemas, named apart from the connections it counts."""
+    """An engine outside the test schemas, named apart from the connections it counts.
+
+    Autocommit: each statement is its own transaction, one round trip (no ``BEGIN`` and
+    ``ROLLBACK`` around the count after every test)."""
     return create_engine(
         postgres_url_for_schema("public", f"fp_admin_{run_id()}_{WORKER}"),
-        pool_size=1, max_overflow=1,
+        pool_size=1, max_overflow=1, isolation_level="AUTOCOMMIT",
     )
 
 
@@ -301,6 +310,7 @@ class PostgresSchema:
         self.url = postgres_url_for_schema(self.name)
         self.admin = admin_engine()
         self.created = False
+        self._emptying_sql: tuple[list[str], str] | None = None
 
     def create(self, app: Flask) -> None:
         with self.admin.begin() as conn:
@@ -310,19 +320,38 @@ class PostgresSchema:
         self.created = True
 
     def empty(self, app: Flask) -> None:
-        """Delete every row and restart every sequence, as a fresh schema would be.
+        """Delete every row and restart every sequence, as a fresh schema would be, and
+        reset the session of the connection that does it, as a new connection would be.
 
-        ``DELETE`` (children first) on the few rows a test leaves is about ten times cheaper
-        than ``TRUNCATE``, which rewrites every table's files even when it is empty.
+        One round trip: a multi-statement query (autocommit: one implicit transaction)
+        resets the session (``DISCARD ALL`` but for ``DEALLOCATE ALL``, which would drop
+        the driver's prepared statements behind its back) and runs a ``DO`` block with a
+        ``DELETE`` per table (children first; on the few rows a test leaves about ten times
+        cheaper than ``TRUNCATE``, which rewrites every table's files even when empty) and a
+        ``setval`` per sequence. Its commit does not wait for the WAL flush
+        (``synchronous_commit`` off for it alone): other connections see the empty tables
+        at once all the same; only a server crash could undo it.
+        The ``app`` fixture keeps a test's one idle connection for the next test
+        (``release_engines``), which thus starts on a reset session.
         """
-        with app.app_context(), db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(text(f'DELETE FROM "{table.name}"'))
-            conn.execute(text(
-                "SELECT setval(c.oid, 1, false) FROM pg_class c"
+        with app.app_context(), db.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql(self._emptying())
+
+    def _emptying(self) -> str:
+        tables = [table.name for table in reversed(db.metadata.sorted_tables)]
+        if self._emptying_sql is None or self._emptying_sql[0] != tables:
+            deletes = " ".join(f'DELETE FROM "{name}";' for name in tables)
+            self._emptying_sql = (tables, (
+                f"{RESET_SESSION} DO $empty$ BEGIN"
+                " PERFORM set_config('synchronous_commit', 'off', true);"
+                f" {deletes}"
+                " PERFORM setval(c.oid, 1, false) FROM pg_class c"
                 " JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+                " WHERE c.relkind = 'S' AND n.nspname = current_schema();"
+                " END $empty$"
             ))  # fmt: skip
+        return self._emptying_sql[1]
 
     def drop(self) -> None:
         """Drop the schema and the world snapshots kept beside it (``tests/worlds.py``)."""
@@ -431,18 +460,37 @@ def _remember_detached(dbapi_connection: Any, _record: Any) -> None:
     _DETACHED.add(dbapi_connection)
 
 
-def dispose_engines(app: Flask) -> None:
-    """Close every connection ``app``'s engines hold: the main one and the SDK read one."""
+def dispose_engines(app: Flask, keep_idle: bool = False) -> None:
+    """Close every connection ``app``'s engines hold: the main one and the SDK read one.
+
+    With ``keep_idle`` (the ``app`` fixture), a shared PostgreSQL engine
+    (``speedups.share_engines``) left with exactly one idle connection and none checked out
+    keeps it for the next test, which empties the schema on it and so resets its session
+    (``PostgresSchema.empty``): a new connection costs ~10 ms, and a test mostly uses one.
+    It is still counted after each test (it carries the process's ``application_name``).
+    """
     with app.app_context():
         db.session.remove()
         for engine in db.engines.values():
-            engine.dispose()
+            if not (keep_idle and _keeps_one_idle(engine)):
+                engine.dispose()
     read: Engine | None = app.extensions.pop(READ_ENGINE_KEY, None)
     if read is not None:
         read.dispose()
     for connection in list(_DETACHED):
         if not getattr(connection, "closed", True):
             connection.close()
+
+
+def _keeps_one_idle(engine: Engine) -> bool:
+    pool = engine.pool
+    return (
+        engine.dialect.name == "postgresql"
+        and speedups.is_shared(engine)
+        and isinstance(pool, QueuePool)
+        and pool.checkedout() == 0
+        and pool.checkedin() <= 1
+    )
 
 
 def make_test_app(database_uri: str, **overrides: Any) -> Flask:
@@ -515,13 +563,18 @@ def app(
             schema.create(application)
     with application.app_context():
         yield application
-    dispose_engines(application)
+    dispose_engines(application, keep_idle=True)
     if schema is not None:
-        held = held_connections(schema.admin, connection_name())
-        assert held <= MAX_CONNECTIONS_PER_PROCESS, (
-            f"this test process holds {held} PostgreSQL connections after the test "
-            f"(at most {MAX_CONNECTIONS_PER_PROCESS}): an engine or connection was not closed"
-        )
+        check_held_connections(schema.admin)
+
+
+def check_held_connections(admin: Engine, at_most: int = MAX_CONNECTIONS_PER_PROCESS) -> None:
+    """Fail when this process holds more than ``at_most`` PostgreSQL connections."""
+    held = held_connections(admin, connection_name())
+    assert held <= at_most, (
+        f"this test process holds {held} PostgreSQL connections after the test "
+        f"(at most {at_most}): an engine or connection was not closed"
+    )
 
 
 @pytest.fixture

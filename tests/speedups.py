@@ -333,6 +333,11 @@ def shared_engines() -> Iterator[None]:
         _SHARING = False
 
 
+def is_shared(engine: Engine) -> bool:
+    """Whether ``engine`` is one of the shared engines (see :func:`share_engines`)."""
+    return any(engine is shared for shared in _ENGINES.values())
+
+
 def dispose_shared_engines() -> None:
     for engine in _ENGINES.values():
         engine.dispose()
