@@ -290,15 +290,17 @@ class PostgresSchema:
 
         ``DELETE`` (children first) on the few rows a test leaves is about ten times cheaper
         than ``TRUNCATE``, which rewrites every table's files even when it is empty.
+        All the statements go in one string without parameters (one round trip, not one
+        per table: psycopg sends it as one simple query).
         """
         with app.app_context(), db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(text(f'DELETE FROM "{table.name}"'))
-            conn.execute(text(
+            deletes = [f'DELETE FROM "{t.name}"' for t in reversed(db.metadata.sorted_tables)]
+            conn.exec_driver_sql(";\n".join([
+                *deletes,
                 "SELECT setval(c.oid, 1, false) FROM pg_class c"
                 " JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE c.relkind = 'S' AND n.nspname = current_schema()"
-            ))  # fmt: skip
+                " WHERE c.relkind = 'S' AND n.nspname = current_schema()",
+            ]))  # fmt: skip
 
     def drop(self) -> None:
         """Drop the schema and the world snapshots kept beside it (``tests/worlds.py``)."""
