@@ -17,19 +17,17 @@ def dump() -> dict[str, list[tuple[Any, ...]]]:
     """Return every row of every table, in primary key order (all columns without one).
 
     Like the end of a real request, anything flushed but not committed is discarded first:
-    tests keep one app context, so the session outlives the requests they send. On
-    PostgreSQL every table is read in one round trip (:func:`_dump_at_once`), with the
-    values SQLAlchemy would give (each column type's result processor applied).
+    tests keep one app context, so the session outlives the requests they send. The rows
+    are read through the driver's own cursor (:func:`_dump_raw`), with the values SQLAlchemy
+    would give (each column type's result processor applied).
     """
     db.session.rollback()
     with db.engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            return _dump_at_once(connection)
-        return dump_by_table(connection)
+        return _dump_raw(connection)
 
 
 def dump_by_table(connection: Connection) -> dict[str, list[tuple[Any, ...]]]:
-    """Read every table with one ``SELECT`` each (what :func:`dump` does on SQLite)."""
+    """Read every table with one SQLAlchemy ``SELECT`` each (what :func:`dump` must equal)."""
     return {
         table.name: [tuple(row) for row in connection.execute(_query(table))]
         for table in db.metadata.sorted_tables
@@ -41,26 +39,32 @@ def _query(table: Any) -> Select[Any]:
     return select(table).order_by(*order)
 
 
-_AT_ONCE: dict[str, str] = {}  # dialect name -> the SELECTs of every table, one string
+_SQL: dict[str, list[str]] = {}  # dialect name -> each table's SELECT, compiled once
 
 
-def _dump_at_once(connection: Connection) -> dict[str, list[tuple[Any, ...]]]:
-    """Send every table's ``SELECT`` in one string (psycopg runs a string without parameters
-    as a simple query, each statement's rows a result set of their own): one round trip
-    instead of one per table, which under load is most of a dump's time."""
+def _dump_raw(connection: Connection) -> dict[str, list[tuple[Any, ...]]]:
+    """Run each table's compiled ``SELECT`` on the driver's cursor (no SQLAlchemy statement,
+    compile-cache or result machinery per table). On PostgreSQL all of them go in one string
+    (psycopg runs a string without parameters as a simple query, each statement's rows a
+    result set of their own): one round trip instead of one per table, which under load is
+    most of a dump's time."""
     dialect = connection.dialect
     tables = db.metadata.sorted_tables
-    sql = _AT_ONCE.get(dialect.name)
-    if sql is None:
-        sql = _AT_ONCE[dialect.name] = ";\n".join(
+    statements = _SQL.get(dialect.name)
+    if statements is None:
+        statements = _SQL[dialect.name] = [
             str(_query(table).compile(dialect=dialect)) for table in tables
-        )
+        ]
+    at_once = dialect.name == "postgresql"
     rows: dict[str, list[tuple[Any, ...]]] = {}
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql)
-        for index, table in enumerate(tables):
-            if index:
+        if at_once:
+            cursor.execute(";\n".join(statements))
+        for index, (table, statement) in enumerate(zip(tables, statements, strict=True)):
+            if not at_once:
+                cursor.execute(statement)
+            elif index:
                 assert cursor.nextset(), f"no result for {table.name}"
             processors = [
                 _processor(column.type, dialect, described[1])
