@@ -62,6 +62,7 @@ class _Snapshot:
     schema: str = ""  # PostgreSQL: the snapshot schema
     tables: tuple[str, ...] = ()  # PostgreSQL: the non-empty tables, in foreign-key order
     sequences: tuple[tuple[str, int, bool], ...] = ()  # PostgreSQL: name, last_value, is_called
+    restore_sql: str = ""  # PostgreSQL: the statements of a restore, made at the first one
 
 
 _SNAPSHOTS: dict[tuple[str, str], _Snapshot] = {}
@@ -161,18 +162,38 @@ def _sequence_states(connection: Connection) -> tuple[tuple[str, int, bool], ...
 
 
 def _postgres_restore(connection: Connection, snapshot: _Snapshot) -> None:
-    """Insert the saved rows into the (empty) tables, parents first; set the sequences."""
-    tables = db.metadata.tables
-    for name in snapshot.tables:
-        columns = ", ".join(f'"{column.name}"' for column in tables[name].columns)
-        connection.execute(text(
-            f'INSERT INTO "{name}" ({columns}) SELECT {columns} FROM "{snapshot.schema}"."{name}"'
-        ))  # fmt: skip
-    for name, last, called in snapshot.sequences:
-        connection.execute(
-            text("SELECT setval(CAST(:name AS regclass), :last, :called)"),
-            {"name": f'"{name}"', "last": last, "called": called},
-        )
+    """Insert the saved rows into the (empty) tables, parents first; set the sequences.
+
+    All in one string without parameters (psycopg sends it as one simple query): one round
+    trip instead of one per table and per sequence, made once per snapshot.
+    """
+    if not snapshot.restore_sql:
+        tables = db.metadata.tables
+        statements = []
+        for name in snapshot.tables:
+            columns = ", ".join(f'"{column.name}"' for column in tables[name].columns)
+            statements.append(
+                f'INSERT INTO "{name}" ({columns}) '
+                f'SELECT {columns} FROM "{snapshot.schema}"."{name}"'
+            )
+        if snapshot.sequences:
+            # Sequence names come from pg_class; quote them as SQL literals of regclass text.
+            settings = ", ".join(
+                f"setval({_literal(_quoted(name))}::regclass, {int(last)}, {str(called).lower()})"
+                for name, last, called in snapshot.sequences
+            )
+            statements.append(f"SELECT {settings}")
+        snapshot.restore_sql = ";\n".join(statements)
+    if snapshot.restore_sql:
+        connection.exec_driver_sql(snapshot.restore_sql)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _check_plain(value: Any, key: str) -> None:

@@ -14,7 +14,9 @@ Not about the database: it runs on SQLite only.
 from __future__ import annotations
 
 import ast
+import itertools
 import re
+import unicodedata
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -458,3 +460,18 @@ def test_preview__rules_not_ready__says_what_is_wrong_not_what_is_highlighted(
     assert "highlighted" not in text
     assert expected in text, text
     assert not problems_in(text)
+
+
+def test_invisible_characters__fast_check__agrees_with_the_categories() -> None:
+    # Given every code point (walked in C: a Python call per code point takes seconds)
+    chars = list(map(chr, range(0x110000)))
+    by_category = map(humanize._INVISIBLE_CATEGORIES.__contains__, map(unicodedata.category, chars))
+    invisible = list(itertools.compress(chars, by_category))
+    invisible.remove(" ")
+    # Then str.isprintable, which _all_visible uses, is false for exactly those characters
+    assert list(itertools.filterfalse(str.isprintable, chars)) == invisible
+    assert not any(map(humanize._all_visible, [*humanize._INVISIBLE_LETTERS, *"\x00\u200b\u00a0"]))
+    assert humanize._all_visible("Ann Lee ünï 👍")
+    assert humanize._marked("a\u200bb c") == "a<U+200B>b c"
+    assert humanize._marked(" a  b ") == "␣a␣␣b␣"
+    assert humanize._marked("plain name") == "plain name"
