@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from werkzeug.security import generate_password_hash
@@ -94,6 +95,23 @@ def make_identity(
         db.session.add(trait)
     db.session.flush()
     return identity
+
+
+def make_identities(
+    environment: Environment, people: Sequence[tuple[str, dict[str, TypedValue]]]
+) -> list[Identity]:
+    """``make_identity`` for many (identifier, traits) pairs: the same rows, in the same
+    order (the identities, then their traits), in two flushes instead of two per identity."""
+    identities = [Identity(environment_id=environment.id, identifier=ident) for ident, _ in people]
+    db.session.add_all(identities)
+    db.session.flush()
+    for identity, (_, traits) in zip(identities, people, strict=True):
+        for key, value in traits.items():
+            trait = Trait(identity_id=identity.id, environment_id=environment.id, key=key)
+            trait.value = value
+            db.session.add(trait)
+    db.session.flush()
+    return identities
 
 
 def make_segment(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, text
 
-from tests.factories import make_environment, make_identity, make_project
+from tests.factories import make_environment, make_identities, make_identity, make_project
 from webapp.clock import utcnow
 from webapp.evaluation import (
     EnvironmentSnapshot,
@@ -339,10 +339,13 @@ def _edge_values_for(operator: str) -> list[str | None]:
 
 
 def _edge_people(env: Any) -> dict[int, tuple[str, dict[str, Any]]]:
-    people = {}
-    for n, value in enumerate(EDGE_VALUES + [None]):
-        traits = {} if value is None else {"v": value, "w": EDGE_VALUES[-n]}
-        people[make_identity(env, f"edge-{n}", traits).id] = (f"edge-{n}", traits)
+    pairs = [
+        (f"edge-{n}", {} if value is None else {"v": value, "w": EDGE_VALUES[-n]})
+        for n, value in enumerate(EDGE_VALUES + [None])
+    ]
+    people = {
+        identity.id: pair for identity, pair in zip(make_identities(env, pairs), pairs, strict=True)
+    }
     db.session.commit()
     return people
 

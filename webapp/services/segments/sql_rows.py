@@ -35,7 +35,6 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.orm import aliased
 
 from ...evaluation import Condition
 from ...evaluation.operators import (
@@ -153,7 +152,9 @@ class TraitRow:
     """Predicates over one traits row (alias ``t``): its class and its exact value forms."""
 
     def __init__(self, scope: Scope) -> None:
-        t = self.t = aliased(Trait, name="t")
+        # A Core alias, not ``aliased(Trait)``: the same SQL, but the compiler sets up no
+        # ORM context for each of a count's many subqueries over it (half its compile time).
+        t = self.t = Trait.__table__.alias("t").c
         self.scope = scope
         value_text, value_num, kind = t.value_text, t.value_num, t.value_type
         self.num: Expr = value_num.is_not(None)
