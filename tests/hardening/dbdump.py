@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Hashable
 from typing import Any
 
 from flask import current_app
@@ -27,13 +29,19 @@ def dump() -> dict[str, list[tuple[Any, ...]]]:
     return rows
 
 
-def restore(rows: dict[str, list[tuple[Any, ...]]]) -> None:
+def restore(rows: dict[str, list[tuple[Any, ...]]], mark: Hashable | None = None) -> Hashable:
     """Put every table back to a ``dump()`` (ids included) and forget per-app caches.
 
     Cheaper than building a world again after a request that was allowed to change it. The
     snapshot cache is keyed by environment revision, which a restore winds back.
+
+    :param mark: a ``changes_mark()`` taken while the database held ``rows``: if it still
+        holds, nothing was written since, and the tables are left as they are.
+    :return: the ``changes_mark()`` of the database as it now is (it holds ``rows``).
     """
     db.session.rollback()
+    if mark is not None and changes_mark() == mark:
+        return mark
     tables = db.metadata.sorted_tables
     with db.engine.begin() as connection:
         if connection.dialect.name == "postgresql":  # one round trip, not one per table
@@ -52,6 +60,31 @@ def restore(rows: dict[str, list[tuple[Any, ...]]]) -> None:
             _reset_sequences(connection)
     db.session.expire_all()
     current_app.extensions.pop(CACHE_EXTENSION, None)
+    return changes_mark()
+
+
+def changes_mark() -> Hashable:
+    """Something that changes whenever a row of the database does (one query, no rows read
+    into Python). PostgreSQL: each table's row count and the md5 of its rows as text, and
+    where each id sequence stands. SQLite (in memory: one connection for the app): the
+    connection's count of rows written (``total_changes``: every insert, update and delete,
+    even one rolled back).
+    """
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            rows = "md5(string_agg(t::text, ',' ORDER BY t::text))"
+            parts = [
+                f"(SELECT count(*) || ':' || coalesce({rows}, '') FROM \"{table.name}\" t)"
+                for table in db.metadata.sorted_tables
+            ]
+            parts.append(
+                "(SELECT string_agg(sequencename || '=' || coalesce(last_value::text, ''), ','"
+                " ORDER BY sequencename) FROM pg_sequences WHERE schemaname = current_schema())"
+            )
+            return tuple(connection.exec_driver_sql("SELECT " + ", ".join(parts)).one())
+        raw = connection.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection), "changes_mark: in-memory SQLite only"
+        return ("sqlite", id(raw), raw.total_changes)
 
 
 def _reset_sequences(connection: Any) -> None:
