@@ -68,7 +68,7 @@ def changes_mark() -> Hashable:
     into Python). PostgreSQL: each table's row count and the md5 of its rows as text, and
     where each id sequence stands. SQLite (in memory: one connection for the app): the
     connection's count of rows written (``total_changes``: every insert, update and delete,
-    even one rolled back).
+    even one rolled back), so SQLite marks compare only within one app's database.
     """
     with db.engine.connect() as connection:
         if connection.dialect.name == "postgresql":
