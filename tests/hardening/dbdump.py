@@ -29,7 +29,9 @@ def dump() -> dict[str, list[tuple[Any, ...]]]:
     return rows
 
 
-def restore(rows: dict[str, list[tuple[Any, ...]]], mark: Hashable | None = None) -> Hashable:
+def restore(
+    rows: dict[str, list[tuple[Any, ...]]], mark: Hashable | None = None
+) -> Hashable | None:
     """Put every table back to a ``dump()`` (ids included) and forget per-app caches.
 
     Cheaper than building a world again after a request that was allowed to change it. The
@@ -37,7 +39,8 @@ def restore(rows: dict[str, list[tuple[Any, ...]]], mark: Hashable | None = None
 
     :param mark: a ``changes_mark()`` taken while the database held ``rows``: if it still
         holds, nothing was written since, and the tables are left as they are.
-    :return: the ``changes_mark()`` of the database as it now is (it holds ``rows``).
+    :return: with ``mark``, the ``changes_mark()`` of the database as it now is (it holds
+        ``rows``); without, ``None`` (no query spent on it).
     """
     db.session.rollback()
     if mark is not None and changes_mark() == mark:
@@ -60,7 +63,7 @@ def restore(rows: dict[str, list[tuple[Any, ...]]], mark: Hashable | None = None
             _reset_sequences(connection)
     db.session.expire_all()
     current_app.extensions.pop(CACHE_EXTENSION, None)
-    return changes_mark()
+    return None if mark is None else changes_mark()
 
 
 def changes_mark() -> Hashable:

@@ -70,7 +70,7 @@ def test_restore__without_a_mark__always_restores(app: Flask) -> None:
     db.session.execute(text("UPDATE features SET name = 'changed'"))
     db.session.commit()
 
-    restore(before)
+    assert restore(before) is None
 
     assert dump() == before
 
