@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Integer, Select, delete, func, insert, select, text
+from sqlalchemy import Integer, Select, delete, insert, select
 from sqlalchemy.engine import Connection, Dialect
 
 from webapp.extensions import db
@@ -87,17 +88,31 @@ def _processor(kind: Any, dialect: Dialect, type_code: Any) -> Callable[[Any], A
     return kind.dialect_impl(dialect).result_processor(dialect, type_code)  # type: ignore[no-any-return]
 
 
-def restore(rows: dict[str, list[tuple[Any, ...]]]) -> None:
+def restore(
+    rows: dict[str, list[tuple[Any, ...]]], mark: Hashable | None = None
+) -> Hashable | None:
     """Put every table back to a ``dump()`` (ids included) and forget per-app caches.
 
     Cheaper than building a world again after a request that was allowed to change it. The
     snapshot cache is keyed by environment revision, which a restore winds back.
+
+    :param mark: a ``changes_mark()`` taken while the database held ``rows``: if it still
+        holds, nothing was written since, and the tables are left as they are.
+    :return: with ``mark``, the ``changes_mark()`` of the database as it now is (it holds
+        ``rows``); without, ``None`` (no query spent on it).
     """
     db.session.rollback()
+    if mark is not None and changes_mark() == mark:
+        return mark
     tables = db.metadata.sorted_tables
     with db.engine.begin() as connection:
-        for table in reversed(tables):
-            connection.execute(delete(table))
+        if connection.dialect.name == "postgresql":  # one round trip, not one per table
+            connection.exec_driver_sql(
+                "; ".join(f'DELETE FROM "{table.name}"' for table in reversed(tables))
+            )
+        else:
+            for table in reversed(tables):
+                connection.execute(delete(table))
         for table in tables:
             if rows[table.name]:
                 names = [column.key for column in table.columns]
@@ -107,24 +122,50 @@ def restore(rows: dict[str, list[tuple[Any, ...]]]) -> None:
             _reset_sequences(connection)
     db.session.expire_all()
     current_app.extensions.pop(CACHE_EXTENSION, None)
+    return None if mark is None else changes_mark()
+
+
+def changes_mark() -> Hashable:
+    """Something that changes whenever a row of the database does (one query, no rows read
+    into Python). PostgreSQL: each table's row count and the md5 of its rows as text, and
+    where each id sequence stands. SQLite (in memory: one connection for the app): the
+    connection's count of rows written (``total_changes``: every insert, update and delete,
+    even one rolled back), so SQLite marks compare only within one app's database.
+    """
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            rows = "md5(string_agg(t::text, ',' ORDER BY t::text))"
+            parts = [
+                f"(SELECT count(*) || ':' || coalesce({rows}, '') FROM \"{table.name}\" t)"
+                for table in db.metadata.sorted_tables
+            ]
+            parts.append(
+                "(SELECT string_agg(sequencename || '=' || coalesce(last_value::text, ''), ','"
+                " ORDER BY sequencename) FROM pg_sequences WHERE schemaname = current_schema())"
+            )
+            return tuple(connection.exec_driver_sql("SELECT " + ", ".join(parts)).one())
+        raw = connection.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection), "changes_mark: in-memory SQLite only"
+        return ("sqlite", id(raw), raw.total_changes)
 
 
 def _reset_sequences(connection: Any) -> None:
-    """Point each id sequence past the restored rows, so the next insert gets a fresh id."""
+    """Point each id sequence past the restored rows, so the next insert gets a fresh id.
+
+    One statement for every table (``setval`` of a table without a sequence is NULL).
+    """
+    calls = []
     for table in db.metadata.sorted_tables:
         keys = list(table.primary_key.columns)
         if len(keys) != 1 or not isinstance(keys[0].type, Integer):
             continue
-        sequence = connection.scalar(
-            text("SELECT pg_get_serial_sequence(:table, :column)"),
-            {"table": table.name, "column": keys[0].name},
+        name, column = table.name, keys[0].name
+        calls.append(
+            f"setval(pg_get_serial_sequence('{name}', '{column}'),"
+            f' COALESCE((SELECT max("{column}") FROM "{name}"), 0) + 1, false)'
         )
-        if sequence is not None:
-            top = connection.scalar(select(func.max(keys[0]))) or 0
-            connection.execute(
-                text("SELECT setval(:sequence, :next, false)"),
-                {"sequence": sequence, "next": top + 1},
-            )
+    if calls:
+        connection.exec_driver_sql("SELECT " + ", ".join(calls))
 
 
 def describe_change(before: dict[str, Any], after: dict[str, Any]) -> str:

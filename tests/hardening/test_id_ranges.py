@@ -27,7 +27,7 @@ import importlib
 import json
 import pkgutil
 import re
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from urllib.parse import urlencode
 import flask_wtf
 import pytest
 import wtforms
-from flask import Flask, g
+from flask import Flask, current_app, g
 from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing.converters import NumberConverter
@@ -45,18 +45,20 @@ from werkzeug.utils import cached_property
 from wtforms.fields.core import UnboundField
 
 import webapp.forms
-from tests.hardening.dbdump import describe_change, dump, restore
+from tests import worlds
+from tests.hardening.dbdump import changes_mark, describe_change, dump, restore
 from tests.hardening.routes_table import (
     API_PREFIXES,
     PASSWORD,
     ROUTES,
     body,
     build_url,
+    build_world,
     collection_app,
     dashboard_routes,
     rule_for,
-    world_on,
 )
+from webapp.extensions import db
 from webapp.forms.ids import IdField, IdListField, IdSelectField
 from webapp.ids import ID_MAX, ID_PATTERN, IdConverter, parse_id
 
@@ -67,6 +69,7 @@ BAD_IDS = ["0", "-1", str(2**31), str(2**63), str(10**30), "abc", "\u0661\u0662"
 ID_MESSAGE = re.compile(r"not found|not a valid id", re.IGNORECASE)
 HTMX = {"HX-Request": "true"}
 PROBE = "987654321"  # a valid id no world object has, replaced by each bad value
+SESSION = "session_cookie"  # the world's entry holding the admin's session cookie
 _TAGS = re.compile(r"<[^>]+>")
 
 _APP = collection_app()
@@ -124,12 +127,55 @@ ROUTE_KEYS = sorted(
 )
 
 
+def build_logged_in_world() -> dict[str, str]:
+    """Build the routes_table world and log its project's admin in through the real form
+    (its ``last_login_at`` is part of the world); return the ids and the session cookie."""
+    ids = build_world()
+    login = current_app.test_client()
+    log_in(login)
+    g.pop("_login_user", None)  # every test's request loads the user from its cookie
+    cookie = login.get_cookie(current_app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None, "the login set no session cookie"
+    return {**ids, SESSION: cookie.value}
+
+
 @pytest.fixture
 def world(app: Flask, client: FlaskClient, database: str) -> Iterator[dict[str, str]]:
-    """The routes_table world, with ``client`` logged in as the project's admin."""
-    ids = world_on()
-    log_in(client)
+    """The routes_table world (built once per process, then restored), with ``client``
+    logged in as the project's admin: the first test of a process logs in through the
+    form, the later ones carry the session cookie it set (the login is in the restored rows).
+    """
+    ids = worlds.restore_or_build("routes_admin", build_logged_in_world)
+    set_session(client, ids.pop(SESSION))
     yield ids
+
+
+_DUMPS: dict[Hashable, dict[str, list[tuple[Any, ...]]]] = {}
+
+
+def world_dump() -> dict[str, list[tuple[Any, ...]]]:
+    """``dump()`` of the database; on PostgreSQL read once per content: every test starts
+    from the same restored world, and an equal ``changes_mark()`` (the md5 of every table's
+    rows and the sequences) means equal rows. (A SQLite mark counts the writes of one
+    connection: it says nothing across tests, so SQLite is dumped every time.)"""
+    if db.engine.dialect.name != "postgresql":
+        return dump()
+    mark = changes_mark()
+    if mark not in _DUMPS:
+        _DUMPS.clear()
+        _DUMPS[mark] = dump()
+    return _DUMPS[mark]
+
+
+def set_session(client: FlaskClient, cookie: str) -> None:
+    """Give ``client`` the admin's session cookie (logged in, as after ``log_in``)."""
+    client.set_cookie(current_app.config["SESSION_COOKIE_NAME"], cookie)
+
+
+def session_of(client: FlaskClient) -> str:
+    cookie = client.get_cookie(current_app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None, "the client has no session cookie"
+    return cookie.value
 
 
 def log_in(client: FlaskClient) -> None:
@@ -199,9 +245,10 @@ class _RecordingArgs(MultiDict[str, str]):
 
 def uses_of(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch, world: dict[str, str],
-    endpoint: str, method: str,
+    endpoint: str, method: str, before: dict[str, list[tuple[Any, ...]]],
 ) -> Uses:  # fmt: skip
-    """Send the route's valid request (then restore the world); return what it used."""
+    """Send the route's valid request, then restore the database to ``before`` (a ``dump()``
+    of it as it is now) if the request changed it; return what the request used."""
     uses = Uses()
     validate = wtforms.Form.validate
 
@@ -215,13 +262,13 @@ def uses_of(
         def args(self) -> MultiDict[str, str]:
             return _RecordingArgs(super().args, uses.args)
 
-    before = dump()
+    mark = changes_mark()
     with monkeypatch.context() as patch:
         patch.setattr(wtforms.Form, "validate", recording_validate)
         patch.setattr(app, "request_class", RecordingRequest)
         url = build_url(app, endpoint, method, world)
         send(client, url, method, data=body(endpoint, method, world), headers=HTMX)
-    restore(before)
+    restore(before, mark)
     return uses
 
 
@@ -268,7 +315,10 @@ def test_route__values_that_are_no_ids__never_5xx(
     """One test per route (not per argument): each costs an app and a world."""
     url = build_url(app, endpoint, method, world)
     data = body(endpoint, method, world)
-    before = dump()
+    before = world_dump()
+
+    # Given what the route's valid request validates (forms) and reads (query string)
+    uses = uses_of(app, client, monkeypatch, world, endpoint, method, before)
 
     for argument in (a for e, m, a in ARGUMENTS if (e, m) == (endpoint, method)):
         probe = build_url(app, endpoint, method, {**world, "probe": PROBE}, {argument: "probe"})
@@ -282,8 +332,6 @@ def test_route__values_that_are_no_ids__never_5xx(
                 f"{method} {target}: {response.status_code} {text_of(response)[:300]}"
             )
 
-    # Given what the route's valid request validates (forms) and reads (query string)
-    uses = uses_of(app, client, monkeypatch, world, endpoint, method)
     for name in sorted({name for form, name in ID_FIELDS if form in uses.forms}):
         for bad in BAD_IDS:
             # When an id-like form field holds a value that is no id
@@ -299,6 +347,7 @@ def test_route__values_that_are_no_ids__never_5xx(
     after = dump()
     assert after == before, f"{method} {url}: {describe_change(before, after)}"
 
+    mark = changes_mark()
     for name in sorted(uses.args):
         for bad in BAD_IDS:
             # When a query-string argument the route reads holds a value that is no id
@@ -308,7 +357,7 @@ def test_route__values_that_are_no_ids__never_5xx(
             # Then never a server error
             assert response.status_code < 500, f"{method} {target}: {text_of(response)[:300]}"
             if method != "GET":
-                restore(before)  # the valid request went through: wind it back
+                mark = restore(before, mark)  # the valid request went through: wind it back
 
 
 @pytest.mark.heavy(seconds=12)
@@ -317,11 +366,12 @@ def test_id_fields__each__validated_by_some_declared_route(
 ) -> None:
     # Given every declared route's valid request
     validated: set[type[Any]] = set()
+    before, session = dump(), session_of(client)
     for endpoint, method in sorted(ROUTES):
         if endpoint == "static" or rule_for(app, endpoint, method).rule.startswith(API_PREFIXES):
             continue
-        validated |= uses_of(app, client, monkeypatch, world, endpoint, method).forms
-        log_in(client)  # again: one of the routes logs out
+        validated |= uses_of(app, client, monkeypatch, world, endpoint, method, before).forms
+        set_session(client, session)  # logged in again: one of the routes logs out
 
     # Then every form with an id field is validated by one of them (so the walk reaches it)
     unreached = sorted({form.__qualname__ for form, _ in ID_FIELDS if form not in validated})

@@ -24,6 +24,7 @@ from tests.hardening import routes_table
 from tests.hardening import test_audit_completeness as audit_walk
 from tests.hardening import test_escaping as escaping_walk
 from tests.hardening import test_hostile_input as hostile_walk
+from tests.hardening import test_id_ranges as id_walk
 from tests.hardening import test_sql_injection as sql_walk
 from tests.hardening.dbdump import dump
 from webapp.extensions import db
@@ -38,6 +39,7 @@ pytestmark = pytest.mark.databases("sqlite", "postgres")
 WORLDS: dict[str, tuple[Callable[[], Any], tuple[str, ...]]] = {
     "hostile": (hostile_walk.build_logged_in_world, hostile_walk.pytestmark.args),
     "routes": (routes_table.build_world, ("sqlite", "postgres")),
+    "routes_admin": (id_walk.build_logged_in_world, id_walk.pytestmark.args),
     "sql_injection": (sql_walk.build_world, sql_walk.pytestmark.args),
     "escaping": (escaping_walk.build_hostile_world, escaping_walk.pytestmark.args),
     "audit": (audit_walk.build_world, audit_walk.pytestmark.args),
