@@ -131,6 +131,17 @@ def _seed_three() -> dict:
     return seed
 
 
+def _open_three(live_server, page):
+    """Seed three segment overrides (Pro plan, Germany, Staff), log the editor in and open
+    the feature page; return its override rows."""
+    seed = live_server.run(_seed_three)
+    _login(page, live_server.url)
+    page.goto(f"{live_server.url}/environments/{seed['env']}/features/{seed['feature']}")
+    rows = page.locator("#segment-overrides-table tbody tr.segment-override")
+    expect(rows).to_have_count(3)
+    return rows
+
+
 def _names(page) -> list[str]:
     return page.locator("#segment-overrides-table tbody tr .segment-name").all_inner_texts()
 
@@ -147,12 +158,7 @@ def _drag(page, source, target, below: bool) -> None:
 
 def test_feature_priorities__drag_last_row_to_top__saves_new_order(live_server, page):
     # Given three segment overrides: Pro plan, Germany, Staff
-    seed = live_server.run(_seed_three)
-    base = live_server.url
-    _login(page, base)
-    page.goto(f"{base}/environments/{seed['env']}/features/{seed['feature']}")
-    rows = page.locator("#segment-overrides-table tbody tr.segment-override")
-    expect(rows).to_have_count(3)
+    rows = _open_three(live_server, page)
     assert _names(page) == ["Pro plan", "Germany", "Staff"]
     # When the editor drags "Staff" with the mouse onto the first row
     with page.expect_response(lambda r: r.url.endswith("/segment-overrides/order")) as answer:
@@ -178,12 +184,7 @@ def test_feature_priorities__drag_last_row_to_top__saves_new_order(live_server, 
 
 def test_feature_priorities__arrows_by_mouse_and_keyboard__save_new_order(live_server, page):
     # Given three segment overrides: Pro plan, Germany, Staff
-    seed = live_server.run(_seed_three)
-    base = live_server.url
-    _login(page, base)
-    page.goto(f"{base}/environments/{seed['env']}/features/{seed['feature']}")
-    rows = page.locator("#segment-overrides-table tbody tr.segment-override")
-    expect(rows).to_have_count(3)
+    rows = _open_three(live_server, page)
     # When the editor clicks ↓ on the first row
     rows.nth(0).locator("button.move-down").click()
     expect(rows.first.locator(".segment-name")).to_have_text("Germany")
@@ -203,12 +204,7 @@ def test_feature_priorities__arrows_by_mouse_and_keyboard__save_new_order(live_s
 
 def test_feature_priorities__press_at_once_on_the_new_list__handled_in_place(live_server, page):
     # Given three segment overrides on the feature page
-    seed = live_server.run(_seed_three)
-    base = live_server.url
-    _login(page, base)
-    page.goto(f"{base}/environments/{seed['env']}/features/{seed['feature']}")
-    rows = page.locator("#segment-overrides-table tbody tr.segment-override")
-    expect(rows).to_have_count(3)
+    rows = _open_three(live_server, page)
     # When the editor presses ↓ on the first row, and a quick hand presses Staff's ↑ in the
     # very next moment after the new list is swapped in (the next timer turn, before any delay)
     page.evaluate(
