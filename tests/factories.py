@@ -86,15 +86,7 @@ def make_feature(
 def make_identity(
     environment: Environment, identifier: str = "alice", traits: dict[str, TypedValue] | None = None
 ) -> Identity:
-    identity = Identity(environment_id=environment.id, identifier=identifier)
-    db.session.add(identity)
-    db.session.flush()
-    for key, value in (traits or {}).items():
-        trait = Trait(identity_id=identity.id, environment_id=environment.id, key=key)
-        trait.value = value
-        db.session.add(trait)
-    db.session.flush()
-    return identity
+    return make_identities(environment, [(identifier, traits or {})])[0]
 
 
 def make_identities(
